@@ -1,0 +1,6 @@
+// The `tinyodlc` command-line interface.
+#pragma once
+
+namespace tinyodlc {
+int cli_main(int argc, char** argv);
+}

@@ -1,0 +1,270 @@
+// Elementwise operators: unary maps, numpy-broadcasting binary ops, comparisons, variadic
+// Sum/Mean/Min/Max, Clip, Where. Kernels: backends/kernels/tinyodlc/ref/elementwise.h.
+#include "tinyodlc/ref/elementwise.h"
+
+#include "ir/ops/op_utils.h"
+
+namespace tinyodlc::ir::ops {
+namespace {
+
+constexpr const char* kHeader = "tinyodlc/ref/elementwise.h";
+
+// ---- unary: y = Op(x, p0, p1) ----------------------------------------------------------
+using Param = float (*)(const Node&);
+
+template <typename Op, typename Types>
+OpDef unary_op(const char* name, const char* functor, Param p0 = nullptr, Param p1 = nullptr) {
+  OpDef d;
+  d.name = name;
+  d.infer = [](Node& n) {
+    check_input_count(n, 1, 1);
+    check_dtype(n, 0, type_mask(Types{}));
+    set_output(n, 0, n.inputs[0]->dtype, shape_of(n, 0));
+  };
+  d.lower = [functor, p0, p1](const Node& n) {
+    const Value* x = n.inputs[0];
+    float a = p0 ? p0(n) : 0.0f, b = p1 ? p1(n) : 0.0f;
+    return dispatch(Types{}, x->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return make_call(kHeader, ref_kernel("unary", {ctype_of<T>(), ctype_of<T>(), fmt::format("tinyodlc::ref::{}", functor)}),
+                       &ref::unary<T, T, Op>, In{0}, Out{0}, static_cast<int32_t>(x->numel()), a, b);
+    });
+  };
+  d.macs = [](const Node& n) { return n.inputs[0]->numel(); };
+  return d;
+}
+
+float alpha(const Node& n, float dflt) { return n.attr_float_or("alpha", dflt); }
+
+const OpRegistrar kUnary[] = {
+    OpRegistrar(unary_op<ref::ReluOp, SignedTypes>("Relu", "ReluOp")),
+    OpRegistrar(unary_op<ref::NegOp, SignedTypes>("Neg", "NegOp")),
+    OpRegistrar(unary_op<ref::AbsOp, SignedTypes>("Abs", "AbsOp")),
+    OpRegistrar(unary_op<ref::SqrtOp, F32Type>("Sqrt", "SqrtOp")),
+    OpRegistrar(unary_op<ref::ExpOp, F32Type>("Exp", "ExpOp")),
+    OpRegistrar(unary_op<ref::LogOp, F32Type>("Log", "LogOp")),
+    OpRegistrar(unary_op<ref::ErfOp, F32Type>("Erf", "ErfOp")),
+    OpRegistrar(unary_op<ref::TanhOp, F32Type>("Tanh", "TanhOp")),
+    OpRegistrar(unary_op<ref::SigmoidOp, F32Type>("Sigmoid", "SigmoidOp")),
+    OpRegistrar(unary_op<ref::HardSwishOp, F32Type>("HardSwish", "HardSwishOp")),
+    OpRegistrar(unary_op<ref::NotOp, BoolType>("Not", "NotOp")),
+    OpRegistrar(unary_op<ref::LeakyReluOp, F32Type>("LeakyRelu", "LeakyReluOp",
+                                                    [](const Node& n) { return alpha(n, 0.01f); })),
+    OpRegistrar(unary_op<ref::HardSigmoidOp, F32Type>(
+        "HardSigmoid", "HardSigmoidOp", [](const Node& n) { return alpha(n, 0.2f); },
+        [](const Node& n) { return n.attr_float_or("beta", 0.5f); })),
+};
+
+// Gelu: approximate = "none" | "tanh" selects the functor.
+OpDef gelu_op() {
+  OpDef d = unary_op<ref::GeluErfOp, F32Type>("Gelu", "GeluErfOp");
+  auto erf_lower = d.lower;
+  d.infer = [](Node& n) {
+    check_input_count(n, 1, 1);
+    check_dtype(n, 0, type_mask(F32Type{}));
+    std::string a = n.attr_string_or("approximate", "none");
+    if (a != "none" && a != "tanh") fail(n, fmt::format("unsupported approximate='{}'", a));
+    set_output(n, 0, n.inputs[0]->dtype, shape_of(n, 0));
+  };
+  d.lower = [erf_lower](const Node& n) {
+    if (n.attr_string_or("approximate", "none") == "tanh")
+      return make_call(kHeader, ref_kernel("unary", {"float", "float", "tinyodlc::ref::GeluTanhOp"}),
+                       &ref::unary<float, float, ref::GeluTanhOp>, In{0}, Out{0},
+                       static_cast<int32_t>(n.inputs[0]->numel()), 0.0f, 0.0f);
+    return erf_lower(n);
+  };
+  return d;
+}
+const OpRegistrar kGelu(gelu_op());
+
+// ---- binary with broadcasting ----------------------------------------------------------
+// Picks the flat kernel when no real broadcasting is needed, else the N-d one.
+template <typename Op, typename T, typename R>
+KernelCall lower_binary(const Node& n, const char* functor, bool bool_out) {
+  const Shape& a = shape_of(n, 0);
+  const Shape& b = shape_of(n, 1);
+  const Shape& y = n.outputs[0]->shape;
+  std::string name_flat = ref_kernel("binary_flat", {ctype_of<T>(), ctype_of<R>(), functor});
+  int64_t ne = num_elements(y);
+  auto step = [&](const Shape& s) -> int { return num_elements(s) == ne && s.size() <= y.size() ? 1 : (num_elements(s) == 1 ? 0 : -1); };
+  int sa = step(a), sb = step(b);
+  (void)bool_out;
+  if (sa >= 0 && sb >= 0)
+    return make_call(kHeader, name_flat, &ref::binary_flat<T, R, Op>, In{0}, In{1}, Out{0},
+                     static_cast<int32_t>(ne), sa, sb);
+  return make_call(kHeader, ref_kernel("binary", {ctype_of<T>(), ctype_of<R>(), functor}), &ref::binary<T, R, Op>,
+                   In{0}, In{1}, Out{0}, static_cast<int32_t>(y.size()), dims_i32(n, y), broadcast_strides(a, y),
+                   broadcast_strides(b, y));
+}
+
+template <typename Op, typename Types, bool kBoolOut = false>
+OpDef binary_op(const char* name, const char* functor) {
+  OpDef d;
+  d.name = name;
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 2);
+    DType t = check_same_dtype(n, {0, 1}, type_mask(Types{}));
+    set_output(n, 0, kBoolOut ? DType::Bool : t, broadcast_shapes(n, {shape_of(n, 0), shape_of(n, 1)}));
+  };
+  d.lower = [functor](const Node& n) {
+    std::string f = fmt::format("tinyodlc::ref::{}", functor);
+    return dispatch(Types{}, n.inputs[0]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using R = std::conditional_t<kBoolOut, bool, T>;
+      return lower_binary<Op, T, R>(n, f.c_str(), kBoolOut);
+    });
+  };
+  d.macs = [](const Node& n) { return n.outputs[0]->numel(); };
+  return d;
+}
+
+const OpRegistrar kBinary[] = {
+    OpRegistrar(binary_op<ref::AddOp, NumericTypes>("Add", "AddOp")),
+    OpRegistrar(binary_op<ref::SubOp, NumericTypes>("Sub", "SubOp")),
+    OpRegistrar(binary_op<ref::MulOp, NumericTypes>("Mul", "MulOp")),
+    OpRegistrar(binary_op<ref::DivOp, NumericTypes>("Div", "DivOp")),
+    OpRegistrar(binary_op<ref::EqualOp, AllTypes, true>("Equal", "EqualOp")),
+    OpRegistrar(binary_op<ref::LessOp, NumericTypes, true>("Less", "LessOp")),
+    OpRegistrar(binary_op<ref::LessOrEqualOp, NumericTypes, true>("LessOrEqual", "LessOrEqualOp")),
+    OpRegistrar(binary_op<ref::GreaterOp, NumericTypes, true>("Greater", "GreaterOp")),
+    OpRegistrar(binary_op<ref::GreaterOrEqualOp, NumericTypes, true>("GreaterOrEqual", "GreaterOrEqualOp")),
+    OpRegistrar(binary_op<ref::AndOp, BoolType, true>("And", "AndOp")),
+    OpRegistrar(binary_op<ref::OrOp, BoolType, true>("Or", "OrOp")),
+    OpRegistrar(binary_op<ref::XorOp, BoolType, true>("Xor", "XorOp")),
+};
+
+// Pow: the exponent may have another type than the base.
+OpDef pow_op() {
+  using Types = TypeList<float, double, int32_t, int64_t>;
+  OpDef d;
+  d.name = "Pow";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 2);
+    check_dtype(n, 0, type_mask(Types{}));
+    check_dtype(n, 1, type_mask(Types{}));
+    set_output(n, 0, n.inputs[0]->dtype, broadcast_shapes(n, {shape_of(n, 0), shape_of(n, 1)}));
+  };
+  d.lower = [](const Node& n) {
+    return dispatch(Types{}, n.inputs[0]->dtype, [&](auto tb) {
+      using T = typename decltype(tb)::type;
+      if (n.inputs[1]->dtype == n.inputs[0]->dtype && std::is_floating_point_v<T>)
+        return lower_binary<ref::PowOp, T, T>(n, "tinyodlc::ref::PowOp", false);
+      return dispatch(Types{}, n.inputs[1]->dtype, [&](auto te) {
+        using E = typename decltype(te)::type;
+        const Shape& y = n.outputs[0]->shape;
+        return make_call(kHeader, ref_kernel("pow_mixed", {ctype_of<T>(), ctype_of<E>()}), &ref::pow_mixed<T, E>,
+                         In{0}, In{1}, Out{0}, static_cast<int32_t>(y.size()), dims_i32(n, y),
+                         broadcast_strides(shape_of(n, 0), y), broadcast_strides(shape_of(n, 1), y));
+      });
+    });
+  };
+  d.macs = [](const Node& n) { return n.outputs[0]->numel(); };
+  return d;
+}
+const OpRegistrar kPow(pow_op());
+
+// ---- variadic: Sum, Mean, Min, Max -----------------------------------------------------
+template <typename Op, typename Types>
+OpDef nary_op(const char* name, const char* functor, bool mean) {
+  OpDef d;
+  d.name = name;
+  d.infer = [](Node& n) {
+    if (n.inputs.empty()) fail(n, "expects at least one input");
+    std::vector<Shape> shapes;
+    std::vector<size_t> ks;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      shapes.push_back(shape_of(n, k));
+      if (n.inputs[k]->dtype != n.inputs[0]->dtype) fail(n, "all inputs must have the same element type");
+    }
+    check_dtype(n, 0, type_mask(Types{}));
+    set_output(n, 0, n.inputs[0]->dtype, broadcast_shapes(n, shapes));
+  };
+  d.lower = [functor, mean](const Node& n) {
+    const Shape& y = n.outputs[0]->shape;
+    I32s strides;
+    Ins ins;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      I32s s = broadcast_strides(n.inputs[k]->shape, y);
+      strides.insert(strides.end(), s.begin(), s.end());
+      ins.ks.push_back(static_cast<int>(k));
+    }
+    if (y.empty()) strides.push_back(0);  // keep the array non-empty
+    return dispatch(Types{}, n.inputs[0]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return make_call(kHeader, ref_kernel("nary", {ctype_of<T>(), fmt::format("tinyodlc::ref::{}", functor)}),
+                       &ref::nary<T, Op>, ins, static_cast<int32_t>(n.inputs.size()), Out{0},
+                       static_cast<int32_t>(y.size()), y.empty() ? I32s{1} : dims_i32(n, y), strides, mean);
+    });
+  };
+  return d;
+}
+
+const OpRegistrar kNary[] = {
+    OpRegistrar(nary_op<ref::AddOp, NumericTypes>("Sum", "AddOp", false)),
+    OpRegistrar(nary_op<ref::AddOp, FloatTypes>("Mean", "AddOp", true)),
+    OpRegistrar(nary_op<ref::MinOp, NumericTypes>("Min", "MinOp", false)),
+    OpRegistrar(nary_op<ref::MaxOp, NumericTypes>("Max", "MaxOp", false)),
+};
+
+// ---- Clip(x, min?, max?) ----------------------------------------------------------------
+OpDef clip_op() {
+  OpDef d;
+  d.name = "Clip";
+  d.canonicalize_import = [](Node& n, Graph& g) {
+    if (n.opset >= 11 || n.opset == 0) return;  // opset 6: min/max attributes
+    n.inputs.resize(3, nullptr);
+    auto scalar = [&](const char* a, float dflt) {
+      auto t = std::make_shared<TensorData>(DType::F32, Shape{});
+      *t->data<float>() = n.attr_float_or(a, dflt);
+      return g.add_constant(n.name + "_" + a, t);
+    };
+    n.inputs[1] = scalar("min", -3.402823466e+38f);
+    n.inputs[2] = scalar("max", 3.402823466e+38f);
+    n.attrs.erase("min");
+    n.attrs.erase("max");
+  };
+  d.infer = [](Node& n) {
+    check_input_count(n, 1, 3);
+    check_same_dtype(n, {0, 1, 2}, type_mask(NumericTypes{}));
+    for (size_t k = 1; k < 3; ++k)
+      if (n.input(k) && n.input(k)->numel() != 1) fail(n, fmt::format("input {} must be a scalar", k));
+    set_output(n, 0, n.inputs[0]->dtype, shape_of(n, 0));
+  };
+  d.lower = [](const Node& n) {
+    return dispatch(NumericTypes{}, n.inputs[0]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return make_call(kHeader, ref_kernel("clip", {ctype_of<T>()}), &ref::clip<T>, In{0}, In{1}, In{2}, Out{0},
+                       static_cast<int32_t>(n.inputs[0]->numel()));
+    });
+  };
+  return d;
+}
+const OpRegistrar kClip(clip_op());
+
+// ---- Where(cond, x, y) -------------------------------------------------------------------
+OpDef where_op() {
+  OpDef d;
+  d.name = "Where";
+  d.infer = [](Node& n) {
+    check_input_count(n, 3, 3);
+    check_dtype(n, 0, type_mask(BoolType{}));
+    DType t = check_same_dtype(n, {1, 2}, type_mask(AllTypes{}));
+    set_output(n, 0, t, broadcast_shapes(n, {shape_of(n, 0), shape_of(n, 1), shape_of(n, 2)}));
+  };
+  d.lower = [](const Node& n) {
+    const Shape& y = n.outputs[0]->shape;
+    return dispatch(AllTypes{}, n.inputs[1]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return make_call(kHeader, ref_kernel("where", {ctype_of<T>()}), &ref::where<T>, In{0}, In{1}, In{2}, Out{0},
+                       static_cast<int32_t>(y.size()), y.empty() ? I32s{1} : dims_i32(n, y),
+                       y.empty() ? I32s{0} : broadcast_strides(shape_of(n, 0), y),
+                       y.empty() ? I32s{0} : broadcast_strides(shape_of(n, 1), y),
+                       y.empty() ? I32s{0} : broadcast_strides(shape_of(n, 2), y));
+    });
+  };
+  return d;
+}
+const OpRegistrar kWhere(where_op());
+
+}  // namespace
+}  // namespace tinyodlc::ir::ops

@@ -1,0 +1,136 @@
+#include "ir/ops/op_utils.h"
+
+#include <limits>
+
+namespace tinyodlc::ir::ops {
+
+Value* req_input(const Node& n, size_t k) {
+  Value* v = n.input(k);
+  if (!v) fail(n, fmt::format("required input {} is missing", k));
+  return v;
+}
+
+const TensorData& const_input(const Node& n, size_t k, const char* what) {
+  Value* v = req_input(n, k);
+  if (!v->is_constant())
+    fail(n, fmt::format("input {} ('{}', the {}) must be a compile-time constant; tinyodlc supports static "
+                        "shapes only",
+                        k, v->name, what));
+  return *v->constant;
+}
+
+std::vector<int64_t> const_ints_input_or(const Node& n, size_t k, const char* what, std::vector<int64_t> dflt) {
+  if (!n.input(k)) return dflt;
+  return const_input(n, k, what).to_i64();
+}
+
+const Shape& shape_of(const Node& n, size_t k) {
+  Value* v = req_input(n, k);
+  if (!v->has_shape) fail(n, fmt::format("shape of input {} ('{}') is unknown", k, v->name));
+  return v->shape;
+}
+
+void check_input_count(const Node& n, size_t min, size_t max) {
+  size_t present = n.inputs.size();
+  while (present > 0 && !n.inputs[present - 1]) --present;
+  if (present < min || present > max)
+    fail(n, min == max ? fmt::format("expects {} inputs, got {}", min, present)
+                       : fmt::format("expects {} to {} inputs, got {}", min, max, present));
+}
+
+void check_dtype(const Node& n, size_t k, uint32_t allowed) {
+  Value* v = req_input(n, k);
+  if (!(allowed & dtype_bit(v->dtype)))
+    fail(n, fmt::format("input {} ('{}') has unsupported element type {}", k, v->name, dtype_name(v->dtype)));
+}
+
+DType check_same_dtype(const Node& n, std::initializer_list<size_t> ks, uint32_t allowed) {
+  DType t = req_input(n, *ks.begin())->dtype;
+  for (size_t k : ks) {
+    Value* v = n.input(k);
+    if (!v) continue;
+    if (v->dtype != t)
+      fail(n, fmt::format("input {} ('{}') has element type {} but input {} has {}", k, v->name,
+                          dtype_name(v->dtype), *ks.begin(), dtype_name(t)));
+  }
+  check_dtype(n, *ks.begin(), allowed);
+  return t;
+}
+
+void set_output(Node& n, size_t k, DType t, Shape s) {
+  Value* o = n.output(k);
+  if (!o) return;
+  for (int64_t d : s)
+    if (d < 0) fail(n, fmt::format("output '{}' would have a negative dimension {}", o->name, shape_str(s)));
+  if (o->has_shape && o->dtype != DType::Undefined && o->dtype != t)
+    fail(n, fmt::format("output '{}' is declared {} but the operator produces {}", o->name, dtype_name(o->dtype),
+                        dtype_name(t)));
+  o->dtype = t;
+  o->shape = std::move(s);
+  o->has_shape = true;
+}
+
+int64_t norm_axis(const Node& n, int64_t axis, int64_t rank, bool inclusive) {
+  int64_t hi = inclusive ? rank + 1 : rank;
+  if (axis < -hi || axis >= hi) fail(n, fmt::format("axis {} is out of range for rank {}", axis, rank));
+  return axis < 0 ? axis + hi : axis;
+}
+
+Shape broadcast_shapes(const Node& n, const std::vector<Shape>& shapes) {
+  size_t rank = 0;
+  for (const auto& s : shapes) rank = std::max(rank, s.size());
+  Shape out(rank, 1);
+  for (const auto& s : shapes) {
+    size_t off = rank - s.size();
+    for (size_t i = 0; i < s.size(); ++i) {
+      int64_t d = s[i], &o = out[off + i];
+      if (d == o || d == 1) continue;
+      if (o == 1) {
+        o = d;
+        continue;
+      }
+      std::vector<std::string> strs;
+      for (const auto& x : shapes) strs.push_back(shape_str(x));
+      fail(n, fmt::format("shapes {} cannot be broadcast together", fmt::join(strs, " and ")));
+    }
+  }
+  return out;
+}
+
+I32s contiguous_strides(const Shape& s) {
+  I32s st(s.size());
+  int64_t acc = 1;
+  for (size_t i = s.size(); i-- > 0;) {
+    st[i] = static_cast<int32_t>(acc);
+    acc *= s[i];
+  }
+  return st;
+}
+
+I32s broadcast_strides(const Shape& in, const Shape& out) {
+  I32s st(out.size(), 0);
+  I32s cs = contiguous_strides(in);
+  size_t off = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i) st[off + i] = in[i] == 1 ? 0 : cs[i];
+  return st;
+}
+
+I32s to_i32s(const Node& n, const std::vector<int64_t>& v) {
+  I32s r;
+  r.reserve(v.size());
+  for (int64_t x : v) {
+    if (x > std::numeric_limits<int32_t>::max() || x < std::numeric_limits<int32_t>::min())
+      fail(n, fmt::format("value {} does not fit the 32-bit kernel parameters", x));
+    r.push_back(static_cast<int32_t>(x));
+  }
+  return r;
+}
+
+I32s dims_i32(const Node& n, const Shape& s) { return to_i32s(n, s); }
+
+std::string ref_kernel(std::string_view name, std::initializer_list<std::string_view> targs) {
+  if (targs.size() == 0) return fmt::format("tinyodlc::ref::{}", name);
+  return fmt::format("tinyodlc::ref::{}<{}>", name, fmt::join(targs, ", "));
+}
+
+}  // namespace tinyodlc::ir::ops
