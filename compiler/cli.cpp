@@ -1,10 +1,172 @@
+// The `tinyodlc` command-line interface (CLI11).
+//
+// Exit codes: 0 success; 1 compile error (bad or unsupported model, bad inputs); 2 usage
+// error; 3 `check`: outputs differ from the reference; 4 build or run of generated code
+// failed.
 #include "compiler/cli.h"
 
-#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "compiler/driver.h"
+#include "compiler/inspect.h"
+#include "ir/graph.h"
 
 namespace tinyodlc {
-int cli_main(int, char**) {
-  std::fprintf(stderr, "tinyodlc: not yet\n");
-  return 1;
+
+namespace {
+
+constexpr int kExitCompileError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitMismatch = 3;
+constexpr int kExitRunFailure = 4;
+
+// Options shared by compile/run/check/inspect.
+struct Common {
+  CompileOptions copts;
+  std::vector<std::string> dims;
+  std::vector<std::string> print_after;
+};
+
+void add_model_options(CLI::App* app, Common& c, bool codegen) {
+  app->add_option("model", c.copts.model, "ONNX model file (.onnx)")->required()->check(CLI::ExistingFile);
+  app->add_option("--dim", c.dims,
+                  "fix a symbolic dimension, e.g. --dim batch=1 (repeatable); tinyodlc compiles static shapes")
+      ->type_name("NAME=VALUE");
+  app->add_option("--print-ir-after", c.print_after, "print the IR (to stderr) after the named pass (repeatable)")
+      ->type_name("PASS");
+  app->add_flag("--print-ir-after-all", c.copts.print_ir_after_all, "print the IR after every pass");
+  if (codegen) {
+    app->add_option("--name", c.copts.name,
+                    "C++ identifier for the generated namespace and file names (default: from the model file name)");
+    app->add_option("--target", c.copts.target, "code generation target (available: host)")->default_val("host");
+  }
 }
+
+void finish_common(Common& c) {
+  for (const auto& d : c.dims) {
+    auto eq = d.find('=');
+    if (eq == std::string::npos || eq == 0) throw CLI::ValidationError("--dim", "expected NAME=VALUE, got '" + d + "'");
+    try {
+      size_t used = 0;
+      long long v = std::stoll(d.substr(eq + 1), &used);
+      if (used != d.size() - eq - 1 || v <= 0) throw std::invalid_argument("");
+      c.copts.dims[d.substr(0, eq)] = v;
+    } catch (const std::exception&) {
+      throw CLI::ValidationError("--dim", "expected a positive integer value in '" + d + "'");
+    }
+  }
+  for (const auto& p : c.print_after) {
+    // Accept comma-separated lists too.
+    size_t start = 0;
+    while (start <= p.size()) {
+      size_t comma = p.find(',', start);
+      std::string item = p.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!item.empty()) c.copts.print_ir_after.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  CLI::App app{
+      "tinyodlc: ahead-of-time compiler from ONNX to standalone C++ for microcontrollers.\n"
+      "It emits forward kernels, a static memory plan and a small runtime that drop into firmware.",
+      "tinyodlc"};
+  app.set_version_flag("--version", std::string("tinyodlc ") + TINYODLC_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok, 1 compile error, 2 usage error, 3 check: outputs differ, 4 building or running the\n"
+      "generated code failed. Run 'tinyodlc <command> --help' for the options of a command.");
+
+  Common common;
+  std::string outdir;
+  auto* compile = app.add_subcommand("compile", "compile MODEL.onnx into C++ sources in OUTDIR");
+  add_model_options(compile, common, true);
+  compile->add_option("-o,--output", outdir, "output folder (created if missing)")->required();
+
+  auto* inspect = app.add_subcommand(
+      "inspect", "print the ops, shapes, parameters and MACs of each node (after optimization), "
+                 "and all unsupported ops at once");
+  add_model_options(inspect, common, false);
+
+  RunOptions ropts;
+  auto* run = app.add_subcommand(
+      "run", "compile, build with the host C++ compiler and run on DIR/input_K.pb; write output_K.pb");
+  add_model_options(run, common, true);
+  run->add_option("--inputs", ropts.inputs_dir, "folder with input_0.pb, input_1.pb, ... (ONNX TensorProto)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  run->add_option("--outputs", ropts.outputs_dir, "folder for output_0.pb, ... (named after the graph outputs)")
+      ->required();
+
+  std::string data_dir;
+  double rtol = 1e-3, atol = 1e-7;
+  auto* check = app.add_subcommand(
+      "check", "'run' on DIR/input_K.pb and compare with DIR/output_K.pb (ONNX backend-test rule: "
+               "|actual - expected| <= atol + rtol * |expected|); exit 0 only if all match");
+  add_model_options(check, common, true);
+  check->add_option("--data", data_dir, "folder with input_K.pb and output_K.pb")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  check->add_option("--rtol", rtol, "relative tolerance")->default_val(1e-3);
+  check->add_option("--atol", atol, "absolute tolerance")->default_val(1e-7);
+  check->add_option("--outputs", ropts.outputs_dir, "also write the outputs to this folder");
+
+  for (auto* sub : {run, check}) {
+    sub->add_option("--build-dir", ropts.build_dir, "keep the generated code and binary in this folder");
+    sub->add_option("--cxx", ropts.cxx, "host C++ compiler (default: $CXX, else c++)");
+    sub->add_flag("-v,--verbose", ropts.verbose, "print the build command");
+  }
+
+  try {
+    app.parse(argc, argv);
+    finish_common(common);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+
+  const std::string& model = common.copts.model;
+  try {
+    if (compile->parsed()) {
+      Compilation c = compile_model(common.copts);
+      write_output_dir(outdir, c);
+      std::cout << fmt::format("tinyodlc: wrote {} ({} files): weights {} bytes, arena {} bytes\n", outdir,
+                               c.emitted.files.size(), c.emitted.weight_bytes, c.emitted.plan.arena_bytes);
+      return 0;
+    }
+    if (inspect->parsed()) return inspect_model(common.copts, std::cout);
+    if (run->parsed()) {
+      run_model(common.copts, ropts);
+      return 0;
+    }
+    if (check->parsed()) {
+      ropts.inputs_dir = data_dir;
+      std::vector<NamedTensor> expected = load_tensor_files(data_dir, "output");
+      std::vector<NamedTensor> actual = run_model(common.copts, ropts);
+      Comparison cmp = compare_outputs(actual, expected, rtol, atol);
+      std::cout << cmp.report;
+      std::cout << (cmp.ok ? "check: PASS\n" : "check: FAIL\n");
+      return cmp.ok ? 0 : kExitMismatch;
+    }
+  } catch (const ir::CompileError& e) {
+    std::cerr << "tinyodlc: error: " << model << ": " << e.what() << "\n";
+    return kExitCompileError;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "tinyodlc: error: " << model << ": " << e.what() << "\n";
+    return kExitRunFailure;
+  } catch (const std::exception& e) {
+    std::cerr << "tinyodlc: internal error: " << model << ": " << e.what() << "\n";
+    return kExitRunFailure;
+  }
+  return kExitUsage;
+}
+
 }  // namespace tinyodlc

@@ -25,14 +25,15 @@ struct Out { int k; };         // pointer to node output k's data
 struct Scratch {};             // pointer to this call's scratch buffer (KernelCall::scratch_bytes)
 struct Null {};                // a null pointer (absent optional operand)
 struct Ins { std::vector<int> ks; };  // array of pointers to inputs ks (variadic ops: Concat, Sum)
+struct Outs { std::vector<int> ks; };  // array of pointers to outputs ks (variadic outputs: Split); absent -> nullptr
 using I32s = std::vector<int32_t>;  // emitted as a `static const int32_t[]` array
 using F32s = std::vector<float>;    // emitted as a `static const float[]` array
 
 struct KernelArg {
-  enum class Kind { Input, Output, Scratch, Null, Literal, IntArray, FloatArray, InputArray };
+  enum class Kind { Input, Output, Scratch, Null, Literal, IntArray, FloatArray, InputArray, OutputArray };
   Kind kind = Kind::Literal;
   int index = 0;          // Input/Output
-  std::vector<int> indices;  // InputArray
+  std::vector<int> indices;  // InputArray/OutputArray
   std::string literal;    // Literal: C++ text of the value
   I32s ints;              // IntArray
   F32s floats;            // FloatArray
@@ -64,6 +65,7 @@ template <typename A> KernelArg describe(const A& a) {
   else if constexpr (std::is_same_v<A, Scratch>) { r.kind = KernelArg::Kind::Scratch; }
   else if constexpr (std::is_same_v<A, Null>) { r.kind = KernelArg::Kind::Null; }
   else if constexpr (std::is_same_v<A, Ins>) { r.kind = KernelArg::Kind::InputArray; r.indices = a.ks; }
+  else if constexpr (std::is_same_v<A, Outs>) { r.kind = KernelArg::Kind::OutputArray; r.indices = a.ks; }
   else if constexpr (std::is_same_v<A, I32s>) { r.kind = KernelArg::Kind::IntArray; r.ints = a; }
   else if constexpr (std::is_same_v<A, F32s>) { r.kind = KernelArg::Kind::FloatArray; r.floats = a; }
   else {
@@ -88,12 +90,17 @@ template <typename A> auto hold(const A& a, const void* const* ins, void* const*
     std::vector<const void*> v;
     for (int k : a.ks) v.push_back(ins[k]);
     return v;
+  } else if constexpr (std::is_same_v<A, Outs>) {
+    std::vector<void*> v;
+    for (int k : a.ks) v.push_back(outs[k]);
+    return v;
   } else if constexpr (std::is_same_v<A, I32s> || std::is_same_v<A, F32s>) return a.data();
   else return a;
 }
 
 template <typename P, typename H> P bind(H& h) {
   if constexpr (std::is_same_v<H, std::vector<const void*>>) return reinterpret_cast<P>(h.data());
+  else if constexpr (std::is_same_v<H, std::vector<void*>>) return reinterpret_cast<P>(h.data());
   else if constexpr (std::is_same_v<H, std::nullptr_t>) return static_cast<P>(nullptr);
   else return static_cast<P>(h);
 }
@@ -108,7 +115,7 @@ void invoke_bound(Fn fn, const Tuple& t, const void* const* ins, void* const* ou
 }  // namespace detail
 
 // Builds a KernelCall for `fn` (whose C++ name is `callee`, declared in `header`).
-// Each argument is one of In/Out/Ins/Scratch/Null, an arithmetic scalar, I32s or F32s, in the
+// Each argument is one of In/Out/Ins/Outs/Scratch/Null, an arithmetic scalar, I32s or F32s, in the
 // order of fn's parameters.
 template <typename... P, typename... A>
 KernelCall make_call(std::string header, std::string callee, void (*fn)(P...), A... args) {

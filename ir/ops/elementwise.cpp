@@ -48,6 +48,12 @@ const OpRegistrar kUnary[] = {
     OpRegistrar(unary_op<ref::SigmoidOp, F32Type>("Sigmoid", "SigmoidOp")),
     OpRegistrar(unary_op<ref::HardSwishOp, F32Type>("HardSwish", "HardSwishOp")),
     OpRegistrar(unary_op<ref::NotOp, BoolType>("Not", "NotOp")),
+    OpRegistrar(unary_op<ref::ReciprocalOp, F32Type>("Reciprocal", "ReciprocalOp")),
+    OpRegistrar(unary_op<ref::CeilOp, F32Type>("Ceil", "CeilOp")),
+    OpRegistrar(unary_op<ref::FloorOp, F32Type>("Floor", "FloorOp")),
+    OpRegistrar(unary_op<ref::RoundOp, F32Type>("Round", "RoundOp")),
+    OpRegistrar(unary_op<ref::SoftplusOp, F32Type>("Softplus", "SoftplusOp")),
+    OpRegistrar(unary_op<ref::EluOp, F32Type>("Elu", "EluOp", [](const Node& n) { return alpha(n, 1.0f); })),
     OpRegistrar(unary_op<ref::LeakyReluOp, F32Type>("LeakyRelu", "LeakyReluOp",
                                                     [](const Node& n) { return alpha(n, 0.01f); })),
     OpRegistrar(unary_op<ref::HardSigmoidOp, F32Type>(

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 namespace tinyodlc {
 namespace ref {
@@ -45,6 +46,14 @@ inline int64_t product(const int32_t* dims, int32_t rank) {
   int64_t n = 1;
   for (int32_t i = 0; i < rank; ++i) n *= dims[i];
   return n;
+}
+
+// Plain byte copy: the kernel of pure reinterpretations (Reshape, Flatten, Squeeze, Unsqueeze,
+// Identity) when the memory planner does not alias their buffers. Safe for nbytes == 0 (null
+// pointers) and for src == dst.
+inline void copy_bytes(const void* src, void* dst, int32_t nbytes) {
+  if (nbytes <= 0 || src == dst) return;
+  memcpy(dst, src, static_cast<size_t>(nbytes));
 }
 
 }  // namespace ref

@@ -54,6 +54,15 @@ struct GeluTanhOp {
     return 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
   }
 };
+struct ReciprocalOp { static float apply(float x, float, float) { return 1.0f / x; } };
+struct CeilOp { static float apply(float x, float, float) { return ceilf(x); } };
+struct FloorOp { static float apply(float x, float, float) { return floorf(x); } };
+// Round half to even (the default floating-point rounding mode).
+struct RoundOp { static float apply(float x, float, float) { return rintf(x); } };
+struct SoftplusOp {
+  static float apply(float x, float, float) { return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
+};
+struct EluOp { static float apply(float x, float alpha, float) { return x >= 0 ? x : alpha * (expf(x) - 1.0f); } };
 struct NotOp { static bool apply(bool x, float, float) { return !x; } };
 
 // ---- binary with numpy broadcasting ---------------------------------------------------

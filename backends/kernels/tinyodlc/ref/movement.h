@@ -1,0 +1,208 @@
+// Data-movement reference kernels: strided copy (Transpose, Slice, Expand), Concat, Split,
+// Gather, Pad, Tile. Shapes are static: the compiler passes dims/strides as int32 arrays.
+#pragma once
+
+#include "tinyodlc/ref/common.h"
+
+namespace tinyodlc {
+namespace ref {
+
+// ---- strided copy ------------------------------------------------------------------------
+// y (contiguous, dims out_dims[rank]) gets y[i0..ir-1] = x[offset + sum_d i_d * in_strides[d]].
+//   Transpose: in_strides = input strides permuted by perm, offset 0.
+//   Slice:     in_strides = input strides * steps (negative for negative steps), offset = starts.
+//   Expand:    in_strides = input strides with 0 on broadcast dims, offset 0.
+template <typename T>
+void strided_copy(const T* x, T* y, int32_t rank, const int32_t* out_dims, const int32_t* in_strides,
+                  int32_t offset) {
+  if (rank == 0) {
+    y[0] = x[offset];
+    return;
+  }
+  const int64_t n = product(out_dims, rank);
+  if (n == 0) return;
+  const int32_t inner = out_dims[rank - 1];
+  const int64_t s = in_strides[rank - 1];
+  const int64_t rows = n / inner;
+  NdIter it(rank - 1, out_dims, 1, in_strides);  // iterates all dims but the last
+  int64_t k = 0;
+  for (int64_t r = 0; r < rows; ++r, it.next()) {
+    const int64_t base = offset + it.off[0];
+    if (s == 1) {
+      for (int32_t j = 0; j < inner; ++j) y[k++] = x[base + j];
+    } else {
+      for (int32_t j = 0; j < inner; ++j) y[k++] = x[base + j * s];
+    }
+  }
+}
+
+// ---- Concat ------------------------------------------------------------------------------
+// Inputs viewed as [outer, chunks[i]] (chunks[i] = dim_i(axis) * inner); y = [outer, sum chunks].
+template <typename T>
+void concat(const T* const* ins, int32_t n_in, T* y, int32_t outer, const int32_t* chunks) {
+  int64_t k = 0;
+  for (int32_t o = 0; o < outer; ++o) {
+    for (int32_t i = 0; i < n_in; ++i) {
+      const int32_t c = chunks[i];
+      if (c == 0) continue;
+      const T* src = ins[i] + static_cast<int64_t>(o) * c;
+      for (int32_t j = 0; j < c; ++j) y[k++] = src[j];
+    }
+  }
+}
+
+// ---- Split -------------------------------------------------------------------------------
+// The inverse of concat: x = [outer, sum chunks] is cut into outs[i] = [outer, chunks[i]].
+// A null outs[i] (omitted output) is skipped.
+template <typename T>
+void split(const T* x, T* const* outs, int32_t n_out, int32_t outer, const int32_t* chunks) {
+  int64_t k = 0;
+  for (int32_t o = 0; o < outer; ++o) {
+    for (int32_t i = 0; i < n_out; ++i) {
+      const int32_t c = chunks[i];
+      T* dst = outs[i];
+      if (dst != nullptr && c > 0) {
+        dst += static_cast<int64_t>(o) * c;
+        for (int32_t j = 0; j < c; ++j) dst[j] = x[k + j];
+      }
+      k += c;
+    }
+  }
+}
+
+// ---- Gather ------------------------------------------------------------------------------
+// x viewed as [outer, axis_dim, inner], indices (n_idx of them) select along the middle axis:
+// y = [outer, n_idx, inner]. Negative indices count from the end. Out-of-range indices (an
+// error in ONNX) produce zeros instead of reading out of bounds.
+template <typename T, typename I>
+void gather(const T* x, const I* indices, T* y, int32_t outer, int32_t axis_dim, int32_t inner, int32_t n_idx) {
+  int64_t k = 0;
+  for (int32_t o = 0; o < outer; ++o) {
+    const int64_t row0 = static_cast<int64_t>(o) * axis_dim;
+    for (int32_t j = 0; j < n_idx; ++j) {
+      int64_t q = static_cast<int64_t>(indices[j]);
+      if (q < 0) q += axis_dim;
+      if (q < 0 || q >= axis_dim) {
+        for (int32_t e = 0; e < inner; ++e) y[k++] = T(0);
+        continue;
+      }
+      const T* src = x + (row0 + q) * inner;
+      for (int32_t e = 0; e < inner; ++e) y[k++] = src[e];
+    }
+  }
+}
+
+// ---- Pad -----------------------------------------------------------------------------------
+enum PadMode : int32_t { kPadConstant = 0, kPadReflect = 1, kPadEdge = 2, kPadWrap = 3 };
+
+// Source coordinate along one axis of extent n for the padded coordinate c (c already shifted
+// by the begin pad), or -1 if the constant value is to be used.
+inline int32_t pad_source(int32_t c, int32_t n, int32_t mode) {
+  if (c >= 0 && c < n) return c;
+  if (n <= 0 || mode == kPadConstant) return -1;
+  if (mode == kPadEdge) return c < 0 ? 0 : n - 1;
+  if (mode == kPadWrap) {
+    int32_t m = c % n;
+    return m < 0 ? m + n : m;
+  }
+  // reflect (mirror without repeating the edge), periodic with period 2(n-1)
+  if (n == 1) return 0;
+  const int32_t p = 2 * (n - 1);
+  int32_t m = c % p;
+  if (m < 0) m += p;
+  return m < n ? m : p - m;
+}
+
+// y (out_dims) from x (in_dims), both rank `rank`; pads_begin[d] may be negative (cropping);
+// out_dims[d] = in_dims[d] + pads_begin[d] + pads_end[d]. `value` (may be null = 0) is read
+// for mode kPadConstant.
+template <typename T>
+void pad(const T* x, const T* value, T* y, int32_t rank, const int32_t* in_dims, const int32_t* out_dims,
+         const int32_t* pads_begin, int32_t mode) {
+  const T v = value ? *value : T(0);
+  if (rank == 0) {
+    y[0] = x[0];
+    return;
+  }
+  const int64_t n = product(out_dims, rank);
+  if (n == 0) return;
+  int64_t in_strides[kMaxRank];
+  int64_t acc = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) {
+    in_strides[d] = acc;
+    acc *= in_dims[d];
+  }
+  const int32_t last = rank - 1;
+  const int32_t inner = out_dims[last];
+  const int64_t rows = n / inner;
+  int32_t idx[kMaxRank] = {};
+  int64_t k = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    // Source row (all dims but the last), or constant row.
+    int64_t base = 0;
+    bool constant_row = false;
+    for (int32_t d = 0; d < last; ++d) {
+      const int32_t s = pad_source(idx[d] - pads_begin[d], in_dims[d], mode);
+      if (s < 0) {
+        constant_row = true;
+        break;
+      }
+      base += s * in_strides[d];
+    }
+    if (constant_row) {
+      for (int32_t j = 0; j < inner; ++j) y[k++] = v;
+    } else {
+      for (int32_t j = 0; j < inner; ++j) {
+        const int32_t s = pad_source(j - pads_begin[last], in_dims[last], mode);
+        y[k++] = s < 0 ? v : x[base + s];
+      }
+    }
+    for (int32_t d = last - 1; d >= 0; --d) {
+      if (++idx[d] < out_dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+// ---- Tile ----------------------------------------------------------------------------------
+// y[i] = x[i_d mod in_dims[d]], out_dims[d] = in_dims[d] * repeats[d].
+template <typename T>
+void tile(const T* x, T* y, int32_t rank, const int32_t* in_dims, const int32_t* out_dims) {
+  if (rank == 0) {
+    y[0] = x[0];
+    return;
+  }
+  const int64_t n = product(out_dims, rank);
+  if (n == 0) return;
+  int64_t in_strides[kMaxRank];
+  int64_t acc = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) {
+    in_strides[d] = acc;
+    acc *= in_dims[d];
+  }
+  const int32_t last = rank - 1;
+  const int32_t inner = out_dims[last];
+  const int32_t in_inner = in_dims[last];
+  const int64_t rows = n / inner;
+  int32_t idx[kMaxRank] = {};     // output index (dims < last)
+  int32_t in_idx[kMaxRank] = {};  // = idx mod in_dims, kept incrementally
+  int64_t k = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t base = 0;
+    for (int32_t d = 0; d < last; ++d) base += in_idx[d] * in_strides[d];
+    int32_t jj = 0;
+    for (int32_t j = 0; j < inner; ++j) {
+      y[k++] = x[base + jj];
+      if (++jj == in_inner) jj = 0;
+    }
+    for (int32_t d = last - 1; d >= 0; --d) {
+      if (++in_idx[d] == in_dims[d]) in_idx[d] = 0;
+      if (++idx[d] < out_dims[d]) break;
+      idx[d] = 0;
+      in_idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace ref
+}  // namespace tinyodlc

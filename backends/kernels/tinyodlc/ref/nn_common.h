@@ -1,0 +1,45 @@
+// Helpers shared by the sliding-window reference kernels (Conv, ConvTranspose, pooling).
+//
+// Geometry convention: these kernels always see three spatial dims (D, H, W). The compiler
+// passes 1-D and 2-D ops with leading size-1 dims (input 1, kernel 1, stride 1,
+// dilation 1, pad 0), so one loop nest serves every spatial rank; the extra loops run once.
+#pragma once
+
+#include "tinyodlc/ref/common.h"
+
+namespace tinyodlc {
+namespace ref {
+
+// Taps [*lo, *hi) of a kernel with `k` taps at dilation `d`, whose first tap sits at
+// coordinate `start`, that land inside [0, size). Empty (lo == hi) if none does.
+inline void window_taps(int32_t start, int32_t k, int32_t d, int32_t size, int32_t* lo, int32_t* hi) {
+  int32_t a = start < 0 ? (-start + d - 1) / d : 0;
+  int32_t b = start >= size ? 0 : (size - start + d - 1) / d;
+  if (b > k) b = k;
+  if (a > b) a = b;
+  *lo = a;
+  *hi = b;
+}
+
+// Multiply-accumulate acc + a * b. Floating types use plain arithmetic; integer types wrap
+// modulo 2^bits (computed in uint64_t) so that overflow is never undefined behaviour.
+template <typename T>
+inline T mul_add(T acc, T a, T b) {
+  if constexpr (static_cast<T>(0.5) != 0) {
+    return acc + a * b;
+  } else {
+    return static_cast<T>(static_cast<uint64_t>(acc) + static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  }
+}
+
+template <typename T>
+inline T wrap_add(T a, T b) {
+  if constexpr (static_cast<T>(0.5) != 0) {
+    return a + b;
+  } else {
+    return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  }
+}
+
+}  // namespace ref
+}  // namespace tinyodlc

@@ -1,0 +1,150 @@
+// Pooling reference kernels: MaxPool (optional argmax Indices), AveragePool,
+// GlobalMaxPool, GlobalAveragePool. 1-D/2-D/3-D via the 3-D geometry of nn_common.h.
+//
+// A window of output o covers input coordinates o*stride - pad_begin + k*dilation,
+// k < kernel. MaxPool ignores taps outside the input; AveragePool divides by the number of
+// taps inside the input (count_include_pad = 0) or inside the padded input
+// [-pad_begin, size + pad_end) (count_include_pad = 1).
+#pragma once
+
+#include <limits>
+
+#include "tinyodlc/ref/nn_common.h"
+
+namespace tinyodlc {
+namespace ref {
+
+// x: [nc planes of in_sp], y and indices (may be null): [nc planes of out_sp].
+// indices are flat positions in x (incl. the plane offset); storage_order = 1 numbers the
+// spatial position column-major (first spatial dim fastest) instead of row-major.
+template <typename T>
+void max_pool(const T* x, T* y, int64_t* indices, int32_t nc, const int32_t* in_sp, const int32_t* k_sp,
+              const int32_t* out_sp, const int32_t* strides, const int32_t* dilations, const int32_t* pads,
+              int32_t storage_order) {
+  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
+  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
+  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
+  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
+  const int64_t out_plane = static_cast<int64_t>(OD) * OH * OW;
+  for (int32_t p = 0; p < nc; ++p) {
+    const T* xp = x + p * in_plane;
+    T* yp = y + p * out_plane;
+    int64_t* ip = indices ? indices + p * out_plane : nullptr;
+    for (int32_t od = 0; od < OD; ++od) {
+      const int32_t id0 = od * strides[0] - pads[0];
+      int32_t kd0, kd1;
+      window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
+      for (int32_t oh = 0; oh < OH; ++oh) {
+        const int32_t ih0 = oh * strides[1] - pads[1];
+        int32_t kh0, kh1;
+        window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
+        for (int32_t ow = 0; ow < OW; ++ow) {
+          const int32_t iw0 = ow * strides[2] - pads[2];
+          int32_t kw0, kw1;
+          window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
+          T best = std::numeric_limits<T>::lowest();
+          int32_t bd = -1, bh = 0, bw = 0;
+          for (int32_t kd = kd0; kd < kd1; ++kd) {
+            const int32_t id = id0 + kd * dilations[0];
+            for (int32_t kh = kh0; kh < kh1; ++kh) {
+              const int32_t ih = ih0 + kh * dilations[1];
+              const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW;
+              for (int32_t kw = kw0; kw < kw1; ++kw) {
+                const int32_t iw = iw0 + kw * dilations[2];
+                const T v = xp[row + iw];
+                if (bd < 0 || v > best) {  // first maximum wins; NaN never replaces a number
+                  if (bd >= 0 || v == v) {
+                    best = v;
+                    bd = id;
+                    bh = ih;
+                    bw = iw;
+                  }
+                }
+              }
+            }
+          }
+          const int64_t o = (static_cast<int64_t>(od) * OH + oh) * OW + ow;
+          yp[o] = best;
+          if (ip) {
+            if (bd < 0) bd = 0;
+            const int64_t pos = storage_order ? bd + (static_cast<int64_t>(bh) + static_cast<int64_t>(bw) * IH) * ID
+                                              : (static_cast<int64_t>(bd) * IH + bh) * IW + bw;
+            ip[o] = p * in_plane + pos;
+          }
+        }
+      }
+    }
+  }
+}
+
+// pads: 6 entries (begin D, H, W, end D, H, W).
+template <typename T>
+void avg_pool(const T* x, T* y, int32_t nc, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
+              const int32_t* strides, const int32_t* dilations, const int32_t* pads, bool count_include_pad) {
+  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
+  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
+  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
+  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
+  const int64_t out_plane = static_cast<int64_t>(OD) * OH * OW;
+  for (int32_t p = 0; p < nc; ++p) {
+    const T* xp = x + p * in_plane;
+    T* yp = y + p * out_plane;
+    for (int32_t od = 0; od < OD; ++od) {
+      const int32_t id0 = od * strides[0] - pads[0];
+      int32_t kd0, kd1, pd0, pd1;
+      window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
+      window_taps(id0 + pads[0], KD, dilations[0], ID + pads[0] + pads[3], &pd0, &pd1);
+      for (int32_t oh = 0; oh < OH; ++oh) {
+        const int32_t ih0 = oh * strides[1] - pads[1];
+        int32_t kh0, kh1, ph0, ph1;
+        window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
+        window_taps(ih0 + pads[1], KH, dilations[1], IH + pads[1] + pads[4], &ph0, &ph1);
+        for (int32_t ow = 0; ow < OW; ++ow) {
+          const int32_t iw0 = ow * strides[2] - pads[2];
+          int32_t kw0, kw1, pw0, pw1;
+          window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
+          window_taps(iw0 + pads[2], KW, dilations[2], IW + pads[2] + pads[5], &pw0, &pw1);
+          T sum = T(0);
+          for (int32_t kd = kd0; kd < kd1; ++kd) {
+            const int32_t id = id0 + kd * dilations[0];
+            for (int32_t kh = kh0; kh < kh1; ++kh) {
+              const int32_t ih = ih0 + kh * dilations[1];
+              const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW + iw0;
+              for (int32_t kw = kw0; kw < kw1; ++kw) sum += xp[row + kw * dilations[2]];
+            }
+          }
+          const int64_t count = count_include_pad
+                                    ? static_cast<int64_t>(pd1 - pd0) * (ph1 - ph0) * (pw1 - pw0)
+                                    : static_cast<int64_t>(kd1 - kd0) * (kh1 - kh0) * (kw1 - kw0);
+          yp[(static_cast<int64_t>(od) * OH + oh) * OW + ow] =
+              count > 0 ? sum / static_cast<T>(count) : std::numeric_limits<T>::quiet_NaN();
+        }
+      }
+    }
+  }
+}
+
+// x: [nc planes of `size` elements], y: [nc].
+template <typename T>
+void global_max_pool(const T* x, T* y, int32_t nc, int32_t size) {
+  for (int32_t p = 0; p < nc; ++p) {
+    const T* xp = x + static_cast<int64_t>(p) * size;
+    T best = size > 0 ? xp[0] : std::numeric_limits<T>::lowest();
+    for (int32_t i = 1; i < size; ++i)
+      if (xp[i] > best || best != best) best = xp[i];
+    y[p] = best;
+  }
+}
+
+template <typename T>
+void global_avg_pool(const T* x, T* y, int32_t nc, int32_t size) {
+  for (int32_t p = 0; p < nc; ++p) {
+    const T* xp = x + static_cast<int64_t>(p) * size;
+    T sum = T(0);
+    for (int32_t i = 0; i < size; ++i) sum += xp[i];
+    y[p] = size > 0 ? sum / static_cast<T>(size) : std::numeric_limits<T>::quiet_NaN();
+  }
+}
+
+}  // namespace ref
+}  // namespace tinyodlc

@@ -1,0 +1,278 @@
+#include "compiler/driver.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "compiler/process.h"
+#include "frontend/onnx_import.h"
+#include "ir/printer.h"
+#include "passes/pass_manager.h"
+
+namespace tinyodlc {
+
+namespace fs = std::filesystem;
+using ir::CompileError;
+
+std::string default_model_name(const std::string& path) {
+  std::string stem = fs::path(path).stem().string();
+  return backends::sanitize_identifier(stem);
+}
+
+namespace {
+
+void check_supported(const ir::Graph& g) {
+  std::vector<std::string> bad = frontend::unsupported_ops(g);
+  if (bad.empty()) return;
+  if (bad.size() == 1) throw CompileError(bad[0], "unsupported operator");
+  throw CompileError("", fmt::format("{} unsupported operators: {}", bad.size(), fmt::join(bad, "; ")));
+}
+
+bool valid_identifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts) {
+  frontend::ImportOptions io;
+  io.dims = opts.dims;
+  std::unique_ptr<ir::Graph> g = frontend::import_onnx_file(opts.model, io);
+  check_supported(*g);
+  passes::PassManager pm;
+  for (const auto& p : passes::default_pipeline())
+    if (passes::PassRegistry::instance().find(p)) pm.add(p);  // TEMP until canonicalize/dce land
+  std::set<std::string> known;
+  for (const auto* p : pm.pipeline()) known.insert(p->name);
+  for (const auto& p : opts.print_ir_after)
+    if (!known.count(p))
+      throw CompileError("", fmt::format("--print-ir-after={}: no such pass in the pipeline (passes: {})", p,
+                                         fmt::join(passes::default_pipeline(), ", ")));
+  pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
+  pm.print_after_all(opts.print_ir_after_all);
+  std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
+  pm.set_printer([&out](const std::string& pass, const ir::Graph& graph) {
+    out << "// ----- IR after " << pass << " -----\n" << ir::print_graph(graph) << std::flush;
+  });
+  passes::PassContext ctx;
+  ctx.dim_values = opts.dims;
+  pm.run(*g, ctx);
+  return g;
+}
+
+Compilation compile_model(const CompileOptions& opts) {
+  Compilation c;
+  c.name = opts.name.empty() ? default_model_name(opts.model) : opts.name;
+  if (!valid_identifier(c.name))
+    throw CompileError("", fmt::format("--name '{}' is not a C++ identifier", c.name));
+  if (opts.target != "host")
+    throw CompileError("", fmt::format("unknown target '{}' (available: host)", opts.target));
+  c.graph = import_and_optimize(opts);
+  backends::EmitOptions eo;
+  eo.name = c.name;
+  eo.source = fs::path(opts.model).filename().string();
+  c.emitted = backends::emit_cpp(*c.graph, eo);
+  return c;
+}
+
+void write_output_dir(const std::string& dir, const Compilation& c) {
+  for (const auto& f : c.emitted.files) {
+    fs::path p = fs::path(dir) / f.path;
+    std::error_code ec;
+    fs::create_directories(p.parent_path(), ec);
+    if (ec) throw std::runtime_error(fmt::format("cannot create folder {}: {}", p.parent_path().string(), ec.message()));
+    // Unchanged files are not rewritten, so that firmware builds stay incremental.
+    {
+      std::ifstream old(p, std::ios::binary);
+      if (old) {
+        std::string cur((std::istreambuf_iterator<char>(old)), std::istreambuf_iterator<char>());
+        if (cur == f.contents) continue;
+      }
+    }
+    std::ofstream out(p, std::ios::binary);
+    out << f.contents;
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", p.string()));
+  }
+}
+
+std::vector<NamedTensor> load_tensor_files(const std::string& dir, const std::string& prefix) {
+  std::vector<NamedTensor> r;
+  for (int k = 0;; ++k) {
+    fs::path p = fs::path(dir) / fmt::format("{}_{}.pb", prefix, k);
+    if (!fs::exists(p)) break;
+    auto [name, data] = frontend::load_tensor_pb(p.string());
+    r.push_back({name, std::move(data)});
+  }
+  return r;
+}
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  bool keep;
+  explicit TempDir(std::string given) : path(std::move(given)), keep(!path.empty()) {
+    if (path.empty()) {
+      std::string tmpl = (fs::temp_directory_path() / "tinyodlc-run-XXXXXX").string();
+      if (!mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temporary folder");
+      path = tmpl;
+    } else {
+      fs::create_directories(path);
+    }
+  }
+  ~TempDir() {
+    if (!keep) {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  }
+};
+
+void write_raw(const std::string& path, const ir::TensorData& t) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+std::vector<uint8_t> read_raw(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+std::vector<NamedTensor> run_model(const CompileOptions& copts, const RunOptions& ropts) {
+  Compilation c = compile_model(copts);
+  const ir::Graph& g = *c.graph;
+
+  // Inputs: one file per graph input, matching dtype and shape.
+  std::vector<NamedTensor> inputs = load_tensor_files(ropts.inputs_dir, "input");
+  if (inputs.size() != g.inputs.size())
+    throw CompileError("", fmt::format("{}: found {} input_K.pb files but the model has {} inputs", ropts.inputs_dir,
+                                       inputs.size(), g.inputs.size()));
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const ir::Value* v = g.inputs[k];
+    const ir::TensorData& t = inputs[k].data;
+    if (t.dtype != v->dtype || t.shape != v->shape)
+      throw CompileError(fmt::format("input_{}.pb", k),
+                         fmt::format("holds {}{} but model input {} ('{}') is {}", ir::dtype_name(t.dtype),
+                                     ir::shape_str(t.shape), k, v->name, v->type_str()));
+  }
+
+  TempDir build(ropts.build_dir);
+  write_output_dir(build.path, c);
+  backends::EmitOptions eo;
+  eo.name = c.name;
+  std::string harness = (fs::path(build.path) / "harness_main.cpp").string();
+  {
+    std::ofstream h(harness);
+    h << backends::emit_host_harness(eo);
+  }
+  std::string exe = (fs::path(build.path) / "harness").string();
+  std::string cxx = ropts.cxx;
+  if (cxx.empty()) cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
+  std::vector<std::string> cmd = {cxx, "-std=c++17", "-O2", "-ffp-contract=off", "-fno-exceptions", "-fno-rtti",
+                                  "-I", build.path};
+  cmd.insert(cmd.end(), ropts.cxxflags.begin(), ropts.cxxflags.end());
+  cmd.insert(cmd.end(), {(fs::path(build.path) / (c.name + ".cpp")).string(), harness, "-o", exe, "-lm"});
+  if (ropts.verbose) {
+    std::string line;
+    for (const auto& a : cmd) line += shell_quote(a) + " ";
+    std::cerr << "tinyodlc: " << line << "\n";
+  }
+  ProcessResult built = run_process(cmd, ropts.timeout_seconds);
+  if (built.exit_code != 0)
+    throw std::runtime_error(fmt::format("building the generated code failed (exit {}):\n{}", built.exit_code,
+                                         built.output));
+
+  std::vector<std::string> run = {exe};
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    std::string p = (fs::path(build.path) / fmt::format("input_{}.bin", k)).string();
+    write_raw(p, inputs[k].data);
+    run.push_back(p);
+  }
+  std::vector<std::string> out_raw;
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    out_raw.push_back((fs::path(build.path) / fmt::format("output_{}.bin", k)).string());
+    run.push_back(out_raw.back());
+  }
+  ProcessResult ran = run_process(run, ropts.timeout_seconds);
+  if (ran.timed_out) throw std::runtime_error(fmt::format("the generated code timed out after {} s", ropts.timeout_seconds));
+  if (ran.exit_code != 0)
+    throw std::runtime_error(fmt::format("the generated code failed (exit {}):\n{}", ran.exit_code, ran.output));
+
+  std::vector<NamedTensor> outputs;
+  if (!ropts.outputs_dir.empty()) fs::create_directories(ropts.outputs_dir);
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    const ir::Value* v = g.outputs[k];
+    NamedTensor t{v->name, ir::TensorData(v->dtype, v->shape)};
+    std::vector<uint8_t> raw = read_raw(out_raw[k]);
+    if (raw.size() != t.data.bytes.size())
+      throw std::runtime_error(fmt::format("output {} has {} bytes, expected {}", k, raw.size(), t.data.bytes.size()));
+    t.data.bytes = std::move(raw);
+    if (!ropts.outputs_dir.empty())
+      frontend::save_tensor_pb((fs::path(ropts.outputs_dir) / fmt::format("output_{}.pb", k)).string(), t.name, t.data);
+    outputs.push_back(std::move(t));
+  }
+  return outputs;
+}
+
+Comparison compare_outputs(const std::vector<NamedTensor>& actual, const std::vector<NamedTensor>& expected,
+                           double rtol, double atol) {
+  Comparison c;
+  if (actual.size() != expected.size()) {
+    c.ok = false;
+    c.report = fmt::format("the model has {} outputs but {} reference outputs were given\n", actual.size(),
+                           expected.size());
+    return c;
+  }
+  for (size_t k = 0; k < actual.size(); ++k) {
+    const ir::TensorData& a = actual[k].data;
+    const ir::TensorData& e = expected[k].data;
+    std::string head = fmt::format("output {} '{}'", k, actual[k].name);
+    if (a.dtype != e.dtype || a.shape != e.shape) {
+      c.ok = false;
+      c.report += fmt::format("{}: got {}{}, expected {}{}: MISMATCH\n", head, ir::dtype_name(a.dtype),
+                              ir::shape_str(a.shape), ir::dtype_name(e.dtype), ir::shape_str(e.shape));
+      continue;
+    }
+    double max_abs = 0, max_rel = 0;
+    int64_t bad = 0, first_bad = -1;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      double x = a.get_f64(i), y = e.get_f64(i);
+      if (std::isnan(x) || std::isnan(y)) {
+        if (std::isnan(x) != std::isnan(y)) {
+          if (first_bad < 0) first_bad = i;
+          ++bad;
+        }
+        continue;
+      }
+      if (x == y) continue;  // also equal infinities
+      double d = std::fabs(x - y);
+      max_abs = std::max(max_abs, d);
+      if (y != 0) max_rel = std::max(max_rel, d / std::fabs(y));
+      if (!(d <= atol + rtol * std::fabs(y))) {
+        if (first_bad < 0) first_bad = i;
+        ++bad;
+      }
+    }
+    std::string verdict = bad ? fmt::format("MISMATCH ({} of {} elements; first at {}: got {}, expected {})", bad,
+                                            a.numel(), first_bad, a.get_f64(first_bad), e.get_f64(first_bad))
+                              : "ok";
+    if (bad) c.ok = false;
+    c.report += fmt::format("{}: {}{} max abs err {:.3g}, max rel err {:.3g}: {}\n", head, ir::dtype_name(a.dtype),
+                            ir::shape_str(a.shape), max_abs, max_rel, verdict);
+  }
+  return c;
+}
+
+}  // namespace tinyodlc

@@ -1,0 +1,71 @@
+// The compilation driver: ONNX file -> IR -> pass pipeline -> generated C++, and the
+// `run` / `check` flows that build and execute the generated code.
+#pragma once
+
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cpp_emitter.h"
+#include "ir/graph.h"
+
+namespace tinyodlc {
+
+struct CompileOptions {
+  std::string model;   // path of the .onnx file
+  std::string name;    // C++ identifier for namespace and files; default: from the file name
+  std::string target = "host";
+  std::map<std::string, int64_t> dims;       // --dim NAME=VALUE
+  std::vector<std::string> print_ir_after;   // pass names
+  bool print_ir_after_all = false;
+  std::ostream* ir_out = nullptr;            // where printed IR goes (stderr by default)
+};
+
+struct Compilation {
+  std::unique_ptr<ir::Graph> graph;
+  backends::EmitResult emitted;
+  std::string name;
+};
+
+// Imports the model and runs the default pass pipeline. Throws ir::CompileError.
+std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts);
+Compilation compile_model(const CompileOptions& opts);
+void write_output_dir(const std::string& dir, const Compilation& c);
+// The identifier used for a model when --name is not given.
+std::string default_model_name(const std::string& path);
+
+struct RunOptions {
+  std::string inputs_dir;   // input_K.pb files
+  std::string outputs_dir;  // where output_K.pb files are written
+  std::string build_dir;    // empty: a temporary folder, removed afterwards
+  std::string cxx;          // host compiler; empty: $CXX or c++
+  std::vector<std::string> cxxflags;  // extra flags for the host build
+  int timeout_seconds = 600;
+  bool verbose = false;
+};
+
+struct NamedTensor {
+  std::string name;
+  ir::TensorData data;
+};
+
+// compile + build with the host compiler + run on inputs_dir; writes output_K.pb files and
+// returns the outputs. Throws ir::CompileError (bad model/inputs) or std::runtime_error
+// (build or execution failure) with a precise message.
+std::vector<NamedTensor> run_model(const CompileOptions& copts, const RunOptions& ropts);
+
+// Reads DIR/input_K.pb (or output_K.pb) for K = 0, 1, ... until a file is missing.
+std::vector<NamedTensor> load_tensor_files(const std::string& dir, const std::string& prefix);
+
+struct Comparison {
+  bool ok = true;
+  std::string report;  // one line per output
+};
+// ONNX backend-test rule: same count, dtypes and shapes; |a - e| <= atol + rtol * |e|
+// elementwise; NaN matches NaN.
+Comparison compare_outputs(const std::vector<NamedTensor>& actual, const std::vector<NamedTensor>& expected,
+                           double rtol, double atol);
+
+}  // namespace tinyodlc

@@ -1,0 +1,136 @@
+// ConvTranspose: N-d (1-D to 3-D) transposed convolution with groups, strides, dilations,
+// pads, auto_pad, output_padding and output_shape. Kernel:
+// backends/kernels/tinyodlc/ref/conv_transpose.h.
+//
+// Output size per spatial dim i (ONNX spec):
+//   natural[i] = stride[i] * (in[i] - 1) + output_padding[i] + (kernel[i] - 1) * dilation[i] + 1
+//   out[i]     = natural[i] - pads_begin[i] - pads_end[i]
+// With output_shape (or auto_pad SAME_*, which means output_shape = in * stride), the pads
+// are derived from total = natural - out: SAME_UPPER puts total/2 at the begin, otherwise
+// total - total/2 is at the begin. A negative total (output larger than natural) pads
+// nothing at the begin: the extra outputs at the end only receive the bias.
+#include "tinyodlc/ref/conv_transpose.h"
+
+#include "ir/ops/nn_utils.h"
+
+namespace tinyodlc::ir::ops {
+namespace {
+
+constexpr const char* kHeader = "tinyodlc/ref/conv_transpose.h";
+using ConvTypes = TypeList<float, double>;
+
+Window conv_transpose_window(const Node& n) {
+  const size_t r = spatial_rank(n);
+  const Shape& x = shape_of(n, 0);
+  const Shape& w = shape_of(n, 1);
+  if (w.size() != x.size())
+    fail(n, fmt::format("weight '{}' has shape {}, expected rank {} ([C, M/group, kernel...]) to match input {}",
+                        n.inputs[1]->name, shape_str(w), x.size(), shape_str(x)));
+  int64_t group = n.attr_int_or("group", 1);
+  if (group < 1) fail(n, fmt::format("group = {} must be >= 1", group));
+  if (w[0] != x[1])
+    fail(n, fmt::format("weight '{}' {} has {} input channels (dim 0) but input {} has {}", n.inputs[1]->name,
+                        shape_str(w), w[0], shape_str(x), x[1]));
+  if (x[1] % group != 0) fail(n, fmt::format("input channels {} are not divisible by group = {}", x[1], group));
+  if (w[1] < 1) fail(n, fmt::format("weight '{}' {} has no output channels", n.inputs[1]->name, shape_str(w)));
+  const int64_t m = w[1] * group;
+  if (Value* b = n.input(2)) {
+    const Shape& bs = shape_of(n, 2);
+    if (bs != Shape{m}) fail(n, fmt::format("bias '{}' has shape {}, expected [{}]", b->name, shape_str(bs), m));
+  }
+  Window win;
+  win.in.assign(x.begin() + 2, x.end());
+  win.kernel.assign(w.begin() + 2, w.end());
+  if (n.has_attr("kernel_shape") && n.attr_ints_or("kernel_shape", {}) != win.kernel)
+    fail(n, fmt::format("kernel_shape [{}] does not match the weight '{}' {}",
+                        fmt::join(n.attr_ints_or("kernel_shape", {}), ","), n.inputs[1]->name, shape_str(w)));
+  win.strides = window_attr(n, "strides", r, 1, 1);
+  win.dilations = window_attr(n, "dilations", r, 1, 1);
+  std::vector<int64_t> opad = window_attr(n, "output_padding", r, 0, 0);
+  for (size_t i = 0; i < r; ++i)
+    if (opad[i] >= std::max(win.strides[i], win.dilations[i]))
+      fail(n, fmt::format("output_padding [{}] must be smaller than the stride or the dilation of each dim",
+                          fmt::join(opad, ",")));
+  const std::string ap = auto_pad_attr(n);
+  std::vector<int64_t> natural(r);
+  for (size_t i = 0; i < r; ++i)
+    natural[i] = win.strides[i] * (win.in[i] - 1) + opad[i] + (win.kernel[i] - 1) * win.dilations[i] + 1;
+
+  std::vector<int64_t> out_shape = n.attr_ints_or("output_shape", {});
+  if (!out_shape.empty()) {
+    if (out_shape.size() == r + 2) out_shape.erase(out_shape.begin(), out_shape.begin() + 2);  // [N, C, sp...]
+    if (out_shape.size() != r)
+      fail(n, fmt::format("output_shape [{}] must have {} values (one per spatial dim)",
+                          fmt::join(n.attr_ints_or("output_shape", {}), ","), r));
+    for (int64_t v : out_shape)
+      if (v < 1) fail(n, fmt::format("output_shape [{}] must be positive", fmt::join(out_shape, ",")));
+  } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+    for (size_t i = 0; i < r; ++i) out_shape.push_back(win.in[i] * win.strides[i]);
+  }
+  win.pads_begin.assign(r, 0);
+  win.pads_end.assign(r, 0);
+  win.out.resize(r);
+  if (!out_shape.empty()) {
+    for (size_t i = 0; i < r; ++i) {
+      const int64_t total = natural[i] - out_shape[i];
+      if (total > 0) {
+        win.pads_begin[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+        win.pads_end[i] = total - win.pads_begin[i];
+      }
+      win.out[i] = out_shape[i];
+    }
+  } else {
+    if (ap == "NOTSET") {
+      std::vector<int64_t> pads = window_attr(n, "pads", 2 * r, 0, 0);
+      for (size_t i = 0; i < r; ++i) {
+        win.pads_begin[i] = pads[i];
+        win.pads_end[i] = pads[r + i];
+      }
+    }
+    for (size_t i = 0; i < r; ++i) {
+      win.out[i] = natural[i] - win.pads_begin[i] - win.pads_end[i];
+      if (win.out[i] < 1)
+        fail(n, fmt::format("pads remove the whole output along spatial dim {} (size {} before padding)", i,
+                            natural[i]));
+    }
+  }
+  return win;
+}
+
+OpDef conv_transpose_op() {
+  OpDef d;
+  d.name = "ConvTranspose";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 3);
+    DType t = check_same_dtype(n, {0, 1, 2}, type_mask(ConvTypes{}));
+    Window win = conv_transpose_window(n);
+    Shape y{shape_of(n, 0)[0], shape_of(n, 1)[1] * n.attr_int_or("group", 1)};
+    y.insert(y.end(), win.out.begin(), win.out.end());
+    set_output(n, 0, t, y);
+  };
+  d.lower = [](const Node& n) {
+    Window win = conv_transpose_window(n);
+    const Shape& x = n.inputs[0]->shape;
+    const int32_t group = static_cast<int32_t>(n.attr_int_or("group", 1));
+    const int32_t m = static_cast<int32_t>(n.inputs[1]->shape[1]) * group;
+    return dispatch(ConvTypes{}, n.inputs[0]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return make_call(kHeader, ref_kernel("conv_transpose", {ctype_of<T>()}), &ref::conv_transpose<T>, In{0}, In{1},
+                       In{2}, Out{0}, static_cast<int32_t>(x[0]), static_cast<int32_t>(x[1]), m, group,
+                       pad3(n, win.in, 1), pad3(n, win.kernel, 1), pad3(n, win.out, 1), pad3(n, win.strides, 1),
+                       pad3(n, win.dilations, 1), pad3(n, win.pads_begin, 0));
+    });
+  };
+  // input elements x (M/group) x kernel size
+  d.macs = [](const Node& n) {
+    const Shape& w = n.inputs[1]->shape;
+    int64_t k = 1;
+    for (size_t i = 1; i < w.size(); ++i) k *= w[i];
+    return n.inputs[0]->numel() * k;
+  };
+  return d;
+}
+const OpRegistrar kConvTranspose(conv_transpose_op());
+
+}  // namespace
+}  // namespace tinyodlc::ir::ops

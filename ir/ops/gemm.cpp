@@ -1,0 +1,135 @@
+// Gemm (Y = alpha * op(A) * op(B) + beta * C, C unidirectionally broadcast to [M, N]) and
+// MatMul (numpy matmul: 1-D operands are promoted to matrices and the added dim removed
+// again; batch dims broadcast). Kernels: backends/kernels/tinyodlc/ref/gemm.h.
+#include "tinyodlc/ref/gemm.h"
+
+#include "ir/ops/op_utils.h"
+
+namespace tinyodlc::ir::ops {
+namespace {
+
+constexpr const char* kHeader = "tinyodlc/ref/gemm.h";
+using MatTypes = TypeList<float, double, int32_t, int64_t, uint32_t, uint64_t>;
+
+// ---- Gemm ---------------------------------------------------------------------------------
+struct GemmDims {
+  int64_t m, n, k;
+  int32_t c_stride_m = 0, c_stride_n = 0;
+};
+
+GemmDims gemm_dims(const Node& n) {
+  const Shape& a = shape_of(n, 0);
+  const Shape& b = shape_of(n, 1);
+  if (a.size() != 2) fail(n, fmt::format("input A '{}' must be 2-D, got {}", n.inputs[0]->name, shape_str(a)));
+  if (b.size() != 2) fail(n, fmt::format("input B '{}' must be 2-D, got {}", n.inputs[1]->name, shape_str(b)));
+  const bool ta = n.attr_int_or("transA", 0) != 0, tb = n.attr_int_or("transB", 0) != 0;
+  GemmDims d;
+  d.m = ta ? a[1] : a[0];
+  d.k = ta ? a[0] : a[1];
+  d.n = tb ? b[0] : b[1];
+  const int64_t kb = tb ? b[1] : b[0];
+  if (kb != d.k)
+    fail(n, fmt::format("inner dimensions differ: A {}{} gives K = {}, B {}{} gives K = {}", shape_str(a),
+                        ta ? " (transposed)" : "", d.k, shape_str(b), tb ? " (transposed)" : "", kb));
+  if (Value* c = n.input(2)) {
+    const Shape& cs = shape_of(n, 2);
+    const Shape mn{d.m, d.n};
+    bool ok = cs.size() <= 2;
+    for (size_t i = 0; ok && i < cs.size(); ++i) ok = cs[i] == 1 || cs[i] == mn[2 - cs.size() + i];
+    if (!ok)
+      fail(n, fmt::format("input C '{}' {} cannot be broadcast to the output shape {}", c->name, shape_str(cs),
+                          shape_str(mn)));
+    I32s st = broadcast_strides(cs, mn);
+    d.c_stride_m = st[0];
+    d.c_stride_n = st[1];
+  }
+  return d;
+}
+
+OpDef gemm_op() {
+  OpDef d;
+  d.name = "Gemm";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 3);
+    DType t = check_same_dtype(n, {0, 1, 2}, type_mask(MatTypes{}));
+    if (!dtype_is_float(t) && (n.attr_float_or("alpha", 1.0f) != 1.0f || n.attr_float_or("beta", 1.0f) != 1.0f))
+      fail(n, fmt::format("alpha/beta other than 1.0 are not supported for integer ({}) Gemm", dtype_name(t)));
+    GemmDims g = gemm_dims(n);
+    set_output(n, 0, t, {g.m, g.n});
+  };
+  d.lower = [](const Node& n) {
+    GemmDims g = gemm_dims(n);
+    return dispatch(MatTypes{}, n.inputs[0]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return make_call(kHeader, ref_kernel("gemm", {ctype_of<T>()}), &ref::gemm<T>, In{0}, In{1}, In{2}, Out{0},
+                       static_cast<int32_t>(g.m), static_cast<int32_t>(g.n), static_cast<int32_t>(g.k),
+                       n.attr_int_or("transA", 0) != 0, n.attr_int_or("transB", 0) != 0,
+                       n.attr_float_or("alpha", 1.0f), n.attr_float_or("beta", 1.0f), g.c_stride_m, g.c_stride_n);
+    });
+  };
+  d.macs = [](const Node& n) {
+    GemmDims g = gemm_dims(n);
+    return g.m * g.n * g.k;
+  };
+  return d;
+}
+const OpRegistrar kGemm(gemm_op());
+
+// ---- MatMul -------------------------------------------------------------------------------
+struct MatMulDims {
+  int64_t m = 1, n = 1, k = 1;
+  Shape batch;       // broadcast batch dims
+  Shape a_batch, b_batch;  // operand batch dims
+  Shape out;
+};
+
+MatMulDims matmul_dims(const Node& n) {
+  const Shape& a = shape_of(n, 0);
+  const Shape& b = shape_of(n, 1);
+  if (a.empty() || b.empty())
+    fail(n, fmt::format("MatMul operands must have rank >= 1, got {} and {}", shape_str(a), shape_str(b)));
+  MatMulDims d;
+  d.m = a.size() == 1 ? 1 : a[a.size() - 2];
+  d.k = a.back();
+  const int64_t kb = b.size() == 1 ? b[0] : b[b.size() - 2];
+  d.n = b.size() == 1 ? 1 : b.back();
+  if (kb != d.k)
+    fail(n, fmt::format("inner dimensions differ: A {} has K = {}, B {} has K = {}", shape_str(a), d.k, shape_str(b),
+                        kb));
+  if (a.size() > 2) d.a_batch.assign(a.begin(), a.end() - 2);
+  if (b.size() > 2) d.b_batch.assign(b.begin(), b.end() - 2);
+  d.batch = broadcast_shapes(n, {d.a_batch, d.b_batch});
+  d.out = d.batch;
+  if (a.size() > 1) d.out.push_back(d.m);
+  if (b.size() > 1) d.out.push_back(d.n);
+  return d;
+}
+
+OpDef matmul_op() {
+  OpDef d;
+  d.name = "MatMul";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 2);
+    DType t = check_same_dtype(n, {0, 1}, type_mask(MatTypes{}));
+    set_output(n, 0, t, matmul_dims(n).out);
+  };
+  d.lower = [](const Node& n) {
+    MatMulDims m = matmul_dims(n);
+    I32s as = broadcast_strides(m.a_batch, m.batch), bs = broadcast_strides(m.b_batch, m.batch);
+    return dispatch(MatTypes{}, n.inputs[0]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return make_call(kHeader, ref_kernel("matmul", {ctype_of<T>()}), &ref::matmul<T>, In{0}, In{1}, Out{0},
+                       static_cast<int32_t>(m.batch.size()), dims_i32(n, m.batch), as, bs,
+                       static_cast<int32_t>(m.m), static_cast<int32_t>(m.n), static_cast<int32_t>(m.k));
+    });
+  };
+  d.macs = [](const Node& n) {
+    MatMulDims m = matmul_dims(n);
+    return num_elements(m.batch) * m.m * m.n * m.k;
+  };
+  return d;
+}
+const OpRegistrar kMatMul(matmul_op());
+
+}  // namespace
+}  // namespace tinyodlc::ir::ops
