@@ -68,7 +68,9 @@ class Emitter {
     vars["output_infos"] = infos(g_.outputs, "out");
     vars["io_dims"] = io_dims_;
     vars["generic_args"] = generic_args();
-    vars["arena_alloc"] = std::to_string(std::max<size_t>(result_.plan.arena_bytes, 1));
+    vars["arena_decl"] = result_.plan.arena_bytes == 0
+                             ? "// (this model needs no arena)"
+                             : fmt::format("alignas(16) uint8_t g_arena[{}];", result_.plan.arena_bytes);
     vars["weight_bytes"] = std::to_string(result_.weight_bytes);
     result_.files.push_back({opts_.name + ".h", render_embedded("model.h.in", vars)});
     result_.files.push_back({opts_.name + ".cpp", render_embedded("model.cpp.in", vars)});

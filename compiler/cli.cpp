@@ -97,6 +97,7 @@ int cli_main(int argc, char** argv) {
   add_model_options(inspect, common, false);
 
   RunOptions ropts;
+  std::string cxxflags;
   auto* run = app.add_subcommand(
       "run", "compile, build with the host C++ compiler and run on DIR/input_K.pb; write output_K.pb");
   add_model_options(run, common, true);
@@ -122,12 +123,21 @@ int cli_main(int argc, char** argv) {
   for (auto* sub : {run, check}) {
     sub->add_option("--build-dir", ropts.build_dir, "keep the generated code and binary in this folder");
     sub->add_option("--cxx", ropts.cxx, "host C++ compiler (default: $CXX, else c++)");
+    sub->add_option("--cxxflags", cxxflags,
+                    "extra flags for the host build, space-separated (e.g. \"-fsanitize=address,undefined\"); "
+                    "the build always uses -std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Werror");
     sub->add_flag("-v,--verbose", ropts.verbose, "print the build command");
   }
 
   try {
     app.parse(argc, argv);
     finish_common(common);
+    for (size_t i = 0; i < cxxflags.size();) {
+      size_t j = cxxflags.find(' ', i);
+      if (j == std::string::npos) j = cxxflags.size();
+      if (j > i) ropts.cxxflags.push_back(cxxflags.substr(i, j - i));
+      i = j + 1;
+    }
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
@@ -149,8 +159,8 @@ int cli_main(int argc, char** argv) {
     }
     if (check->parsed()) {
       ropts.inputs_dir = data_dir;
-      std::vector<NamedTensor> expected = load_tensor_files(data_dir, "output");
       std::vector<NamedTensor> actual = run_model(common.copts, ropts);
+      std::vector<NamedTensor> expected = load_tensor_files(data_dir, "output");
       Comparison cmp = compare_outputs(actual, expected, rtol, atol);
       std::cout << cmp.report;
       std::cout << (cmp.ok ? "check: PASS\n" : "check: FAIL\n");

@@ -47,9 +47,18 @@ std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts) {
   io.dims = opts.dims;
   std::unique_ptr<ir::Graph> g = frontend::import_onnx_file(opts.model, io);
   check_supported(*g);
+  for (const auto& [name, data] : opts.constant_inputs) {
+    ir::Value* in = g->find_value(name);
+    if (!in || !g->is_graph_input(in)) throw CompileError("", fmt::format("'{}' is not a graph input", name));
+    if (data.dtype != in->dtype || (in->has_shape && data.shape != in->shape))
+      throw CompileError(fmt::format("input '{}'", name), "specialized value has another type or shape");
+    ir::Value* c = g->add_constant(name + ".specialized", std::make_shared<ir::TensorData>(data));
+    for (const auto& n : g->nodes())
+      for (auto& x : n->inputs)
+        if (x == in) x = c;
+  }
   passes::PassManager pm;
-  for (const auto& p : passes::default_pipeline())
-    if (passes::PassRegistry::instance().find(p)) pm.add(p);  // TEMP until canonicalize/dce land
+  for (const auto& p : passes::default_pipeline()) pm.add(p);
   std::set<std::string> known;
   for (const auto* p : pm.pipeline()) known.insert(p->name);
   for (const auto& p : opts.print_ir_after)
@@ -150,12 +159,32 @@ std::vector<uint8_t> read_raw(const std::string& path) {
 
 }  // namespace
 
-std::vector<NamedTensor> run_model(const CompileOptions& copts, const RunOptions& ropts) {
-  Compilation c = compile_model(copts);
+std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOptions& ropts) {
+  // Import first, so that an unsupported model is reported as such before its data files
+  // (which may hold sequences or optionals) are read.
+  check_supported(*frontend::import_onnx_file(copts_in.model, frontend::ImportOptions{copts_in.dims}));
+  std::vector<NamedTensor> inputs = load_tensor_files(ropts.inputs_dir, "input");
+  CompileOptions copts = copts_in;
+  Compilation c;
+  while (true) {
+    try {
+      c = compile_model(copts);
+      break;
+    } catch (const ir::ConstantRequired& e) {
+      // Specialize the graph input the error names, if it is one and we have its data.
+      auto g0 = frontend::import_onnx_file(copts.model, frontend::ImportOptions{copts.dims});
+      int k = -1;
+      for (size_t i = 0; i < g0->inputs.size(); ++i)
+        if (g0->inputs[i]->name == e.value_name()) k = static_cast<int>(i);
+      if (k < 0 || k >= static_cast<int>(inputs.size()) || copts.constant_inputs.count(e.value_name())) throw;
+      std::cerr << fmt::format("tinyodlc: note: input '{}' determines a shape; compiling with its value from input_{}.pb\n",
+                               e.value_name(), k);
+      copts.constant_inputs[e.value_name()] = inputs[k].data;
+    }
+  }
   const ir::Graph& g = *c.graph;
 
   // Inputs: one file per graph input, matching dtype and shape.
-  std::vector<NamedTensor> inputs = load_tensor_files(ropts.inputs_dir, "input");
   if (inputs.size() != g.inputs.size())
     throw CompileError("", fmt::format("{}: found {} input_K.pb files but the model has {} inputs", ropts.inputs_dir,
                                        inputs.size(), g.inputs.size()));
@@ -180,8 +209,10 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts, const RunOptions
   std::string exe = (fs::path(build.path) / "harness").string();
   std::string cxx = ropts.cxx;
   if (cxx.empty()) cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
-  std::vector<std::string> cmd = {cxx, "-std=c++17", "-O2", "-ffp-contract=off", "-fno-exceptions", "-fno-rtti",
-                                  "-I", build.path};
+  // The generated code must be warning-free, so warnings are errors here.
+  std::vector<std::string> cmd = {cxx,           "-std=c++17", "-O2",     "-ffp-contract=off", "-fno-exceptions",
+                                  "-fno-rtti",   "-Wall",      "-Wextra", "-Werror",           "-I",
+                                  build.path};
   cmd.insert(cmd.end(), ropts.cxxflags.begin(), ropts.cxxflags.end());
   cmd.insert(cmd.end(), {(fs::path(build.path) / (c.name + ".cpp")).string(), harness, "-o", exe, "-lm"});
   if (ropts.verbose) {

@@ -21,6 +21,9 @@ struct CompileOptions {
   std::vector<std::string> print_ir_after;   // pass names
   bool print_ir_after_all = false;
   std::ostream* ir_out = nullptr;            // where printed IR goes (stderr by default)
+  // Graph inputs whose value is fixed at compile time (specialization). The input stays in
+  // the generated API (so argument order is unchanged) but its data is not read.
+  std::map<std::string, ir::TensorData> constant_inputs;
 };
 
 struct Compilation {
@@ -51,7 +54,9 @@ struct NamedTensor {
   ir::TensorData data;
 };
 
-// compile + build with the host compiler + run on inputs_dir; writes output_K.pb files and
+// compile + build with the host compiler + run on inputs_dir. A graph input that must be
+// known at compile time (it determines a shape, as in ONNX's Reshape/Slice/... node tests)
+// is specialized to the value in its input file, with a note on stderr. writes output_K.pb files and
 // returns the outputs. Throws ir::CompileError (bad model/inputs) or std::runtime_error
 // (build or execution failure) with a precise message.
 std::vector<NamedTensor> run_model(const CompileOptions& copts, const RunOptions& ropts);

@@ -145,9 +145,13 @@ int main(int argc, char** argv) {
   if (input.empty()) return usage_error("no input file");
 
   const std::string shown = input == "-" ? "<stdin>" : input;
+  passes::PassManager pm;
   try {
-    passes::PassManager pm;
     for (const auto& p : pass_names) pm.add(p);
+  } catch (const ir::CompileError& e) {
+    return usage_error(e.message());
+  }
+  try {
     for (const auto& p : print_after)
       if (!passes::PassRegistry::instance().find(p))
         return usage_error(fmt::format("--print-ir-after: unknown pass '{}'", p));
@@ -185,7 +189,7 @@ int main(int argc, char** argv) {
     std::cerr << pad << "^\n";
     return 1;
   } catch (const ir::CompileError& e) {
-    if (e.where() == input || e.where() == output) std::cerr << fmt::format("{}: error: {}\n", kTool, e.what());
+    if (!e.where().empty() && (e.where() == input || e.where() == output)) std::cerr << fmt::format("{}: error: {}\n", kTool, e.what());
     else std::cerr << fmt::format("{}: error: {}: {}\n", kTool, shown, e.what());
     return 1;
   } catch (const std::exception& e) {

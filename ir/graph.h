@@ -140,6 +140,18 @@ class CompileError : public std::runtime_error {
   std::string what_;
 };
 
+// A node needs the data of a value at compile time (e.g. Reshape's target shape) but the
+// value is not constant. Drivers may recover by specializing a graph input to known data.
+class ConstantRequired : public CompileError {
+ public:
+  ConstantRequired(std::string where, const std::string& what, std::string value)
+      : CompileError(std::move(where), what), value_(std::move(value)) {}
+  const std::string& value_name() const { return value_; }
+
+ private:
+  std::string value_;
+};
+
 [[noreturn]] void fail(const Node& n, const std::string& what);
 [[noreturn]] void fail(const Value& v, const std::string& what);
 [[noreturn]] void fail(const std::string& what);

@@ -1,5 +1,6 @@
 #include "ir/op_registry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -60,11 +61,20 @@ std::string cpp_literal(uint64_t v) {
 std::vector<std::shared_ptr<TensorData>> evaluate_node(const Node& n,
                                                        const std::vector<const TensorData*>& inputs) {
   if (!n.def || !n.def->lower) fail(n, "operator cannot be evaluated");
+  KernelCall call = n.def->lower(n);
+  // Pointer arrays cover every index the call names (In{k} may name an omitted optional
+  // input beyond n.inputs.size(): it reads as null).
+  size_t n_in = n.inputs.size(), n_out = n.outputs.size();
+  for (const auto& a : call.args) {
+    if (a.kind == KernelArg::Kind::Input) n_in = std::max(n_in, static_cast<size_t>(a.index) + 1);
+    if (a.kind == KernelArg::Kind::Output) n_out = std::max(n_out, static_cast<size_t>(a.index) + 1);
+    for (int k : a.indices) n_in = std::max(n_in, static_cast<size_t>(k) + 1);
+  }
   std::vector<std::shared_ptr<TensorData>> outs(n.outputs.size());
-  std::vector<const void*> in_ptrs(n.inputs.size(), nullptr);
+  std::vector<const void*> in_ptrs(n_in, nullptr);
   for (size_t k = 0; k < n.inputs.size() && k < inputs.size(); ++k)
     if (inputs[k]) in_ptrs[k] = inputs[k]->bytes.data();
-  std::vector<void*> out_ptrs(n.outputs.size(), nullptr);
+  std::vector<void*> out_ptrs(n_out, nullptr);
   for (size_t k = 0; k < n.outputs.size(); ++k) {
     const Value* o = n.outputs[k];
     if (!o) continue;
@@ -72,7 +82,6 @@ std::vector<std::shared_ptr<TensorData>> evaluate_node(const Node& n,
     outs[k] = std::make_shared<TensorData>(o->dtype, o->shape);
     out_ptrs[k] = outs[k]->bytes.data();
   }
-  KernelCall call = n.def->lower(n);
   std::vector<uint8_t> scratch(call.scratch_bytes + 16);
   call.run(in_ptrs.data(), out_ptrs.data(), scratch.data());
   return outs;

@@ -759,7 +759,6 @@ class Parser {
   }
 
   void parse_node(const std::vector<std::optional<Token>>& results) {
-    const Token op_tok = peek();
     std::string domain, op = op_part(next(), "an operator name or 'constant'");
     if (accept(Tk::ColonColon)) {
       domain = op;
@@ -782,6 +781,7 @@ class Parser {
     std::map<std::string, Attribute> attrs;
     if (is(Tk::LBrace)) attrs = parse_attr_dict();
     std::optional<std::string> name;
+    Token name_tok;
     int opset = 0;
     bool have_opset = false;
     for (;;) {
@@ -789,7 +789,8 @@ class Parser {
         const Token& kw = next();
         if (name) error(kw, "duplicate name(...) clause");
         next();
-        name = expect(Tk::String, "in name(...)").text;
+        name_tok = expect(Tk::String, "in name(...)");
+        name = name_tok.text;
         expect(Tk::RParen, "to close name(...)");
       } else if (is_ident("opset") && peek(1).kind == Tk::LParen) {
         const Token& kw = next();
@@ -806,13 +807,14 @@ class Parser {
     for (const auto& r : results) present += r.has_value();
     std::vector<TypeSpec> types(present);
     if (is(Tk::Colon)) {
-      const Token& colon = next();
+      const Token colon = next();
       if (present == 0) error(colon, "types are given but the node has no results");
       for (size_t k = 0; k < present; ++k) {
-        if (k) expect(Tk::Comma, fmt::format("between result types (the node has {} results)", present).c_str());
+        if (k && !accept(Tk::Comma))
+          error(colon, fmt::format("expected {} result types (one per result), got {}", present, k));
         types[k] = parse_type();
       }
-      if (is(Tk::Comma)) error(peek(), fmt::format("too many result types (the node has {} results)", present));
+      if (is(Tk::Comma)) error(peek(), fmt::format("too many result types: the node has {} results", present));
     }
     std::vector<Value*> outs;
     size_t k = 0;
@@ -827,7 +829,7 @@ class Parser {
     }
     std::string node_name;
     if (name) {
-      if (g_->find_node(*name)) error(op_tok, fmt::format("duplicate node name \"{}\"", *name));
+      if (g_->find_node(*name)) error(name_tok, fmt::format("duplicate node name {}", quote_string(*name)));
       node_name = *name;
     } else {
       std::string base = op.empty() ? "node" : op;

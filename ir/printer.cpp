@@ -271,7 +271,7 @@ std::string print_node(const Node& n, const PrintOptions& opts) {
     s += " {";
     bool first = true;
     for (const auto& [name, a] : n.attrs) {
-      s += (first ? "" : ", ") + ident_or_quoted(name) + " = " + print_attr(a, opts);
+      s += (first ? "" : ", ") + (is_bare_ident(name) ? name : quote_string(name)) + " = " + print_attr(a, opts);
       first = false;
     }
     s += "}";

@@ -5,8 +5,8 @@
 //  - Identity, and Dropout in inference mode, are removed (a used Dropout mask becomes an
 //    all-true constant). Reshape / Flatten / Squeeze / Unsqueeze whose output shape equals
 //    the input shape are removed.
-//  - Reshape(view(x)) with view in {Reshape, Flatten, Squeeze, Unsqueeze} becomes
-//    Reshape(x, explicit output shape); the inner view is left to dce.
+//  - view2(view1(x)), both in {Reshape, Flatten, Squeeze, Unsqueeze}, becomes
+//    Reshape(x, explicit output shape) (view2 is rewritten in place); view1 is left to dce.
 //  - BatchNormalization (inference, constant parameters) is folded into a preceding Conv,
 //    ConvTranspose or Gemm with constant weights/bias whose output has no other user.
 //  - MatMul(A, B const [K,N]) + Add(const bias broadcastable to [N]) becomes Gemm (A 2-D),
@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/op_registry.h"
 #include "passes/pass_manager.h"
 
 namespace tinyodlc::passes {
@@ -72,9 +73,7 @@ class Canonicalizer {
   bool rewrite(Node& n) {
     if (is_onnx(n, "Identity")) return remove_forwarding(n);
     if (is_onnx(n, "Dropout")) return remove_dropout(n);
-    if (is_onnx(n, "Reshape") && collapse_reshape_chain(n)) return true;
-    if (is_onnx(n, "Reshape") || is_onnx(n, "Flatten") || is_onnx(n, "Squeeze") || is_onnx(n, "Unsqueeze"))
-      return remove_noop_view(n);
+    if (is_view_op(n)) return collapse_view_chain(n) || remove_noop_view(n);
     if (is_onnx(n, "BatchNormalization")) return fold_batchnorm(n);
     if (is_onnx(n, "Add")) return fuse_matmul_add(n) || fuse_gemm_add(n);
     return false;
@@ -175,26 +174,37 @@ class Canonicalizer {
     return forward(n, in, out);
   }
 
-  bool collapse_reshape_chain(Node& n) {
+  static bool is_view_op(const Node& n) {
+    return is_onnx(n, "Reshape") || is_onnx(n, "Flatten") || is_onnx(n, "Squeeze") || is_onnx(n, "Unsqueeze");
+  }
+
+  // view2(view1(src)) -> Reshape(src, explicit output shape). An outer Flatten / Squeeze /
+  // Unsqueeze is turned into that Reshape in place (same name and result).
+  bool collapse_view_chain(Node& n) {
     Value* x = n.input(0);
     Value* out = n.output(0);
-    if (!x || !out || !out->has_shape || !x->producer) return false;
+    if (!x || !out || !out->has_shape || !x->producer || n.outputs.size() != 1) return false;
     const Node& p = *x->producer;
-    if (!(is_onnx(p, "Reshape") || is_onnx(p, "Flatten") || is_onnx(p, "Squeeze") || is_onnx(p, "Unsqueeze")))
-      return false;
+    if (!is_view_op(p)) return false;
     Value* src = p.input(0);
-    if (!src || src->dtype != x->dtype || src->quant != x->quant) return false;
+    if (!src || src->dtype != x->dtype || !(src->quant == x->quant)) return false;
     // An explicit target shape is independent of the (new) input. A 0 would mean "copy
     // this input dimension" (allowzero = 0), so zero-size outputs are left alone.
     for (int64_t d : out->shape)
       if (d <= 0) return false;
-    Value* shape = n.input(1);
+    bool reshape = is_onnx(n, "Reshape");
+    Value* shape = reshape ? n.input(1) : nullptr;
     bool reuse = shape && shape->is_constant() && shape->constant->dtype == DType::I64 &&
                  shape->constant->to_i64() == out->shape;
     if (!reuse) shape = g_.add_constant(n.name + "_shape", i64_tensor(out->shape));
-    n.inputs.resize(std::max<size_t>(n.inputs.size(), 2));
-    n.inputs[0] = src;
-    n.inputs[1] = shape;
+    if (!reshape) {
+      n.op = "Reshape";
+      n.domain.clear();
+      n.opset = 0;
+      n.attrs.clear();
+      n.def = OpRegistry::instance().find("", "Reshape");
+    }
+    n.inputs = {src, shape};
     return true;
   }
 

@@ -57,10 +57,12 @@ OpDef conv_op() {
     const int32_t group = static_cast<int32_t>(n.attr_int_or("group", 1));
     return dispatch(ConvTypes{}, n.inputs[0]->dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      return make_call(kHeader, ref_kernel("conv", {ctype_of<T>()}), &ref::conv<T>, In{0}, In{1}, In{2}, Out{0},
+      return with_opt_input(n, 2, [&](auto bias) {
+        return make_call(kHeader, ref_kernel("conv", {ctype_of<T>()}), &ref::conv<T>, In{0}, In{1}, bias, Out{0},
                        static_cast<int32_t>(x[0]), static_cast<int32_t>(x[1]), static_cast<int32_t>(w[0]), group,
                        pad3(n, win.in, 1), pad3(n, win.kernel, 1), pad3(n, win.out, 1), pad3(n, win.strides, 1),
                        pad3(n, win.dilations, 1), pad3(n, win.pads_begin, 0));
+      });
     });
   };
   // out elements x (C/group) x kernel size

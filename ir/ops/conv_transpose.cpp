@@ -115,10 +115,12 @@ OpDef conv_transpose_op() {
     const int32_t m = static_cast<int32_t>(n.inputs[1]->shape[1]) * group;
     return dispatch(ConvTypes{}, n.inputs[0]->dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      return make_call(kHeader, ref_kernel("conv_transpose", {ctype_of<T>()}), &ref::conv_transpose<T>, In{0}, In{1},
-                       In{2}, Out{0}, static_cast<int32_t>(x[0]), static_cast<int32_t>(x[1]), m, group,
+      return with_opt_input(n, 2, [&](auto bias) {
+        return make_call(kHeader, ref_kernel("conv_transpose", {ctype_of<T>()}), &ref::conv_transpose<T>, In{0}, In{1},
+                       bias, Out{0}, static_cast<int32_t>(x[0]), static_cast<int32_t>(x[1]), m, group,
                        pad3(n, win.in, 1), pad3(n, win.kernel, 1), pad3(n, win.out, 1), pad3(n, win.strides, 1),
                        pad3(n, win.dilations, 1), pad3(n, win.pads_begin, 0));
+      });
     });
   };
   // input elements x (M/group) x kernel size

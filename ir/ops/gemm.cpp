@@ -3,7 +3,7 @@
 // again; batch dims broadcast). Kernels: backends/kernels/tinyodlc/ref/gemm.h.
 #include "tinyodlc/ref/gemm.h"
 
-#include "ir/ops/op_utils.h"
+#include "ir/ops/nn_utils.h"
 
 namespace tinyodlc::ir::ops {
 namespace {
@@ -61,10 +61,12 @@ OpDef gemm_op() {
     GemmDims g = gemm_dims(n);
     return dispatch(MatTypes{}, n.inputs[0]->dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      return make_call(kHeader, ref_kernel("gemm", {ctype_of<T>()}), &ref::gemm<T>, In{0}, In{1}, In{2}, Out{0},
-                       static_cast<int32_t>(g.m), static_cast<int32_t>(g.n), static_cast<int32_t>(g.k),
-                       n.attr_int_or("transA", 0) != 0, n.attr_int_or("transB", 0) != 0,
-                       n.attr_float_or("alpha", 1.0f), n.attr_float_or("beta", 1.0f), g.c_stride_m, g.c_stride_n);
+      return with_opt_input(n, 2, [&](auto c) {
+        return make_call(kHeader, ref_kernel("gemm", {ctype_of<T>()}), &ref::gemm<T>, In{0}, In{1}, c, Out{0},
+                         static_cast<int32_t>(g.m), static_cast<int32_t>(g.n), static_cast<int32_t>(g.k),
+                         n.attr_int_or("transA", 0) != 0, n.attr_int_or("transB", 0) != 0,
+                         n.attr_float_or("alpha", 1.0f), n.attr_float_or("beta", 1.0f), g.c_stride_m, g.c_stride_n);
+      });
     });
   };
   d.macs = [](const Node& n) {

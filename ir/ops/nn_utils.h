@@ -93,6 +93,15 @@ inline I32s pad3(const Node& n, const std::vector<int64_t>& v, int64_t fill) {
   return to_i32s(n, r);
 }
 
+// Calls f(arg) with arg = In{k} if input k is present, else Null{} (the kernel receives a
+// null pointer). Passing In{k} for an input the node does not have is not safe in
+// evaluate_node, which sizes its pointer array by n.inputs.size().
+template <typename F>
+KernelCall with_opt_input(const Node& n, size_t k, F&& f) {
+  if (n.input(k)) return f(In{static_cast<int>(k)});
+  return f(Null{});
+}
+
 // Calls f(arg) with arg = Out{k} if output k is present, else Null{} (the kernel receives a
 // null pointer). Nest calls for several optional outputs.
 template <typename F>

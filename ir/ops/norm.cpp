@@ -170,11 +170,13 @@ OpDef layer_norm_op() {
   };
   d.lower = [](const Node& n) {
     LayerNormDims ld = layer_norm_dims(n);
-    return with_opt_output(n, 1, [&](auto mean) {
-      return with_opt_output(n, 2, [&](auto inv_std) {
-        return make_call(kHeader, ref_kernel("layer_norm"), &ref::layer_norm, In{0}, In{1}, In{2}, Out{0}, mean,
-                         inv_std, i32(n, ld.outer), i32(n, ld.size), ld.scale_step, ld.bias_step,
-                         n.attr_float_or("epsilon", 1e-5f));
+    return with_opt_input(n, 2, [&](auto bias) {
+      return with_opt_output(n, 1, [&](auto mean) {
+        return with_opt_output(n, 2, [&](auto inv_std) {
+          return make_call(kHeader, ref_kernel("layer_norm"), &ref::layer_norm, In{0}, In{1}, bias, Out{0}, mean,
+                           inv_std, i32(n, ld.outer), i32(n, ld.size), ld.scale_step, ld.bias_step,
+                           n.attr_float_or("epsilon", 1e-5f));
+        });
       });
     });
   };

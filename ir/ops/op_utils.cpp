@@ -13,9 +13,11 @@ Value* req_input(const Node& n, size_t k) {
 const TensorData& const_input(const Node& n, size_t k, const char* what) {
   Value* v = req_input(n, k);
   if (!v->is_constant())
-    fail(n, fmt::format("input {} ('{}', the {}) must be a compile-time constant; tinyodlc supports static "
-                        "shapes only",
-                        k, v->name, what));
+    throw ConstantRequired(n.label(),
+                           fmt::format("input {} ('{}', the {}) must be a compile-time constant; tinyodlc supports "
+                                       "static shapes only",
+                                       k, v->name, what),
+                           v->name);
   return *v->constant;
 }
 

@@ -40,14 +40,14 @@ KNOWN_SKIPS = {
 UNSUPPORTED = re.compile(r"unsupported|not supported", re.IGNORECASE)
 
 
-def run_one(tinyodlc, tests_dir, name, timeout):
+def run_one(tinyodlc, tests_dir, name, timeout, extra):
     if name in KNOWN_SKIPS:
         return name, "skipped", KNOWN_SKIPS[name], 0.0
     d = os.path.join(tests_dir, "node", name)
     t0 = time.time()
     try:
         p = subprocess.run([tinyodlc, "check", os.path.join(d, "model.onnx"), "--data",
-                            os.path.join(d, "test_data_set_0")],
+                            os.path.join(d, "test_data_set_0")] + extra,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, text=True)
     except subprocess.TimeoutExpired:
         return name, "failed", f"timed out after {timeout} s", time.time() - t0
@@ -72,6 +72,8 @@ def main():
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--timeout", type=int, default=300, help="seconds per test")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every test, with failure output")
+    ap.add_argument("--cxx", default="", help="host C++ compiler for the generated code")
+    ap.add_argument("--cxxflags", default="", help="extra flags for building the generated code")
     ap.add_argument("--update-expectations", action="store_true", help="rewrite the expectations file")
     args = ap.parse_args()
 
@@ -88,10 +90,15 @@ def main():
         with open(args.expectations) as f:
             expected = {l.strip() for l in f if l.strip() and not l.startswith("#")}
 
+    extra = []
+    if args.cxx:
+        extra += ["--cxx", args.cxx]
+    if args.cxxflags:
+        extra += [f"--cxxflags={args.cxxflags}"]
     results = {}
     t0 = time.time()
     with cf.ThreadPoolExecutor(max_workers=args.jobs) as ex:
-        futs = [ex.submit(run_one, args.tinyodlc, args.tests_dir, n, args.timeout) for n in names]
+        futs = [ex.submit(run_one, args.tinyodlc, args.tests_dir, n, args.timeout, extra) for n in names]
         for fut in cf.as_completed(futs):
             name, status, msg, dt = fut.result()
             results[name] = (status, msg)
@@ -112,7 +119,8 @@ def main():
     # Skip reasons, grouped.
     reasons = {}
     for n in skipped:
-        reasons.setdefault(results[n][1], []).append(n)
+        key = re.sub(r"'[^']*'", "'…'", results[n][1])
+        reasons.setdefault(key, []).append(n)
     print(f"\nskip reasons ({len(skipped)} tests):")
     for r, ns in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
         print(f"  {len(ns):4}  {r[:150]}   e.g. {ns[0]}")

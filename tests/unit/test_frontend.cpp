@@ -27,14 +27,18 @@ namespace {
 
 const std::string kNodeTests = std::string(TINYODLC_SHARED_DIR) + "/onnx-node-tests/node";
 
-// A per-process scratch directory for model files written by the tests.
+// A per-process scratch directory for model files written by the tests (removed at exit).
+struct TmpDir {
+  fs::path path = fs::temp_directory_path() / ("tinyodlc_frontend_test_" + std::to_string(::getpid()));
+  TmpDir() { fs::create_directories(path); }
+  ~TmpDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
 const fs::path& tmp_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("tinyodlc_frontend_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static const TmpDir dir;
+  return dir.path;
 }
 std::string tmp_path(const std::string& name) { return (tmp_dir() / name).string(); }
 

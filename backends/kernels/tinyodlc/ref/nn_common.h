@@ -13,8 +13,14 @@ namespace ref {
 // Taps [*lo, *hi) of a kernel with `k` taps at dilation `d`, whose first tap sits at
 // coordinate `start`, that land inside [0, size). Empty (lo == hi) if none does.
 inline void window_taps(int32_t start, int32_t k, int32_t d, int32_t size, int32_t* lo, int32_t* hi) {
-  int32_t a = start < 0 ? (-start + d - 1) / d : 0;
-  int32_t b = start >= size ? 0 : (size - start + d - 1) / d;
+  int32_t a, b;
+  if (d == 1) {  // common case, without divisions
+    a = start < 0 ? -start : 0;
+    b = start >= size ? 0 : size - start;
+  } else {
+    a = start < 0 ? (-start + d - 1) / d : 0;
+    b = start >= size ? 0 : (size - start + d - 1) / d;
+  }
   if (b > k) b = k;
   if (a > b) a = b;
   *lo = a;

@@ -1,0 +1,243 @@
+"""Shared helpers of the model-zoo export scripts (examples/models/*/make_*.py).
+
+Run with Debian's python3 (python3-torch 1.13, python3-onnx 1.12, numpy):
+    /usr/bin/python3 examples/models/make_all.py
+Nothing here is needed at test time: tests read the committed .onnx and .pb files.
+"""
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+MAX_ONNX_BYTES = 2 * 1024 * 1024
+ALIVE_FRACTION = 0.10  # reference outputs must differ pairwise by >= 10 % of their magnitude
+
+
+def seed_everything(seed):
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    return np.random.default_rng(seed)
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def fail(msg):
+    print(f"ERROR: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+
+def train_classifier(model, x, y, *, epochs, lr, batch, rng, x_val, y_val, extra=None,
+                     weight_decay=0.0, name="model", forward=None):
+    """Adam + cross-entropy on (x, y) numpy arrays (x may be a tuple of arrays).
+
+    forward(model, *xb) -> logits; default model(*xb). Returns the validation accuracy.
+    """
+    forward = forward or (lambda m, *xb: m(*xb))
+    xs = x if isinstance(x, tuple) else (x,)
+    xvs = x_val if isinstance(x_val, tuple) else (x_val,)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    n = len(y)
+    steps = epochs * ((n + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    t0 = time.time()
+    for ep in range(epochs):
+        model.train()
+        perm = rng.permutation(n)
+        tot, correct, seen = 0.0, 0, 0
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
+            xb = [torch.from_numpy(a[idx]) for a in xs]
+            yb = torch.from_numpy(y[idx])
+            logits = forward(model, *xb)
+            loss = torch.nn.functional.cross_entropy(logits, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+        acc = evaluate(model, xvs, y_val, forward)
+        log(f"  [{name}] epoch {ep + 1}/{epochs}: loss {tot / seen:.4f} train acc {correct / seen:.3f} "
+            f"val acc {acc:.3f} ({time.time() - t0:.0f} s)")
+    model.eval()
+    return acc
+
+
+@torch.no_grad()
+def evaluate(model, xs, y, forward=None, batch=256):
+    forward = forward or (lambda m, *xb: m(*xb))
+    model.eval()
+    correct = 0
+    for i in range(0, len(y), batch):
+        xb = [torch.from_numpy(a[i:i + batch]) for a in xs]
+        correct += int((forward(model, *xb).argmax(1) == torch.from_numpy(y[i:i + batch])).sum())
+    return correct / len(y)
+
+
+# --------------------------------------------------------------------------------------------
+# export
+
+
+def export(model, args, folder, input_names, output_names, opset, training_friendly=False):
+    """Exports `model` (eval mode, static shapes) to examples/models/<folder>/<basename>.onnx.
+
+    Standard export: do_constant_folding=True, TrainingMode.EVAL (torch fuses BatchNorm into
+    the preceding Conv), exactly as users run torch.onnx.export. Training-friendly export:
+    do_constant_folding=False, TrainingMode.PRESERVE on an eval-mode model (BatchNormalization
+    stays, in inference form), initializers keep the PyTorch parameter names.
+    """
+    path = os.path.join(ROOT, folder, os.path.basename(folder) + ".onnx")
+    if os.path.isdir(os.path.dirname(path)):
+        shutil.rmtree(os.path.dirname(path))
+    os.makedirs(os.path.dirname(path))
+    model.eval()
+    kw = dict(opset_version=opset, input_names=input_names, output_names=output_names,
+              export_params=True, keep_initializers_as_inputs=False)
+    if training_friendly:
+        kw.update(do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+    else:
+        kw.update(do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL)
+    with torch.no_grad():
+        torch.onnx.export(model, args, path, **kw)
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    size = os.path.getsize(path)
+    if size > MAX_ONNX_BYTES:
+        fail(f"{path}: {size} bytes > {MAX_ONNX_BYTES}")
+    for vi in list(m.graph.input) + list(m.graph.output):
+        for d in vi.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                fail(f"{path}: {vi.name} has a symbolic dimension")
+    ops = sorted({n.op_type for n in m.graph.node})
+    log(f"  exported {os.path.relpath(path, ROOT)} ({size} bytes, {len(m.graph.node)} nodes): {' '.join(ops)}")
+    return path
+
+
+def torch_outputs(model, args):
+    model.eval()
+    with torch.no_grad():
+        out = model(*args)
+    if not isinstance(out, (tuple, list)):
+        out = (out,)
+    return [o.detach().cpu().numpy() for o in out]
+
+
+def check_alive(name, output_names, outputs_per_set):
+    """Fails unless every float output differs, for every pair of reference sets, by at least
+    ALIVE_FRACTION of its magnitude (max |a - b| >= 0.1 * max(max|a|, max|b|))."""
+    worst = []
+    for k, oname in enumerate(output_names):
+        arrs = [s[k] for s in outputs_per_set]
+        if arrs[0].dtype.kind != "f":
+            continue
+        rel_min = float("inf")
+        for i in range(len(arrs)):
+            for j in range(i + 1, len(arrs)):
+                a, b = arrs[i].astype(np.float64), arrs[j].astype(np.float64)
+                mag = max(np.abs(a).max(), np.abs(b).max(), 1e-30)
+                rel_min = min(rel_min, np.abs(a - b).max() / mag)
+        worst.append(f"{oname} {rel_min:.2f}")
+        if rel_min < ALIVE_FRACTION:
+            fail(f"{name}: output '{oname}' is not alive: reference sets differ by only "
+                 f"{100 * rel_min:.1f}% of the output magnitude (need >= {100 * ALIVE_FRACTION:.0f}%)")
+    return ", ".join(worst)
+
+
+def write_sets(onnx_path, inputs_per_set, outputs_per_set):
+    """Writes test_data_set_K/input_N.pb and output_N.pb beside onnx_path (ONNX backend-test
+    layout). Tensor names are the graph input / output names; checks dtypes and shapes against
+    the graph."""
+    m = onnx.load(onnx_path)
+    ins = [vi for vi in m.graph.input]
+    outs = [vi for vi in m.graph.output]
+    folder = os.path.dirname(onnx_path)
+    for k, (xs, ys) in enumerate(zip(inputs_per_set, outputs_per_set)):
+        d = os.path.join(folder, f"test_data_set_{k}")
+        os.makedirs(d, exist_ok=True)
+        if len(xs) != len(ins) or len(ys) != len(outs):
+            fail(f"{onnx_path}: {len(xs)} inputs / {len(ys)} outputs for a graph with "
+                 f"{len(ins)} / {len(outs)}")
+        for kind, vis, arrs in (("input", ins, xs), ("output", outs, ys)):
+            for n, (vi, a) in enumerate(zip(vis, arrs)):
+                a = np.ascontiguousarray(a)
+                shape = [d_.dim_value for d_ in vi.type.tensor_type.shape.dim]
+                if list(a.shape) != shape:
+                    fail(f"{onnx_path}: {kind} {vi.name}: reference shape {list(a.shape)} != graph {shape}")
+                t = numpy_helper.from_array(a, vi.name)
+                if t.data_type != vi.type.tensor_type.elem_type:
+                    fail(f"{onnx_path}: {kind} {vi.name}: reference dtype {a.dtype} != graph elem_type "
+                         f"{vi.type.tensor_type.elem_type}")
+                onnx.save_tensor(t, os.path.join(d, f"{kind}_{n}.pb"))
+
+
+def export_with_refs(name, model, sets, folder, input_names, output_names, opset,
+                     training_friendly=False):
+    """Exports and writes the 3 reference sets (inputs: list of tuples of numpy arrays);
+    reference outputs come from PyTorch. Returns (onnx path, outputs per set)."""
+    example = tuple(torch.from_numpy(a) for a in sets[0])
+    path = export(model, example, folder, input_names, output_names, opset, training_friendly)
+    outs = [torch_outputs(model, tuple(torch.from_numpy(a) for a in s)) for s in sets]
+    alive = check_alive(name, output_names, outs)
+    write_sets(path, sets, outs)
+    log(f"    alive (min pairwise rel. difference per output): {alive}")
+    return path, outs
+
+
+# --------------------------------------------------------------------------------------------
+# reference gradients for on-device learning
+
+
+def write_grad_refs(onnx_path, model, inputs, logits_fn, label, scenarios):
+    """PyTorch autograd reference gradients for the training-friendly export at onnx_path.
+
+    loss = torch.nn.functional.cross_entropy(logits_fn(model, *inputs), label) (mean over the
+    batch of 1 = -log softmax(logits)[label]), model in eval mode (BatchNorm uses its running
+    statistics, Dropout is off). scenarios: {folder: [parameter names]}. Writes
+    grad_ref/label.pb (int64 [1], name 'label'), grad_ref/input_N.pb, grad_ref/loss.pb
+    (float [], name 'loss') and grad_ref/<scenario>/<initializer name>.pb (the gradient,
+    tensor name = initializer name)."""
+    m = onnx.load(onnx_path)
+    init_names = {t.name for t in m.graph.initializer}
+    gdir = os.path.join(os.path.dirname(onnx_path), "grad_ref")
+    os.makedirs(gdir, exist_ok=True)
+    model.eval()
+    params = dict(model.named_parameters())
+    for p in params.values():
+        p.requires_grad_(True)
+        p.grad = None
+    xs = [torch.from_numpy(a) for a in inputs]
+    lab = torch.tensor([label], dtype=torch.int64)
+    loss = torch.nn.functional.cross_entropy(logits_fn(model, *xs), lab)
+    loss.backward()
+    onnx.save_tensor(numpy_helper.from_array(lab.numpy(), "label"), os.path.join(gdir, "label.pb"))
+    onnx.save_tensor(numpy_helper.from_array(np.array(float(loss), dtype=np.float32), "loss"),
+                     os.path.join(gdir, "loss.pb"))
+    for n, (vi, a) in enumerate(zip(m.graph.input, inputs)):
+        onnx.save_tensor(numpy_helper.from_array(a, vi.name), os.path.join(gdir, f"input_{n}.pb"))
+    for scen, names in scenarios.items():
+        sdir = os.path.join(gdir, scen)
+        os.makedirs(sdir, exist_ok=True)
+        for pname in names:
+            if pname not in init_names:
+                fail(f"{onnx_path}: parameter {pname} is not an initializer of the export")
+            g = params[pname].grad
+            if g is None:
+                fail(f"{onnx_path}: no gradient for {pname}")
+            onnx.save_tensor(numpy_helper.from_array(g.numpy().astype(np.float32), pname),
+                             os.path.join(sdir, pname + ".pb"))
+    log(f"    grad_ref: loss {float(loss):.4f}, " +
+        ", ".join(f"{k}: {len(v)} tensors" for k, v in scenarios.items()))

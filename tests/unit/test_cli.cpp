@@ -1,0 +1,202 @@
+// End-to-end tests of the `tinyodlc` binary: determinism, run/check contract, exit codes and
+// error messages.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "compiler/process.h"
+#include "onnx/onnx_pb.h"
+
+namespace fs = std::filesystem;
+using tinyodlc::run_process;
+
+namespace {
+
+const std::string kTool = std::string(TINYODLC_BINARY_DIR) + "/tinyodlc";
+const std::string kExample = std::string(TINYODLC_SOURCE_DIR) + "/examples/tiny_cnn";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("tinyodlc-test-" + name + "-" + std::to_string(getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::string write_file(const fs::path& dir, const std::string& name, const std::string& data) {
+  fs::path p = dir / name;
+  std::ofstream(p, std::ios::binary) << data;
+  return p.string();
+}
+
+// A one-node model (x -> op -> y) of float[2,3] tensors.
+onnx::ModelProto one_node_model(const std::string& op) {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("g");
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name("the_node");
+  n->add_input("x");
+  n->add_output("y");
+  for (auto* vi : {g->add_input(), g->add_output()}) {
+    vi->set_name(vi == &g->input(0) ? "x" : "y");
+    auto* tt = vi->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    tt->mutable_shape()->add_dim()->set_dim_value(2);
+    tt->mutable_shape()->add_dim()->set_dim_value(3);
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST(Cli, VersionAndHelp) {
+  auto v = run_process({kTool, "--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.output.find("tinyodlc 0."), std::string::npos);
+  auto h = run_process({kTool, "--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  for (const char* cmd : {"compile", "inspect", "run", "check"}) EXPECT_NE(h.output.find(cmd), std::string::npos) << cmd;
+  auto bad = run_process({kTool, "compile"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+}
+
+TEST(Cli, CompileIsDeterministic) {
+  fs::path a = temp_dir("det-a"), b = temp_dir("det-b");
+  ASSERT_EQ(run_process({kTool, "compile", kExample + "/tiny_cnn.onnx", "-o", a.string()}).exit_code, 0);
+  ASSERT_EQ(run_process({kTool, "compile", kExample + "/tiny_cnn.onnx", "-o", b.string()}).exit_code, 0);
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(a)) {
+    if (!e.is_regular_file()) continue;
+    fs::path rel = fs::relative(e.path(), a);
+    ASSERT_TRUE(fs::exists(b / rel)) << rel;
+    EXPECT_EQ(slurp(e.path()), slurp(b / rel)) << rel;
+    ++files;
+  }
+  EXPECT_GE(files, 3);
+  EXPECT_TRUE(fs::exists(a / "tiny_cnn.h"));
+  EXPECT_TRUE(fs::exists(a / "tiny_cnn.cpp"));
+}
+
+TEST(Cli, CheckPassesOnReferenceDataAndFailsOnWrongData) {
+  for (int k = 0; k < 3; ++k) {
+    auto r = run_process({kTool, "check", kExample + "/tiny_cnn.onnx", "--data",
+                          kExample + "/test_data_set_" + std::to_string(k)});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("check: PASS"), std::string::npos);
+  }
+  // Expected outputs of set 0 against inputs of set 1: must be reported as a mismatch.
+  fs::path d = temp_dir("wrong");
+  fs::copy_file(kExample + "/test_data_set_1/input_0.pb", d / "input_0.pb");
+  fs::copy_file(kExample + "/test_data_set_0/output_0.pb", d / "output_0.pb");
+  auto r = run_process({kTool, "check", kExample + "/tiny_cnn.onnx", "--data", d.string()});
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("MISMATCH"), std::string::npos);
+}
+
+TEST(Cli, RunWritesNamedOutputs) {
+  fs::path out = temp_dir("run-out");
+  auto r = run_process({kTool, "run", kExample + "/tiny_cnn.onnx", "--inputs", kExample + "/test_data_set_0",
+                        "--outputs", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  onnx::TensorProto t;
+  std::string data = slurp(out / "output_0.pb");
+  ASSERT_TRUE(t.ParseFromString(data));
+  EXPECT_EQ(t.name(), "probs");
+  EXPECT_EQ(t.data_type(), onnx::TensorProto::FLOAT);
+  ASSERT_EQ(t.dims_size(), 2);
+  EXPECT_EQ(t.dims(1), 4);
+}
+
+TEST(Cli, RunRejectsInputsOfTheWrongShape) {
+  fs::path d = temp_dir("badin");
+  onnx::TensorProto t;
+  t.set_name("x");
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  t.add_dims(3);
+  for (int i = 0; i < 3; ++i) t.add_float_data(1.0f);
+  write_file(d, "input_0.pb", t.SerializeAsString());
+  auto r = run_process({kTool, "run", kExample + "/tiny_cnn.onnx", "--inputs", d.string(), "--outputs", d.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("input_0.pb: holds f32[3] but model input 0 ('x') is f32[1,1,28,28]"), std::string::npos)
+      << r.output;
+}
+
+TEST(Cli, MalformedFilesGiveErrorsNotCrashes) {
+  fs::path d = temp_dir("malformed");
+  std::string good = slurp(kExample + "/tiny_cnn.onnx");
+  std::string truncated = write_file(d, "truncated.onnx", good.substr(0, good.size() / 2));
+  std::string garbage = write_file(d, "garbage.onnx", std::string("\xff\xfe this is not protobuf \x01\x02", 26));
+  std::string empty = write_file(d, "empty.onnx", "");
+  for (const auto& f : {truncated, garbage, empty}) {
+    auto r = run_process({kTool, "compile", f, "-o", (d / "out").string()});
+    EXPECT_EQ(r.exit_code, 1) << f << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("tinyodlc: error: " + f + ": ", 0), 0u) << r.output;
+  }
+}
+
+TEST(Cli, UnsupportedOpsAreAllListed) {
+  fs::path d = temp_dir("unsupported");
+  onnx::ModelProto m = one_node_model("FancyOp");
+  // Add a second unknown op after the first.
+  auto* n2 = m.mutable_graph()->add_node();
+  n2->set_op_type("OtherOp");
+  n2->set_name("second");
+  n2->add_input("y");
+  n2->add_output("z");
+  m.mutable_graph()->mutable_output(0)->set_name("z");
+  std::string f = write_file(d, "m.onnx", m.SerializeAsString());
+  auto r = run_process({kTool, "inspect", f});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("FancyOp"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("OtherOp"), std::string::npos) << r.output;
+  auto c = run_process({kTool, "compile", f, "-o", (d / "out").string()});
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_NE(c.output.find("node 'the_node' (FancyOp"), std::string::npos) << c.output;
+  EXPECT_NE(c.output.find("node 'second' (OtherOp"), std::string::npos) << c.output;
+}
+
+TEST(Cli, ShapeMismatchNamesTheNode) {
+  fs::path d = temp_dir("shape");
+  onnx::ModelProto m = one_node_model("Relu");
+  // Declare the output with a wrong shape.
+  m.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_value(4);
+  std::string f = write_file(d, "m.onnx", m.SerializeAsString());
+  auto r = run_process({kTool, "compile", f, "-o", (d / "out").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("node 'the_node' (Relu): output 'y' is declared with shape [2,4] but the operator produces [2,3]"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(Cli, InspectPrintsPerLayerTable) {
+  auto r = run_process({kTool, "inspect", kExample + "/tiny_cnn.onnx"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("conv1"), std::string::npos);
+  EXPECT_NE(r.output.find("Conv"), std::string::npos);
+  // conv1: 8*1*3*3 + 8 params; 28*28*8*9 MACs.
+  EXPECT_NE(r.output.find("80"), std::string::npos);
+  EXPECT_NE(r.output.find("56448"), std::string::npos) << r.output;
+}
+
+TEST(Cli, GeneratedCodeIsWarningFreeWithGccAndClang) {
+  fs::path out = temp_dir("warn");
+  ASSERT_EQ(run_process({kTool, "compile", kExample + "/tiny_cnn.onnx", "-o", out.string()}).exit_code, 0);
+  for (const std::string cxx : {"g++", "clang++-14"}) {
+    auto r = run_process({cxx, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fno-exceptions",
+                          "-fno-rtti", "-I", out.string(), "-c", (out / "tiny_cnn.cpp").string(), "-o",
+                          (out / (cxx + ".o")).string()});
+    EXPECT_EQ(r.exit_code, 0) << cxx << "\n" << r.output;
+  }
+}
