@@ -193,7 +193,7 @@ class Importer {
     if (!vi.has_type() || vi.type().value_case() == onnx::TypeProto::VALUE_NOT_SET)
       throw CompileError(where, "has no type");
     if (!vi.type().has_tensor_type())
-      throw CompileError(where, fmt::format("is a {}; only tensor inputs are supported", type_kind_name(vi.type())));
+      throw CompileError(where, fmt::format("has {} type, which is not supported (only tensors are)", type_kind_name(vi.type())));
     const auto& tt = vi.type().tensor_type();
     if (tt.elem_type() == onnx::TensorProto::UNDEFINED) throw CompileError(where, "has no element type");
     dtype = ir::dtype_from_onnx(tt.elem_type());
@@ -414,7 +414,7 @@ class Importer {
   void apply_declared_type(const onnx::ValueInfoProto& vi, Value* v, const std::string& where) const {
     if (!vi.has_type() || vi.type().value_case() == onnx::TypeProto::VALUE_NOT_SET) return;
     if (!vi.type().has_tensor_type())
-      throw CompileError(where, fmt::format("is a {}; only tensor outputs are supported", type_kind_name(vi.type())));
+      throw CompileError(where, fmt::format("has {} type, which is not supported (only tensors are)", type_kind_name(vi.type())));
     const auto& tt = vi.type().tensor_type();
     DType dtype = DType::Undefined;
     if (tt.elem_type() != onnx::TensorProto::UNDEFINED) {

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -60,9 +61,8 @@ class Lexer {
  public:
   Lexer(std::string_view src, const std::string& file) : src_(src), file_(file) {}
 
-  std::vector<Token> run() {
-    std::vector<Token> toks;
-    for (;;) {
+  Token next_token() {
+    {
       skip_space();
       Token t;
       t.line = line_;
@@ -70,8 +70,7 @@ class Lexer {
       t.offset = pos_;
       if (pos_ >= src_.size()) {
         t.kind = Tk::Eof;
-        toks.push_back(std::move(t));
-        return toks;
+        return t;
       }
       char c = src_[pos_];
       if (is_alpha(c)) {
@@ -121,7 +120,7 @@ class Lexer {
         }
         ++pos_;
       }
-      toks.push_back(std::move(t));
+      return t;
     }
   }
 
@@ -278,16 +277,17 @@ struct TypeSpec {
 
 class Parser {
  public:
-  Parser(std::string_view src, const std::string& file, std::vector<Token> toks)
-      : src_(src), file_(file), toks_(std::move(toks)) {}
+  Parser(std::string_view src, const std::string& file) : src_(src), file_(file), lexer_(src, file) {}
 
   std::unique_ptr<Graph> run() {
     g_ = std::make_unique<Graph>();
     // Explicit node names, so that generated names never collide with a later name("...").
-    for (size_t i = 0; i + 3 < toks_.size(); ++i)
-      if (toks_[i].kind == Tk::Ident && toks_[i].text == "name" && toks_[i + 1].kind == Tk::LParen &&
-          toks_[i + 2].kind == Tk::String)
-        explicit_names_.insert(toks_[i + 2].text);
+    // A plain text search: matches inside strings or comments only reserve extra names.
+    for (size_t at = src_.find("name("); at != std::string_view::npos; at = src_.find("name(", at + 5)) {
+      size_t q = at + 5;
+      while (q < src_.size() && (src_[q] == ' ' || src_[q] == '\t')) ++q;
+      if (q < src_.size() && src_[q] == '"') explicit_names_.insert(unescape_at(src_, q));
+    }
 
     if (!is_ident("graph")) error(peek(), fmt::format("expected 'graph', got {}", describe(peek())));
     next();
@@ -339,20 +339,29 @@ class Parser {
   };
 
   // -- token helpers
-  const Token& peek(size_t k = 0) const { return toks_[std::min(pos_ + k, toks_.size() - 1)]; }
-  const Token& next() {
-    const Token& t = toks_[pos_];
-    if (pos_ + 1 < toks_.size()) ++pos_;
+  // Lookahead of k tokens (the lexer runs on demand: large constants are never held as tokens).
+  const Token& peek(size_t k = 0) {
+    while (ahead_.size() <= k) {
+      if (!ahead_.empty() && ahead_.back().kind == Tk::Eof) return ahead_.back();
+      ahead_.push_back(lexer_.next_token());
+    }
+    return ahead_[k];
+  }
+  Token next() {
+    peek();
+    Token t = std::move(ahead_.front());
+    if (t.kind == Tk::Eof) ahead_.front() = t;  // stay at end of input
+    else ahead_.pop_front();
     return t;
   }
-  bool is(Tk k) const { return peek().kind == k; }
-  bool is_ident(const char* s, size_t k = 0) const { return peek(k).kind == Tk::Ident && peek(k).text == s; }
+  bool is(Tk k) { return peek().kind == k; }
+  bool is_ident(const char* s, size_t k = 0) { return peek(k).kind == Tk::Ident && peek(k).text == s; }
   bool accept(Tk k) {
     if (!is(k)) return false;
     next();
     return true;
   }
-  const Token& expect(Tk k, const char* context) {
+  Token expect(Tk k, const char* context) {
     if (!is(k)) error(peek(), fmt::format("expected {} {}, got {}", tk_name(k), context, describe(peek())));
     return next();
   }
@@ -843,8 +852,8 @@ class Parser {
 
   std::string_view src_;
   const std::string& file_;
-  std::vector<Token> toks_;
-  size_t pos_ = 0;
+  Lexer lexer_;
+  std::deque<Token> ahead_;
   std::unique_ptr<Graph> g_;
   std::unordered_map<std::string, ValueInfo> values_;
   std::set<std::string> explicit_names_;
@@ -853,8 +862,7 @@ class Parser {
 }  // namespace
 
 std::unique_ptr<Graph> parse_graph(std::string_view text, const std::string& filename) {
-  std::vector<Token> toks = Lexer(text, filename).run();
-  return Parser(text, filename, std::move(toks)).run();
+  return Parser(text, filename).run();
 }
 
 std::unique_ptr<Graph> parse_graph_file(const std::string& path) {

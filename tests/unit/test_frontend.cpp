@@ -1091,7 +1091,7 @@ TEST(FrontendErrors, InputTypeProblems) {
   seq->set_name("s");
   seq->mutable_type()->mutable_sequence_type()->mutable_elem_type()->mutable_tensor_type()->set_elem_type(1);
   add_output(m4, "s");
-  expect_error([&] { import_via_file(m4); }, {"input 's'", "is a sequence"});
+  expect_error([&] { import_via_file(m4); }, {"input 's'", "has sequence type"});
 
   onnx::ModelProto m5 = new_model();
   add_input(m5, "x", onnx::TensorProto::FLOAT, {"2", ""});  // dim without value or name
