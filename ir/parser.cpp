@@ -57,6 +57,27 @@ std::string line_at(std::string_view src, size_t offset) {
   return std::string(src.substr(b, e - b));
 }
 
+// Contents of the string literal starting at the quote at src[q] (escapes decoded; stops at
+// the closing quote or the end of the line).
+std::string unescape_at(std::string_view src, size_t q) {
+  std::string r;
+  for (size_t i = q + 1; i < src.size() && src[i] != '"' && src[i] != '\n'; ++i) {
+    if (src[i] != '\\' || i + 1 >= src.size()) {
+      r += src[i];
+      continue;
+    }
+    char e = src[++i];
+    if (e == 'n') r += '\n';
+    else if (e == 't') r += '\t';
+    else if (e == 'r') r += '\r';
+    else if (e == 'x' && i + 2 < src.size() && is_hex(src[i + 1]) && is_hex(src[i + 2])) {
+      r += static_cast<char>(std::stoi(std::string(src.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else r += e;
+  }
+  return r;
+}
+
 class Lexer {
  public:
   Lexer(std::string_view src, const std::string& file) : src_(src), file_(file) {}
@@ -407,16 +428,28 @@ class Parser {
   }
 
   // -- numbers
-  int64_t parse_int(const char* what, int64_t lo = std::numeric_limits<int64_t>::min(),
-                    int64_t hi = std::numeric_limits<int64_t>::max()) {
-    const Token& t = peek();
+  int64_t int_of(const Token& t, const char* what, int64_t lo = std::numeric_limits<int64_t>::min(),
+                 int64_t hi = std::numeric_limits<int64_t>::max()) const {
     if (t.kind != Tk::Number || is_float_text(t.text) || t.text.find_first_of("xX") != std::string::npos)
       error(t, fmt::format("expected an integer {}, got {}", what, describe(t)));
     int64_t v = 0;
     auto r = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
     if (r.ec != std::errc() || r.ptr != t.text.data() + t.text.size() || v < lo || v > hi)
       error(t, fmt::format("integer {} {} is out of range [{}, {}]", t.text, what, lo, hi));
+    return v;
+  }
+  int64_t parse_int(const char* what, int64_t lo = std::numeric_limits<int64_t>::min(),
+                    int64_t hi = std::numeric_limits<int64_t>::max()) {
+    int64_t v = int_of(peek(), what, lo, hi);
     next();
+    return v;
+  }
+  // A decimal integer token read as a float (lists that mix integers and floats).
+  float float_of(const Token& t) const {
+    float v = 0;
+    auto r = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
+    if (r.ec != std::errc() || r.ptr != t.text.data() + t.text.size())
+      error(t, fmt::format("{} is out of range for f32", t.text));
     return v;
   }
   uint64_t parse_u64(const char* what) {
@@ -572,7 +605,7 @@ class Parser {
   // -- types
   TypeSpec parse_type() {
     TypeSpec ts;
-    const Token& start = peek();
+    const Token start = peek();
     if (accept(Tk::Question)) {
       if (!is(Tk::LBracket)) return parse_quant(ts);
     } else if (start.kind == Tk::Ident) {
@@ -639,14 +672,14 @@ class Parser {
     expect(Tk::LParen, "after 'opset'");
     do {
       std::string domain;
-      const Token& t = peek();
+      const Token t = peek();
       if (t.kind == Tk::Ident || t.kind == Tk::String) {
         domain = next().text;
         expect(Tk::Equal, "after the opset domain");
       } else if (t.kind != Tk::Number) {
         error(t, fmt::format("expected an opset version or domain=version, got {}", describe(t)));
       }
-      const Token& vt = peek();
+      const Token vt = peek();
       int v = static_cast<int>(parse_int("(opset version)", 0, std::numeric_limits<int>::max()));
       if (g_->opset_imports.count(domain))
         error(vt, fmt::format("duplicate opset import for domain '{}'", domain));
@@ -679,25 +712,48 @@ class Parser {
     error(t, fmt::format("expected an attribute value (number, string, list or tensor), got {}", describe(t)));
   }
 
+  static bool is_float_word(const Token& t) {
+    return t.kind == Tk::Ident && (t.text == "inf" || t.text == "-inf" || t.text == "nan" || t.text == "-nan");
+  }
+
   Attribute parse_list(const std::string& kind) {
-    const Token& open = expect(Tk::LBracket, "to start the list");
+    const Token open = expect(Tk::LBracket, "to start the list");
     std::string k = kind;
     if (k.empty()) {
-      if (is(Tk::RBracket))
-        error(open, "an empty list needs its kind: write ints[], floats[] or strings[]");
-      if (is(Tk::String)) {
-        k = "strings";
-      } else {
-        k = "ints";
-        for (size_t i = pos_; i < toks_.size() && toks_[i].kind != Tk::RBracket && toks_[i].kind != Tk::Eof; ++i) {
-          const Token& e = toks_[i];
-          if ((e.kind == Tk::Number && is_float_text(e.text)) ||
-              (e.kind == Tk::Ident && (e.text == "inf" || e.text == "-inf" || e.text == "nan" || e.text == "-nan")))
-            k = "floats";
-        }
-      }
+      if (is(Tk::RBracket)) error(open, "an empty list needs its kind: write ints[], floats[] or strings[]");
+      if (is(Tk::String)) k = "strings";
     }
     Attribute a = k == "ints" ? Attribute::Ints({}) : k == "floats" ? Attribute::Floats({}) : Attribute::Strings({});
+    if (k.empty()) {
+      // Untyped numbers: Ints unless some element is a float literal. Integer tokens are kept
+      // until the kind is known.
+      std::vector<std::pair<Token, float>> elems;  // integer token, or float value
+      std::vector<bool> deferred;
+      bool floats = false;
+      do {
+        if (peek().kind == Tk::Number && !is_float_text(peek().text)) {
+          elems.push_back({next(), 0.0f});
+          deferred.push_back(true);
+        } else {
+          if (peek().kind != Tk::Number && !is_float_word(peek()))
+            error(peek(), fmt::format("expected a number (list element), got {}", describe(peek())));
+          float f = parse_floating<float>("(list element)");
+          elems.push_back({Token{}, f});
+          deferred.push_back(false);
+          floats = true;
+        }
+      } while (accept(Tk::Comma));
+      expect(Tk::RBracket, "to close the list");
+      if (!floats) {
+        a = Attribute::Ints({});
+        for (auto& e : elems) a.ints.push_back(int_of(e.first, "(list element)"));
+        return a;
+      }
+      a = Attribute::Floats({});
+      for (size_t i = 0; i < elems.size(); ++i)
+        a.floats.push_back(deferred[i] ? float_of(elems[i].first) : elems[i].second);
+      return a;
+    }
     if (!is(Tk::RBracket)) {
       do {
         if (k == "ints") a.ints.push_back(parse_int("(list element)"));
