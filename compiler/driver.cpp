@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "compiler/process.h"
+#include "compiler/target_run.h"
+#include "compiler/targets.h"
 #include "frontend/onnx_import.h"
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
@@ -82,8 +84,7 @@ Compilation compile_model(const CompileOptions& opts) {
   c.name = opts.name.empty() ? default_model_name(opts.model) : opts.name;
   if (!valid_identifier(c.name))
     throw CompileError("", fmt::format("--name '{}' is not a C++ identifier", c.name));
-  if (opts.target != "host")
-    throw CompileError("", fmt::format("unknown target '{}' (available: host)", opts.target));
+  find_target(opts.target);  // throws for unknown targets
   c.graph = import_and_optimize(opts);
   backends::EmitOptions eo;
   eo.name = c.name;
@@ -198,23 +199,42 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   }
 
   TempDir build(ropts.build_dir);
-  write_output_dir(build.path, c);
+  const Target& target = find_target(copts.target);
+  std::vector<NamedTensor> outputs;
+  if (!target.is_host()) {
+    outputs = run_on_target(c, target, inputs, ropts, build.path);
+  } else {
+    outputs = run_on_host(c, inputs, ropts, build.path);
+  }
+  if (!ropts.outputs_dir.empty()) {
+    fs::create_directories(ropts.outputs_dir);
+    for (size_t k = 0; k < outputs.size(); ++k)
+      frontend::save_tensor_pb((fs::path(ropts.outputs_dir) / fmt::format("output_{}.pb", k)).string(),
+                               outputs[k].name, outputs[k].data);
+  }
+  return outputs;
+}
+
+std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
+                                     const RunOptions& ropts, const std::string& build_dir) {
+  const ir::Graph& g = *c.graph;
+  write_output_dir(build_dir, c);
   backends::EmitOptions eo;
   eo.name = c.name;
-  std::string harness = (fs::path(build.path) / "harness_main.cpp").string();
+  std::string harness = (fs::path(build_dir) / "harness_main.cpp").string();
   {
     std::ofstream h(harness);
     h << backends::emit_host_harness(eo);
   }
-  std::string exe = (fs::path(build.path) / "harness").string();
+  std::string exe = (fs::path(build_dir) / "harness").string();
   std::string cxx = ropts.cxx;
   if (cxx.empty()) cxx = std::getenv("CXX") ? std::getenv("CXX") : "c++";
   // The generated code must be warning-free, so warnings are errors here.
   std::vector<std::string> cmd = {cxx,           "-std=c++17", "-O2",     "-ffp-contract=off", "-fno-exceptions",
                                   "-fno-rtti",   "-Wall",      "-Wextra", "-Werror",           "-I",
-                                  build.path};
+                                  build_dir};
   cmd.insert(cmd.end(), ropts.cxxflags.begin(), ropts.cxxflags.end());
-  cmd.insert(cmd.end(), {(fs::path(build.path) / (c.name + ".cpp")).string(), harness, "-o", exe, "-lm"});
+  cmd.insert(cmd.end(), {(fs::path(build_dir) / (c.name + ".cpp")).string(), harness, "-o", exe, "-lm"});
   if (ropts.verbose) {
     std::string line;
     for (const auto& a : cmd) line += shell_quote(a) + " ";
@@ -227,13 +247,13 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
 
   std::vector<std::string> run = {exe};
   for (size_t k = 0; k < inputs.size(); ++k) {
-    std::string p = (fs::path(build.path) / fmt::format("input_{}.bin", k)).string();
+    std::string p = (fs::path(build_dir) / fmt::format("input_{}.bin", k)).string();
     write_raw(p, inputs[k].data);
     run.push_back(p);
   }
   std::vector<std::string> out_raw;
   for (size_t k = 0; k < g.outputs.size(); ++k) {
-    out_raw.push_back((fs::path(build.path) / fmt::format("output_{}.bin", k)).string());
+    out_raw.push_back((fs::path(build_dir) / fmt::format("output_{}.bin", k)).string());
     run.push_back(out_raw.back());
   }
   ProcessResult ran = run_process(run, ropts.timeout_seconds);
@@ -242,7 +262,6 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
     throw std::runtime_error(fmt::format("the generated code failed (exit {}):\n{}", ran.exit_code, ran.output));
 
   std::vector<NamedTensor> outputs;
-  if (!ropts.outputs_dir.empty()) fs::create_directories(ropts.outputs_dir);
   for (size_t k = 0; k < g.outputs.size(); ++k) {
     const ir::Value* v = g.outputs[k];
     NamedTensor t{v->name, ir::TensorData(v->dtype, v->shape)};
@@ -250,8 +269,6 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
     if (raw.size() != t.data.bytes.size())
       throw std::runtime_error(fmt::format("output {} has {} bytes, expected {}", k, raw.size(), t.data.bytes.size()));
     t.data.bytes = std::move(raw);
-    if (!ropts.outputs_dir.empty())
-      frontend::save_tensor_pb((fs::path(ropts.outputs_dir) / fmt::format("output_{}.pb", k)).string(), t.name, t.data);
     outputs.push_back(std::move(t));
   }
   return outputs;

@@ -61,6 +61,10 @@ struct NamedTensor {
 // (build or execution failure) with a precise message.
 std::vector<NamedTensor> run_model(const CompileOptions& copts, const RunOptions& ropts);
 
+// Builds the compiled code with the host C++ compiler in build_dir and runs it on inputs.
+std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
+                                     const RunOptions& ropts, const std::string& build_dir);
+
 // Reads DIR/input_K.pb (or output_K.pb) for K = 0, 1, ... until a file is missing.
 std::vector<NamedTensor> load_tensor_files(const std::string& dir, const std::string& prefix);
 

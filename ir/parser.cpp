@@ -78,6 +78,50 @@ std::string unescape_at(std::string_view src, size_t q) {
   return r;
 }
 
+// The strings of all `name ( "..." )` sequences outside comments and strings: a cheap
+// character-level pre-pass (no tokens are built, so it costs little on large constants).
+std::set<std::string> scan_explicit_names(std::string_view src) {
+  std::set<std::string> names;
+  size_t i = 0, n = src.size();
+  auto skip_string = [&](size_t q) {  // q at the opening quote; returns the index after the closing one
+    for (++q; q < n && src[q] != '"' && src[q] != '\n'; ++q)
+      if (src[q] == '\\') ++q;
+    return q + 1;
+  };
+  auto skip_blank = [&](size_t q) {
+    for (;;) {
+      while (q < n && (src[q] == ' ' || src[q] == '\t' || src[q] == '\r' || src[q] == '\n')) ++q;
+      if (q + 1 < n && src[q] == '/' && src[q + 1] == '/') {
+        while (q < n && src[q] != '\n') ++q;
+        continue;
+      }
+      return q;
+    }
+  };
+  while (i < n) {
+    char c = src[i];
+    if (c == '/' && i + 1 < n && src[i + 1] == '/') {
+      while (i < n && src[i] != '\n') ++i;
+    } else if (c == '"') {
+      i = skip_string(i);
+    } else if (is_alpha(c)) {
+      size_t b = i;
+      while (i < n && is_name_char(src[i])) ++i;
+      bool after_sigil = b > 0 && (src[b - 1] == '%' || src[b - 1] == '@');
+      if (!after_sigil && src.substr(b, i - b) == "name") {
+        size_t q = skip_blank(i);
+        if (q < n && src[q] == '(') {
+          q = skip_blank(q + 1);
+          if (q < n && src[q] == '"') names.insert(unescape_at(src, q));
+        }
+      }
+    } else {
+      ++i;
+    }
+  }
+  return names;
+}
+
 class Lexer {
  public:
   Lexer(std::string_view src, const std::string& file) : src_(src), file_(file) {}
@@ -303,12 +347,7 @@ class Parser {
   std::unique_ptr<Graph> run() {
     g_ = std::make_unique<Graph>();
     // Explicit node names, so that generated names never collide with a later name("...").
-    // A plain text search: matches inside strings or comments only reserve extra names.
-    for (size_t at = src_.find("name("); at != std::string_view::npos; at = src_.find("name(", at + 5)) {
-      size_t q = at + 5;
-      while (q < src_.size() && (src_[q] == ' ' || src_[q] == '\t')) ++q;
-      if (q < src_.size() && src_[q] == '"') explicit_names_.insert(unescape_at(src_, q));
-    }
+    explicit_names_ = scan_explicit_names(src_);
 
     if (!is_ident("graph")) error(peek(), fmt::format("expected 'graph', got {}", describe(peek())));
     next();
