@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/memory_report.h"
 #include "backends/template_engine.h"
 #include "compiler/embedded.h"
 #include "ir/op_registry.h"
@@ -57,7 +58,7 @@ class Emitter {
       calls_.push_back(n->def->lower && !passes::is_elided_view(g_, *n) ? n->def->lower(*n) : KernelCall{});
       scratch.push_back(calls_.back().scratch_bytes);
     }
-    result_.plan = passes::plan_memory(g_, scratch);
+    result_.plan = passes::plan_memory(g_, scratch, opts_.memory);
     name_values();
     std::map<std::string, std::string> vars = common_vars();
     vars["constants"] = constants_;
@@ -68,12 +69,13 @@ class Emitter {
     vars["output_infos"] = infos(g_.outputs, "out");
     vars["io_dims"] = io_dims_;
     vars["generic_args"] = generic_args();
-    vars["arena_decl"] = result_.plan.arena_bytes == 0
-                             ? "// (this model needs no arena)"
-                             : fmt::format("alignas(16) uint8_t g_arena[{}];", result_.plan.arena_bytes);
+    vars["arena_decl"] = arena_decls();
     vars["weight_bytes"] = std::to_string(result_.weight_bytes);
     result_.files.push_back({opts_.name + ".h", render_embedded("model.h.in", vars)});
     result_.files.push_back({opts_.name + ".cpp", render_embedded("model.cpp.in", vars)});
+    passes::check_weights_fit(result_.weight_bytes, opts_.memory);
+    for (auto& f : memory_report_files(g_, result_.plan, opts_.name, result_.weight_bytes, opts_.memory))
+      result_.files.push_back(std::move(f));
     for (const auto& f : embedded_files()) {
       const std::string prefix = "backends/kernels/";
       std::string p(f.path);
@@ -144,11 +146,31 @@ class Emitter {
         continue;
       }
       std::string id = unique("w_" + sanitize_identifier(c->name));
-      constants_ += fmt::format("// '{}' {}\nalignas(16) const {} {}[{}] = {{{}\n}};\n", c->name, c->type_str(),
-                                dtype_ctype(c->dtype), id, c->numel(), format_elements(*c->constant));
+      const std::string wsec = weights_section(opts_.name, result_.plan);
+      constants_ += fmt::format("// '{}' {}\nalignas(16) const {} {}[{}]{} = {{{}\n}};\n", c->name, c->type_str(),
+                                dtype_ctype(c->dtype), id, c->numel(),
+                                wsec.empty() ? "" : fmt::format(" __attribute__((section(\"{}\")))", wsec),
+                                format_elements(*c->constant));
       result_.weight_bytes += c->nbytes();
       expr_[c] = id;
     }
+  }
+
+  // One static arena per memory region the plan uses (section attributes on targets).
+  std::string arena_decls() {
+    const auto& plan = result_.plan;
+    std::string r;
+    for (size_t i = 0; i < plan.regions.size(); ++i) {
+      const auto& reg = plan.regions[i];
+      if (!reg.used) continue;
+      const std::string sec = arena_section(opts_.name, plan, static_cast<int>(i));
+      if (!r.empty()) r += "\n";
+      if (!sec.empty())
+        r += fmt::format("// {} bytes in {} (0x{:08x})\n", reg.used, reg.name, reg.base);
+      r += fmt::format("alignas(16) uint8_t {}[{}]{};", arena_symbol(plan, static_cast<int>(i)), reg.used,
+                       sec.empty() ? "" : fmt::format(" __attribute__((section(\"{}\")))", sec));
+    }
+    return r.empty() ? "// (this model needs no arena)" : r;
   }
 
   std::string includes() {
@@ -182,8 +204,9 @@ class Emitter {
     if (s == Storage::Arena) {
       const passes::Buffer& b = plan.buffers[plan.buffer_of.at(v)];
       std::string id = fmt::format("t{}", next_tmp_++);
-      body_ += fmt::format("  {}* const {} = reinterpret_cast<{}*>(g_arena + {});  // '{}' {}\n", dtype_ctype(v->dtype),
-                           id, dtype_ctype(v->dtype), b.offset, v->name, v->type_str());
+      body_ += fmt::format("  {}* const {} = reinterpret_cast<{}*>({} + {});  // '{}' {}\n", dtype_ctype(v->dtype),
+                           id, dtype_ctype(v->dtype), arena_symbol(plan, b.region), b.offset, v->name,
+                           v->type_str());
       expr_[v] = id;
       return id;
     }
@@ -230,7 +253,7 @@ class Emitter {
           }
           case KernelArg::Kind::Scratch: {
             const passes::Buffer& b = result_.plan.buffers[result_.plan.scratch_buffer[step]];
-            args.push_back(fmt::format("g_arena + {}", b.offset));
+            args.push_back(fmt::format("{} + {}", arena_symbol(result_.plan, b.region), b.offset));
             break;
           }
           case KernelArg::Kind::Null: args.push_back("nullptr"); break;

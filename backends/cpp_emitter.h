@@ -15,6 +15,7 @@ namespace tinyodlc::backends {
 struct EmitOptions {
   std::string name = "model";  // C++ namespace and file stem; must be an identifier
   std::string source;          // model file name, for the header comment
+  passes::PlanOptions memory;  // target memory regions for the memory plan (default: host)
 };
 
 struct GeneratedFile {

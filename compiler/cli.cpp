@@ -2,7 +2,7 @@
 //
 // Exit codes: 0 success; 1 compile error (bad or unsupported model, bad inputs); 2 usage
 // error; 3 `check`: outputs differ from the reference; 4 build or run of generated code
-// failed.
+// failed; 5 the model does not fit the target's memory.
 #include "compiler/cli.h"
 
 #include <filesystem>
@@ -11,9 +11,13 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "compiler/bench.h"
 #include "compiler/driver.h"
 #include "compiler/inspect.h"
+#include "compiler/target_run.h"
+#include "compiler/targets.h"
 #include "ir/graph.h"
+#include "passes/memory_plan.h"
 
 namespace tinyodlc {
 
@@ -23,12 +27,15 @@ constexpr int kExitCompileError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitMismatch = 3;
 constexpr int kExitRunFailure = 4;
+constexpr int kExitDoesNotFit = 5;
 
 // Options shared by compile/run/check/inspect.
 struct Common {
   CompileOptions copts;
   std::vector<std::string> dims;
   std::vector<std::string> print_after;
+  std::string target_file;
+  std::vector<std::string> reserve;
 };
 
 void add_model_options(CLI::App* app, Common& c, bool codegen) {
@@ -42,7 +49,28 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
   if (codegen) {
     app->add_option("--name", c.copts.name,
                     "C++ identifier for the generated namespace and file names (default: from the model file name)");
-    app->add_option("--target", c.copts.target, "code generation target (available: host)")->default_val("host");
+    app->add_option("--target", c.copts.target,
+                    fmt::format("target board/core; its memory map drives the memory plan (available: {}; "
+                                "'tinyodlc targets' lists them)",
+                                fmt::join(target_names(), ", ")))
+        ->default_val("host");
+    app->add_option("--target-file", c.target_file,
+                    "target description in JSON (schema: docs/targets.md); overrides --target")
+        ->check(CLI::ExistingFile);
+    app->add_option("--reserve", c.reserve,
+                    "keep BYTES of REGION free for the rest of the firmware (stack, heap, frame buffers); "
+                    "BYTES may be 4096, 0x1000, 64K or 1M (repeatable)")
+        ->type_name("REGION=BYTES");
+    // int8 post-training quantization (docs/quantization.md)
+    app->add_option("--quantize", c.copts.quantize, "quantize the model: int8 (needs --calibration)")
+        ->check(CLI::IsMember({"int8"}));
+    app->add_option("--calibration", c.copts.calibration_dir,
+                    "folder of calibration input sets: every subfolder holding input_K.pb files is one set")
+        ->check(CLI::ExistingDirectory);
+    app->add_option("--calibration-method", c.copts.calibration_method,
+                    "activation clipping: minmax, percentile (99.99%) or mse")
+        ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
+        ->default_val("minmax");
   }
 }
 
@@ -57,6 +85,16 @@ void finish_common(Common& c) {
       c.copts.dims[d.substr(0, eq)] = v;
     } catch (const std::exception&) {
       throw CLI::ValidationError("--dim", "expected a positive integer value in '" + d + "'");
+    }
+  }
+  for (const auto& r : c.reserve) {
+    auto eq = r.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw CLI::ValidationError("--reserve", "expected REGION=BYTES, got '" + r + "'");
+    try {
+      c.copts.reserve[r.substr(0, eq)] += parse_bytes(r.substr(eq + 1));
+    } catch (const std::exception&) {
+      throw CLI::ValidationError("--reserve", "expected a byte count (4096, 0x1000, 64K, 1M) in '" + r + "'");
     }
   }
   for (const auto& p : c.print_after) {
@@ -83,13 +121,17 @@ int cli_main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok, 1 compile error, 2 usage error, 3 check: outputs differ, 4 building or running the\n"
-      "generated code failed. Run 'tinyodlc <command> --help' for the options of a command.");
+      "generated code failed, 5 the model does not fit the target's memory.\n"
+      "Run 'tinyodlc <command> --help' for the options of a command.");
 
   Common common;
   std::string outdir;
   auto* compile = app.add_subcommand("compile", "compile MODEL.onnx into C++ sources in OUTDIR");
   add_model_options(compile, common, true);
   compile->add_option("-o,--output", outdir, "output folder (created if missing)")->required();
+
+  auto* targets_cmd = app.add_subcommand(
+      "targets", "list the built-in targets and their memory regions (see docs/targets.md for --target-file)");
 
   auto* inspect = app.add_subcommand(
       "inspect", "print the ops, shapes, parameters and MACs of each node (after optimization), "
@@ -120,9 +162,20 @@ int cli_main(int argc, char** argv) {
   check->add_option("--atol", atol, "absolute tolerance")->default_val(1e-7);
   check->add_option("--outputs", ropts.outputs_dir, "also write the outputs to this folder");
 
-  for (auto* sub : {run, check}) {
+  BenchOptions bopts;
+  auto* bench = app.add_subcommand(
+      "bench", "instructions per inference and per MAC, per layer, on a Cortex-M core in QEMU (docs/target.md)");
+  add_model_options(bench, common, true);
+  bench->add_option("--inputs", bopts.inputs_dir, "folder with input_K.pb (default: deterministic pseudo-random inputs)")
+      ->check(CLI::ExistingDirectory);
+  bench->add_option("--json", bopts.json_path, "also write the table as JSON to this file");
+
+  for (auto* sub : {run, check, bench}) {
     sub->add_option("--build-dir", ropts.build_dir, "keep the generated code and binary in this folder");
-    sub->add_option("--cxx", ropts.cxx, "host C++ compiler (default: $CXX, else c++)");
+    sub->add_option("--cxx", ropts.cxx,
+                    "C++ compiler (default: $CXX, else c++; for Cortex-M targets arm-none-eabi-g++, or e.g. clang++-14)");
+    sub->add_option("--timeout", ropts.timeout_seconds, "seconds allowed for running the generated code (host: also for the build)")
+        ->default_val(600);
     sub->add_option("--cxxflags", cxxflags,
                     "extra flags for the host build, space-separated (e.g. \"-fsanitize=address,undefined\"); "
                     "the build always uses -std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Werror");
@@ -145,6 +198,11 @@ int cli_main(int argc, char** argv) {
 
   const std::string& model = common.copts.model;
   try {
+    if (targets_cmd->parsed()) {
+      std::cout << describe_targets();
+      return 0;
+    }
+    if (!common.target_file.empty()) common.copts.target = register_target(load_target_file(common.target_file)).name;
     if (compile->parsed()) {
       Compilation c = compile_model(common.copts);
       write_output_dir(outdir, c);
@@ -157,6 +215,7 @@ int cli_main(int argc, char** argv) {
       run_model(common.copts, ropts);
       return 0;
     }
+    if (bench->parsed()) return bench_model(common.copts, ropts, bopts, std::cout);
     if (check->parsed()) {
       ropts.inputs_dir = data_dir;
       std::vector<NamedTensor> actual = run_model(common.copts, ropts);
@@ -166,6 +225,12 @@ int cli_main(int argc, char** argv) {
       std::cout << (cmp.ok ? "check: PASS\n" : "check: FAIL\n");
       return cmp.ok ? 0 : kExitMismatch;
     }
+  } catch (const passes::FitError& e) {
+    std::cerr << "tinyodlc: error: " << model << ": does not fit: " << e.what() << "\n";
+    return kExitDoesNotFit;
+  } catch (const TargetDoesNotFit& e) {
+    std::cerr << "tinyodlc: error: " << model << ": does not fit: " << e.what() << "\n";
+    return kExitDoesNotFit;
   } catch (const ir::CompileError& e) {
     std::cerr << "tinyodlc: error: " << model << ": " << e.what() << "\n";
     return kExitCompileError;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "compiler/process.h"
+#include "compiler/quant_report.h"
 #include "compiler/target_run.h"
 #include "compiler/targets.h"
 #include "frontend/onnx_import.h"
@@ -43,6 +44,17 @@ bool valid_identifier(const std::string& s) {
 }
 
 }  // namespace
+
+passes::PlanOptions plan_options(const Target& t) {
+  passes::PlanOptions o;
+  o.target = t.name;
+  for (const auto& r : t.regions) {
+    uint64_t reserved = 0;
+    for (const auto& x : r.reserved) reserved += x.bytes;
+    o.regions.push_back({r.name, r.kind, r.base, r.size, reserved, r.speed, r.linker_region});
+  }
+  return o;
+}
 
 std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts) {
   frontend::ImportOptions io;
@@ -84,12 +96,17 @@ Compilation compile_model(const CompileOptions& opts) {
   c.name = opts.name.empty() ? default_model_name(opts.model) : opts.name;
   if (!valid_identifier(c.name))
     throw CompileError("", fmt::format("--name '{}' is not a C++ identifier", c.name));
-  find_target(opts.target);  // throws for unknown targets
+  Target target = find_target(opts.target);  // throws for unknown targets
+  apply_reservations(target, opts.reserve);
   c.graph = import_and_optimize(opts);
+  // int8: PTQ (--quantize) or folding of an imported QDQ model; report files (if any).
+  std::vector<backends::GeneratedFile> quant_files = apply_quantization(*c.graph, opts);
   backends::EmitOptions eo;
   eo.name = c.name;
   eo.source = fs::path(opts.model).filename().string();
+  eo.memory = plan_options(target);
   c.emitted = backends::emit_cpp(*c.graph, eo);
+  c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
   return c;
 }
 

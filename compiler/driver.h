@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/cpp_emitter.h"
+#include "compiler/targets.h"
 #include "ir/graph.h"
 
 namespace tinyodlc {
@@ -17,6 +18,7 @@ struct CompileOptions {
   std::string model;   // path of the .onnx file
   std::string name;    // C++ identifier for namespace and files; default: from the file name
   std::string target = "host";
+  std::map<std::string, uint64_t> reserve;   // --reserve REGION=BYTES (kept free for the firmware)
   std::map<std::string, int64_t> dims;       // --dim NAME=VALUE
   std::vector<std::string> print_ir_after;   // pass names
   bool print_ir_after_all = false;
@@ -24,6 +26,10 @@ struct CompileOptions {
   // Graph inputs whose value is fixed at compile time (specialization). The input stays in
   // the generated API (so argument order is unchanged) but its data is not read.
   std::map<std::string, ir::TensorData> constant_inputs;
+  // int8 quantization (compiler/quant_report.h, docs/quantization.md): "" = float, "int8" = PTQ
+  std::string quantize;
+  std::string calibration_dir;                 // input sets for PTQ calibration
+  std::string calibration_method = "minmax";   // minmax | percentile | mse
 };
 
 struct Compilation {
@@ -36,6 +42,8 @@ struct Compilation {
 std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts);
 Compilation compile_model(const CompileOptions& opts);
 void write_output_dir(const std::string& dir, const Compilation& c);
+// The memory regions of a target, for the memory planner (passes/memory_plan.h).
+passes::PlanOptions plan_options(const Target& t);
 // The identifier used for a model when --name is not given.
 std::string default_model_name(const std::string& path);
 

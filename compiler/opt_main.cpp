@@ -2,7 +2,7 @@
 // development and the lit tests in tests/lit).
 //
 //   tinyodlc-opt [--pass=a,b,...]... [--print-ir-after=P]... [--print-ir-after-all]
-//                [--dim N=V]... [--elide-constants-above=N] [--no-verify] [-o OUT] INPUT.tir|-
+//                [--dim N=V]... [--elide-constants-above=N] [--no-verify] [-o OUT] INPUT.tir|INPUT.onnx|-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "frontend/onnx_import.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
@@ -30,15 +31,17 @@ constexpr const char* kTool = "tinyodlc-opt";
 
 void usage(std::FILE* f) {
   std::fprintf(f,
-               "usage: %s [options] INPUT.tir|-\n"
+               "usage: %s [options] INPUT.tir|INPUT.onnx|-\n"
                "\n"
-               "Parses textual IR, runs the given passes in order and prints the resulting IR.\n"
+               "Parses textual IR (or imports an ONNX model), runs the given passes in order and\n"
+               "prints the resulting IR.\n"
                "\n"
                "options:\n"
                "  --pass=P1,P2,...           append passes to the pipeline (repeatable)\n"
                "  --print-ir-after=P1,...    print the IR to stderr after these passes\n"
                "  --print-ir-after-all       print the IR to stderr after every pass\n"
-               "  --dim NAME=VALUE           value of a symbolic dimension (repeatable)\n"
+               "  --dim NAME=VALUE           value of a symbolic dimension (repeatable; also used\n"
+               "                             when importing .onnx input)\n"
                "  --elide-constants-above=N  print constants with more than N elements as dense<...>\n"
                "                             (display only: such output cannot be parsed again)\n"
                "  --no-verify                do not verify the IR after parsing and after each pass\n"
@@ -162,7 +165,14 @@ int main(int argc, char** argv) {
       std::cerr << "// -----// IR Dump After " << pass << " //----- //\n" << ir::print_graph(g, popts) << std::flush;
     });
 
-    std::unique_ptr<ir::Graph> g = ir::parse_graph_file(input);
+    std::unique_ptr<ir::Graph> g;
+    if (input.size() > 5 && input.compare(input.size() - 5, 5, ".onnx") == 0) {
+      frontend::ImportOptions iopts;
+      iopts.dims = dims;
+      g = frontend::import_onnx_file(input, iopts);
+    } else {
+      g = ir::parse_graph_file(input);
+    }
     if (verify) ir::verify(*g);
     passes::PassContext ctx;
     ctx.dim_values = dims;

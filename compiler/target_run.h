@@ -1,8 +1,13 @@
 // Running generated code on a (simulated) microcontroller: cross-compile with
-// arm-none-eabi-g++ for the target's core, link with a semihosting harness and a linker
-// script sized to the board, run under qemu-system-arm.
+// arm-none-eabi-g++ (or clang++ --target=thumbv7em-none-eabihf) for the target's core, link
+// with a semihosting harness (runtime/target/) and a linker script sized to the board's
+// memory regions, run under qemu-system-arm with the project's instruction-count plugin
+// (tools/qemu_insn_plugin.c). See docs/target.md.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "compiler/driver.h"
@@ -10,11 +15,66 @@
 
 namespace tinyodlc {
 
+// Bytes of one kind of section, split into the model (the generated <name>.cpp with its
+// inlined kernels) and everything else (harness, startup, libc).
+struct SectionSizes {
+  uint64_t model = 0;
+  uint64_t harness = 0;
+};
+
+struct RegionUse {
+  std::string name;   // target region name ("FLASH", "AXISRAM", ...)
+  std::string kind;   // "flash" / "ram"
+  uint64_t used = 0;  // bytes as linked (stack excluded)
+  uint64_t size = 0;  // budget
+};
+
+struct TargetReport {
+  std::string target, core, qemu_machine, compiler;
+  // Instructions executed by invoke() (between the perf markers, marker overhead
+  // subtracted); nullopt if the QEMU plugin was not available.
+  std::optional<uint64_t> insns;
+  uint64_t marker_overhead = 0;
+  std::vector<uint64_t> segments;  // per-layer instruction counts when built with layer markers
+  uint64_t stack_peak_bytes = 0;    // whole program, from the top of the stack
+  uint64_t model_stack_bytes = 0;   // below the harness frame that calls invoke()
+  uint64_t stack_reserved_bytes = 0;
+  SectionSizes text, rodata, data, bss;
+  std::vector<RegionUse> regions;
+  std::string main_ram;  // region holding .data/.bss/stack
+  double seconds = 0;    // wall time of the QEMU run
+};
+
+struct TargetRunOptions {
+  bool layer_markers = false;  // insert tinyodlc_perf_layer() before every layer (bench)
+};
+
 // Builds `c` (already compiled for `target`) for the target and runs it on `inputs`
 // (graph-input order). Returns the outputs in graph-output order. Throws
-// std::runtime_error on build or run failure (with the tool's output).
+// std::runtime_error on build or run failure (with the tool's output) and
+// TargetDoesNotFit when the link fails for lack of memory. Writes target_run.json into
+// ropts.outputs_dir (if set) and build_dir.
 std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& target,
                                        const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
                                        const std::string& build_dir);
+
+// The same, also returning the measurements.
+std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& target,
+                                       const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+                                       const std::string& build_dir, const TargetRunOptions& topts,
+                                       TargetReport& report);
+
+// The linker script for `target` (regions placed in QEMU's MPS2 memory map; sizes from the
+// target's budget). `main_ram` (a RAM region name; empty: the largest) takes .data, .bss and
+// the stack; the model's object file is named tinyodlc_model.o.
+std::string target_linker_script(const Target& target, const std::string& main_ram);
+
+// target_run.json text.
+std::string target_report_json(const TargetReport& r);
+
+class TargetDoesNotFit : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 }  // namespace tinyodlc

@@ -35,9 +35,18 @@ struct OpDef {
   // no kernel; the memory planner aliases the buffers.
   bool is_view = false;
 
+  // The kernel computes output element i from input-0 element i only (elementwise), so
+  // output 0 may share input 0's buffer when input 0 dies at this node and has the same
+  // size: the memory planner then executes the node in place.
+  bool inplace_ok = false;
+
   // The node's outputs depend only on input shapes/types, not on input data (Shape, Size):
   // shape inference folds it to a constant even when its inputs are not constant.
   bool shape_only = false;
+
+  // Never folded into a constant, even when all inputs are constant (DequantizeLinear of
+  // int8 weights: the int8 data must stay in flash for the quantization passes).
+  bool no_fold = false;
 
   // Multiply-accumulates per execution (for `inspect` and benchmarks). Empty = 0.
   std::function<int64_t(const Node&)> macs;

@@ -311,7 +311,13 @@ std::string print_graph(const Graph& g, const PrintOptions& opts) {
   s += ") {\n";
   for (const auto& v : g.values()) {
     if (!v->is_constant() || v->producer) continue;
-    s += "  " + print_value_ref(v->name) + " = constant " + print_type(*v) + " ";
+    // The data's own dtype/shape are authoritative (they are what gets parsed back).
+    Value as_data;
+    as_data.dtype = v->constant->dtype;
+    as_data.shape = v->constant->shape;
+    as_data.has_shape = true;
+    as_data.quant = v->quant;
+    s += "  " + print_value_ref(v->name) + " = constant " + print_type(as_data) + " ";
     print_dense(s, *v->constant, opts);
     s += "\n";
   }

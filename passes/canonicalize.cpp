@@ -91,9 +91,9 @@ class Canonicalizer {
     return us.size() == 1 && us[0] == user;
   }
 
-  // Moves the definition of `to` (a result of node `dead`, about to be removed) onto the
-  // producer of `from`, which computes the same data: `from`'s producer outputs `to`
-  // instead, and users of `from` use `to`. Requires `from` to be a plain node result.
+  // `to` (a graph output whose defining node is being removed) carries the same data as
+  // `from`: move_def makes `from`'s producer output `to` instead, and users of `from` use
+  // `to`. Only possible when `from` is a plain node result (can_move_def).
   bool can_move_def(const Value* from) const {
     return from->producer && !g_.is_graph_output(from) && !g_.is_graph_input(from) && !from->is_constant();
   }
@@ -123,9 +123,16 @@ class Canonicalizer {
   bool remove_forwarding(Node& n) { return n.outputs.size() == 1 && forward(n, n.input(0), n.output(0)); }
 
   // ---- Dropout ------------------------------------------------------------------------
+  // All elements are zero / false (any dtype; -0.0 counts as zero).
   static bool all_false(const Value* v) {
     if (!v->is_constant()) return false;
     const TensorData& t = *v->constant;
+    if (t.dtype == DType::F16) {
+      for (int64_t i = 0; i < t.numel(); ++i)
+        if ((t.data<uint16_t>()[i] & 0x7FFFu) != 0) return false;
+      return true;
+    }
+    if (t.dtype == DType::Undefined) return false;
     for (int64_t i = 0; i < t.numel(); ++i)
       if (t.get_f64(i) != 0) return false;
     return true;

@@ -20,7 +20,7 @@ using namespace ir;
 constexpr size_t kMaxFoldGrowthBytes = 64 * 1024;
 
 bool foldable(const Node& n) {
-  if (!n.def || !n.def->lower) return false;
+  if (!n.def || !n.def->lower || n.def->no_fold) return false;
   size_t in_bytes = 0, out_bytes = 0;
   for (const Value* in : n.inputs) {
     if (!in) continue;

@@ -31,6 +31,7 @@ OpDef unary_op(const char* name, const char* functor, Param p0 = nullptr, Param 
     });
   };
   d.macs = [](const Node& n) { return n.inputs[0]->numel(); };
+  d.inplace_ok = true;
   return d;
 }
 
@@ -121,6 +122,7 @@ OpDef binary_op(const char* name, const char* functor) {
     });
   };
   d.macs = [](const Node& n) { return n.outputs[0]->numel(); };
+  d.inplace_ok = true;  // the planner checks that input 0 has the output's size
   return d;
 }
 

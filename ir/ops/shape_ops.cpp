@@ -323,24 +323,32 @@ OpDef dropout_op() {
     check_input_count(n, 1, 3);
     check_dtype(n, 0, type_mask(FloatTypes{}));
     if (n.input(1)) {
-      check_dtype(n, 1, type_mask(FloatTypes{}));
+      // Any floating-point type (float16 too: the ratio only matters in training mode).
+      check_dtype(n, 1, type_mask(FloatTypes{}) | dtype_bit(DType::F16));
       if (n.input(1)->numel() != 1) fail(n, "the ratio (input 1) must be a scalar");
     }
     if (n.input(2)) {
       check_dtype(n, 2, type_mask(BoolType{}));
       const Value* t = n.input(2);
       if (t->numel() != 1) fail(n, "training_mode (input 2) must be a scalar");
+      // ConstantRequired lets drivers that know the value (run/check) specialize the input.
       if (!t->is_constant())
-        fail(n, fmt::format("training_mode (input 2, '{}') must be a compile-time constant: training-mode Dropout is "
-                            "not supported",
-                            t->name));
+        throw ConstantRequired(n.label(),
+                               fmt::format("training_mode (input 2, '{}') must be a compile-time constant: "
+                                           "training-mode Dropout is not supported",
+                                           t->name),
+                               t->name);
       if (t->constant->get_i64(0) != 0) {
         const Value* r = n.input(1);
         if (!r) fail(n, "training-mode Dropout is not supported (ratio defaults to 0.5)");
         if (!r->is_constant())
-          fail(n, fmt::format("training-mode Dropout is not supported (ratio '{}' is not a constant)", r->name));
-        double ratio = r->constant->get_f64(0);
-        if (ratio != 0) fail(n, fmt::format("training-mode Dropout is not supported (ratio {})", ratio));
+          throw ConstantRequired(n.label(),
+                                 fmt::format("training-mode Dropout is not supported (ratio '{}' is not a constant)",
+                                             r->name),
+                                 r->name);
+        const TensorData& rt = *r->constant;
+        const bool zero = rt.dtype == DType::F16 ? (rt.data<uint16_t>()[0] & 0x7FFFu) == 0 : rt.get_f64(0) == 0;
+        if (!zero) fail(n, fmt::format("training-mode Dropout is not supported (ratio '{}' is not 0)", r->name));
       }
     }
     if (n.has_attr("seed")) n.attr_int("seed");  // ignored; type-checked
@@ -349,6 +357,7 @@ OpDef dropout_op() {
     // Dropout-1..9 had a mask of the input type; from opset 10 on it is bool.
     set_output(n, 1, before(n, 10) ? n.inputs[0]->dtype : DType::Bool, s);
   };
+  d.inplace_ok = true;  // y[i] = x[i]; the kernel skips the copy when y == x
   d.lower = [](const Node& n) {
     const int32_t count = static_cast<int32_t>(n.inputs[0]->numel());
     return dispatch(FloatTypes{}, n.inputs[0]->dtype, [&](auto tag) {

@@ -40,3 +40,10 @@ tool('FileCheck', os.path.join(llvm_tools_dir, 'FileCheck'))
 tool('not', os.path.join(llvm_tools_dir, 'not'))
 tool('count', os.path.join(llvm_tools_dir, 'count'))
 tool('split-file', os.path.join(llvm_tools_dir, 'split-file'))
+
+# ONNX node-test models (../shared/onnx-node-tests beside the checkout), for .onnx input tests.
+node_tests = os.path.normpath(os.path.join(config.test_source_root, '..', '..', '..', 'shared',
+                                           'onnx-node-tests', 'node'))
+if os.path.isdir(node_tests):
+    config.available_features.add('onnx-node-tests')
+    config.substitutions.append(('%onnx-node-tests', node_tests))

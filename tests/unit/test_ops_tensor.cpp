@@ -371,11 +371,26 @@ TEST(TensorOps, DropoutTrainingMode) {
     EXPECT_COMPILE_ERROR(t.infer(), "training-mode Dropout is not supported");
   }
   {
-    Case t;  // run-time training_mode
+    Case t;  // run-time training_mode: ConstantRequired names it, so that drivers can specialize it
     t.node("Dropout", {t.data("x", tensor<float>({3}, {1, 2, 3})), t.constant("r", tensor<float>({}, {0.5f})),
                        t.data("m", tensor<bool>({}, {false}))},
            1);
     EXPECT_COMPILE_ERROR(t.infer(), "not supported");
+    try {
+      t.infer();
+    } catch (const ConstantRequired& e) {
+      EXPECT_EQ(e.value_name(), "m");
+    }
+  }
+  {
+    Case t;  // float16 ratio 0 (sign bit set: -0) in training mode
+    auto r = std::make_shared<TensorData>(DType::F16, Shape{});
+    r->data<uint16_t>()[0] = 0x8000u;
+    t.node("Dropout", {t.data("x", tensor<float>({3}, {1, 2, 3})), t.constant("r", r),
+                       t.constant("m", tensor<bool>({}, {true}))},
+           1);
+    auto out = t.run();
+    EXPECT_EQ(values<float>(*out[0]), (std::vector<float>{1, 2, 3}));
   }
   {
     Case t;  // training_mode constant false

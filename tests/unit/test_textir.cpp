@@ -373,3 +373,19 @@ TEST(TextIR, RoundTripsOnnxNodeTestModels) {
   EXPECT_GT(inferred, 100);
   std::printf("round-tripped %d imported graphs, %d after shape inference\n", imported, inferred);
 }
+
+TEST(TextIR, GeneratedNamesIgnoreCommentsAndStrings) {
+  // Only real name("...") clauses reserve names; look-alikes in comments and strings do not.
+  auto g = parse_graph(R"IR(// name("Relu")
+graph @g (%x: f32[2]) -> (%z) {
+  %y = Relu(%x) {note = "name(\"Relu_1\")"}   // name("Relu_3")
+  %z = Relu(%y) name ( "Relu_2" )
+  %w = Relu(%z)
+})IR",
+                       "c.tir");
+  ASSERT_NE(g->find_node("Relu"), nullptr);
+  EXPECT_EQ(g->find_node("Relu")->outputs[0]->name, "y");
+  EXPECT_EQ(g->find_node("Relu_2")->outputs[0]->name, "z");
+  ASSERT_NE(g->find_node("Relu_1"), nullptr);  // Relu_2 is taken by the explicit name
+  EXPECT_EQ(g->find_node("Relu_1")->outputs[0]->name, "w");
+}

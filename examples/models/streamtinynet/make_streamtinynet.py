@@ -95,27 +95,32 @@ def make_videos(n, T, C, H, W, motions, rng):
     y = rng.integers(0, len(motions), n).astype(np.int64)
     for i in range(n):
         m = motions[y[i]]
-        size = rng.uniform(0.09, 0.16) * W
-        speed = rng.uniform(0.04, 0.07) * W
+        size = rng.uniform(0.08, 0.15) * W
+        speed = rng.uniform(0.015, 0.05) * W
         disc = rng.random() < 0.5
         bg = rng.uniform(0.0, 0.3, C).astype(np.float32)
         fg = rng.uniform(0.55, 1.0, C).astype(np.float32)
         dx, dy = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}.get(m, (0, 0))
         cx0, cy0 = rng.uniform(0.35, 0.65) * W, rng.uniform(0.35, 0.65) * H
+        # a static distractor square of another colour somewhere else
+        ds, dxc, dyc = rng.uniform(0.04, 0.08) * W, rng.uniform(0.1, 0.9) * W, rng.uniform(0.1, 0.9) * H
+        dmask = (np.abs(xx - dxc) <= ds) & (np.abs(yy - dyc) <= ds)
+        dcol = rng.uniform(0.3, 0.8, C).astype(np.float32)
         for t in range(T):
             tc = t - (T - 1) / 2
             cx, cy = cx0 + dx * speed * tc, cy0 + dy * speed * tc
             s = size
             if m == "approach":
-                s = size * (1.0 + 0.12 * (t - 0))
+                s = size * (1.0 + 0.06 * t)
             elif m == "recede":
-                s = size * (1.0 + 0.12 * (T - 1 - t))
+                s = size * (1.0 + 0.06 * (T - 1 - t))
             if disc:
                 mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= s * s
             else:
                 mask = (np.abs(xx - cx) <= s) & (np.abs(yy - cy) <= s)
-            frame = np.where(mask[None], fg[:, None, None], bg[:, None, None])
-            frame = frame + rng.normal(0, 0.08, (C, H, W)).astype(np.float32)
+            frame = np.where(dmask[None], dcol[:, None, None], bg[:, None, None])
+            frame = np.where(mask[None], fg[:, None, None], frame)
+            frame = frame + rng.normal(0, 0.15, (C, H, W)).astype(np.float32)
             x[i, t] = frame
     return x, y
 
@@ -179,10 +184,10 @@ def build(cfg):
 
 CONFIGS = [
     dict(name="stn_t4_gray64", T=4, C=1, H=64, W=64, channels=(8, 16, 16), mult=2, hidden=32,
-         motions=MOTIONS_5, ref_classes=[0, 3, 4], n_train=2000, n_val=400, epochs=6, lr=3e-3,
+         motions=MOTIONS_5, ref_classes=[0, 3, 4], n_train=1200, n_val=400, epochs=4, lr=3e-3,
          seed=11, train_full=True, grad_label=1),
     dict(name="stn_t8_rgb48", T=8, C=3, H=48, W=48, channels=(8, 16, 16), mult=2, hidden=32,
-         motions=MOTIONS_6, ref_classes=[1, 2, 4], n_train=2000, n_val=400, epochs=6, lr=3e-3,
+         motions=MOTIONS_6, ref_classes=[1, 2, 4], n_train=1200, n_val=400, epochs=4, lr=3e-3,
          seed=12, train_full=False, grad_label=0),
 ]
 

@@ -1,0 +1,198 @@
+// int8 reference kernels with TFLite / CMSIS-NN arithmetic (the "tinyodlc" domain ops the
+// quantization passes produce: tinyodlc.QConv, QMatMul, QAdd, QMul, QGlobalAvgPool,
+// QRequantize). No floating point anywhere in this file.
+//
+// Scheme: real = scale * (q - zero_point); activations int8 per tensor (asymmetric),
+// weights int8 per output channel (symmetric, zero point 0), bias int32 with scale
+// s_in * s_w[m] and zero point 0. A real multiplier M = s_in * s_w / s_out is represented
+// by (mult, shift) with M = mult * 2^(shift - 31), mult in [2^30, 2^31).
+//
+// Requantization (TFLite's MultiplyByQuantizedMultiplier, "double rounding"):
+//   x' = x * 2^max(shift, 0)                    (saturated to int32)
+//   h  = SaturatingRoundingDoublingHighMul(x', mult)
+//        = round_half_away_from_zero(x' * mult / 2^31), INT32_MIN * INT32_MIN saturates
+//   r  = RoundingDivideByPOT(h, max(-shift, 0))
+//        = h / 2^e rounded to nearest, ties away from zero
+// then y = clamp(r + y_zp, act_min, act_max). See docs/quantization.md.
+#pragma once
+
+#include "tinyodlc/ref/nn_common.h"
+
+namespace tinyodlc {
+namespace ref {
+
+inline int32_t q_sat_rounding_doubling_high_mul(int32_t a, int32_t b) {
+  if (a == b && a == INT32_MIN) return INT32_MAX;
+  const int64_t ab = static_cast<int64_t>(a) * static_cast<int64_t>(b);
+  const int64_t nudge = ab >= 0 ? (int64_t(1) << 30) : (1 - (int64_t(1) << 30));
+  return static_cast<int32_t>((ab + nudge) / (int64_t(1) << 31));
+}
+
+inline int32_t q_rounding_divide_by_pot(int32_t x, int32_t exponent) {
+  if (exponent <= 0) return x;
+  const int32_t mask = static_cast<int32_t>((int64_t(1) << exponent) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+inline int32_t q_multiply(int32_t x, int32_t mult, int32_t shift) {
+  int32_t xs = x;
+  if (shift > 0) {
+    int64_t v = static_cast<int64_t>(x) * (int64_t(1) << shift);
+    if (v > INT32_MAX) v = INT32_MAX;
+    if (v < INT32_MIN) v = INT32_MIN;
+    xs = static_cast<int32_t>(v);
+  }
+  return q_rounding_divide_by_pot(q_sat_rounding_doubling_high_mul(xs, mult), shift > 0 ? 0 : -shift);
+}
+
+inline int8_t q_clamp(int32_t v, int32_t lo, int32_t hi) {
+  return static_cast<int8_t>(v < lo ? lo : (v > hi ? hi : v));
+}
+
+inline int32_t q_wrap_add(int32_t a, int32_t b) {
+  return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
+}
+
+// Convolution (geometry as conv.h). x int8 (zero point x_zp), w int8 [c_out, c_in/group,
+// k...] symmetric, bias int32 or null, mult/shift per output channel (n_mult == c_out) or
+// one (n_mult == 1). Padding taps hold the zero point, i.e. contribute nothing.
+inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
+                     int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
+                     const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
+                     int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult, int32_t act_min,
+                     int32_t act_max) {
+  const int32_t cg = c_in / group, mg = c_out / group;
+  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
+  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
+  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
+  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
+  const int64_t k_size = static_cast<int64_t>(KD) * KH * KW;
+  const int64_t out_plane = static_cast<int64_t>(OD) * OH * OW;
+  for (int32_t n = 0; n < batch; ++n) {
+    for (int32_t m = 0; m < c_out; ++m) {
+      const int32_t g = m / mg;
+      const int8_t* xg = x + (static_cast<int64_t>(n) * c_in + static_cast<int64_t>(g) * cg) * in_plane;
+      const int8_t* wm = w + static_cast<int64_t>(m) * cg * k_size;
+      const int32_t mm = mult[n_mult == 1 ? 0 : m], sm = shift[n_mult == 1 ? 0 : m];
+      const int32_t b = bias ? bias[m] : 0;
+      int8_t* yp = y + (static_cast<int64_t>(n) * c_out + m) * out_plane;
+      for (int32_t od = 0; od < OD; ++od) {
+        const int32_t id0 = od * strides[0] - pads[0];
+        int32_t kd0, kd1;
+        window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
+        for (int32_t oh = 0; oh < OH; ++oh) {
+          const int32_t ih0 = oh * strides[1] - pads[1];
+          int32_t kh0, kh1;
+          window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
+          for (int32_t ow = 0; ow < OW; ++ow) {
+            const int32_t iw0 = ow * strides[2] - pads[2];
+            int32_t kw0, kw1;
+            window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
+            int32_t acc = b;
+            for (int32_t c = 0; c < cg; ++c) {
+              const int8_t* xc = xg + c * in_plane;
+              const int8_t* wc = wm + c * k_size;
+              for (int32_t kd = kd0; kd < kd1; ++kd) {
+                const int32_t id = id0 + kd * dilations[0];
+                for (int32_t kh = kh0; kh < kh1; ++kh) {
+                  const int32_t ih = ih0 + kh * dilations[1];
+                  const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW + iw0;
+                  const int8_t* wr = wc + (static_cast<int64_t>(kd) * KH + kh) * KW;
+                  for (int32_t kw = kw0; kw < kw1; ++kw)
+                    acc = q_wrap_add(acc, (static_cast<int32_t>(xc[row + kw * dilations[2]]) - x_zp) *
+                                              static_cast<int32_t>(wr[kw]));
+                }
+              }
+            }
+            yp[(static_cast<int64_t>(od) * OH + oh) * OW + ow] =
+                q_clamp(q_multiply(acc, mm, sm) + y_zp, act_min, act_max);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Matrix product with broadcast batch dims (as matmul in gemm.h): a [.., M, K] (zero point
+// a_zp), b [.., K, N] (zero point b_zp; 0 for weights), bias [N] int32 or null, mult/shift
+// per column (n_mult == N) or one. Serves Gemm/MatMul with constant weights and
+// activation x activation products (attention).
+inline void qmatmul_s8(const int8_t* a, const int8_t* b, const int32_t* bias, int8_t* y, int32_t batch_rank,
+                       const int32_t* batch_dims, const int32_t* a_strides, const int32_t* b_strides, int32_t M,
+                       int32_t N, int32_t K, int32_t a_zp, int32_t b_zp, int32_t y_zp, const int32_t* mult,
+                       const int32_t* shift, int32_t n_mult, int32_t act_min, int32_t act_max) {
+  const int64_t batches = product(batch_dims, batch_rank);
+  const int64_t a_mat = static_cast<int64_t>(M) * K, b_mat = static_cast<int64_t>(K) * N,
+                y_mat = static_cast<int64_t>(M) * N;
+  NdIter it(batch_rank, batch_dims, 2, a_strides, b_strides);
+  for (int64_t bi = 0; bi < batches; ++bi, it.next()) {
+    const int8_t* ab = a + it.off[0] * a_mat;
+    const int8_t* bb = b + it.off[1] * b_mat;
+    int8_t* yb = y + bi * y_mat;
+    for (int32_t i = 0; i < M; ++i) {
+      const int8_t* ar = ab + static_cast<int64_t>(i) * K;
+      for (int32_t j = 0; j < N; ++j) {
+        int32_t acc = bias ? bias[j] : 0;
+        for (int32_t k = 0; k < K; ++k)
+          acc = q_wrap_add(acc, (static_cast<int32_t>(ar[k]) - a_zp) *
+                                    (static_cast<int32_t>(bb[static_cast<int64_t>(k) * N + j]) - b_zp));
+        const int32_t c = n_mult == 1 ? 0 : j;
+        yb[static_cast<int64_t>(i) * N + j] = q_clamp(q_multiply(acc, mult[c], shift[c]) + y_zp, act_min, act_max);
+      }
+    }
+  }
+}
+
+// Broadcast elementwise add (TFLite's quantized Add): both inputs are shifted left by
+// `left_shift` (20) and rescaled to a common scale 2 * max(s_a, s_b), summed, and rescaled
+// to the output: y = clamp(q_multiply(qa + qb, y_mult, y_shift) + y_zp).
+inline void qadd_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift,
+                    int32_t left_shift, int32_t act_min, int32_t act_max) {
+  const int64_t n = product(dims, rank);
+  NdIter it(rank, dims, 2, a_strides, b_strides);
+  for (int64_t i = 0; i < n; ++i, it.next()) {
+    const int32_t sa = (static_cast<int32_t>(a[it.off[0]]) - a_zp) * (int32_t(1) << left_shift);
+    const int32_t sb = (static_cast<int32_t>(b[it.off[1]]) - b_zp) * (int32_t(1) << left_shift);
+    const int32_t ra = q_multiply(sa, a_mult, a_shift), rb = q_multiply(sb, b_mult, b_shift);
+    y[i] = q_clamp(q_multiply(ra + rb, y_mult, y_shift) + y_zp, act_min, act_max);
+  }
+}
+
+// Broadcast elementwise multiply: y = clamp(q_multiply((a - a_zp) * (b - b_zp), mult, shift) + y_zp).
+inline void qmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t mult, int32_t shift, int32_t act_min, int32_t act_max) {
+  const int64_t n = product(dims, rank);
+  NdIter it(rank, dims, 2, a_strides, b_strides);
+  for (int64_t i = 0; i < n; ++i, it.next()) {
+    const int32_t p = (static_cast<int32_t>(a[it.off[0]]) - a_zp) * (static_cast<int32_t>(b[it.off[1]]) - b_zp);
+    y[i] = q_clamp(q_multiply(p, mult, shift) + y_zp, act_min, act_max);
+  }
+}
+
+// Global average pool: y[p] = clamp(q_multiply(sum_i (x - x_zp), mult, shift) + y_zp), where
+// (mult, shift) encodes s_x / (s_y * size).
+inline void qglobal_avg_pool_s8(const int8_t* x, int8_t* y, int32_t nc, int32_t size, int32_t x_zp, int32_t y_zp,
+                                int32_t mult, int32_t shift, int32_t act_min, int32_t act_max) {
+  for (int32_t p = 0; p < nc; ++p) {
+    const int8_t* xp = x + static_cast<int64_t>(p) * size;
+    int32_t acc = 0;
+    for (int32_t i = 0; i < size; ++i) acc = q_wrap_add(acc, static_cast<int32_t>(xp[i]) - x_zp);
+    y[p] = q_clamp(q_multiply(acc, mult, shift) + y_zp, act_min, act_max);
+  }
+}
+
+// Requantize to another scale/zero point (and clamp: folded Relu/Clip):
+// y = clamp(q_multiply(x - x_zp, mult, shift) + y_zp).
+inline void qrequantize_s8(const int8_t* x, int8_t* y, int32_t n, int32_t x_zp, int32_t y_zp, int32_t mult,
+                           int32_t shift, int32_t act_min, int32_t act_max) {
+  for (int32_t i = 0; i < n; ++i)
+    y[i] = q_clamp(q_multiply(static_cast<int32_t>(x[i]) - x_zp, mult, shift) + y_zp, act_min, act_max);
+}
+
+}  // namespace ref
+}  // namespace tinyodlc

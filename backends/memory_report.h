@@ -1,0 +1,35 @@
+// Memory reports written next to the generated code: memory.json (machine-readable plan,
+// schema in docs/memory.md), memory.md (per-region table, largest live sets), memory.svg
+// (buffers as rectangles: x = schedule step, y = address) and, for targets with a memory
+// map, <name>_sections.ld (linker-script fragment placing the arena sections).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "backends/cpp_emitter.h"
+#include "ir/graph.h"
+#include "passes/memory_plan.h"
+
+namespace tinyodlc::backends {
+
+// C++ symbol of the arena in region `r` ("g_arena" on host).
+std::string arena_symbol(const passes::MemoryPlan& plan, int r);
+// Section name of that arena (empty on host: no section attribute).
+std::string arena_section(const std::string& model, const passes::MemoryPlan& plan, int r);
+// Section of the weights (empty on host).
+std::string weights_section(const std::string& model, const passes::MemoryPlan& plan);
+
+std::string memory_json(const ir::Graph& g, const passes::MemoryPlan& plan, size_t weight_bytes);
+std::string memory_markdown(const ir::Graph& g, const passes::MemoryPlan& plan, const std::string& model,
+                            size_t weight_bytes);
+std::string memory_svg(const passes::MemoryPlan& plan, const std::string& model);
+std::string linker_fragment(const passes::MemoryPlan& plan, const std::string& model, size_t weight_bytes,
+                            const std::string& flash_linker_region);
+
+// All of the above as output files.
+std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const passes::MemoryPlan& plan,
+                                               const std::string& model, size_t weight_bytes,
+                                               const passes::PlanOptions& opts);
+
+}  // namespace tinyodlc::backends

@@ -1,0 +1,177 @@
+#include "compiler/calibration.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "frontend/onnx_import.h"
+#include "ir/op_registry.h"
+
+namespace tinyodlc {
+
+namespace fs = std::filesystem;
+using ir::CompileError;
+
+std::vector<std::vector<ir::TensorData>> load_input_sets(const std::string& dir, const ir::Graph& g,
+                                                         std::vector<std::string>* names) {
+  std::vector<fs::path> folders;
+  if (!fs::is_directory(dir)) throw CompileError("", fmt::format("calibration folder '{}' does not exist", dir));
+  if (fs::exists(fs::path(dir) / "input_0.pb")) folders.push_back(dir);
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && fs::exists(e.path() / "input_0.pb")) folders.push_back(e.path());
+  std::sort(folders.begin(), folders.end());
+  if (folders.empty())
+    throw CompileError("", fmt::format("'{}' holds no input set (a subfolder with input_0.pb)", dir));
+  std::vector<std::vector<ir::TensorData>> sets;
+  for (const auto& f : folders) {
+    std::vector<ir::TensorData> set;
+    for (size_t k = 0;; ++k) {
+      fs::path p = f / fmt::format("input_{}.pb", k);
+      if (!fs::exists(p)) break;
+      set.push_back(frontend::load_tensor_pb(p.string()).second);
+    }
+    if (set.size() != g.inputs.size())
+      throw CompileError(f.string(), fmt::format("holds {} input files but the model has {} inputs", set.size(),
+                                                 g.inputs.size()));
+    for (size_t k = 0; k < set.size(); ++k) {
+      const ir::Value* v = g.inputs[k];
+      if (set[k].dtype != v->dtype || set[k].shape != v->shape)
+        throw CompileError(fmt::format("{}/input_{}.pb", f.string(), k),
+                           fmt::format("holds {}{} but model input '{}' is {}", ir::dtype_name(set[k].dtype),
+                                       ir::shape_str(set[k].shape), v->name, v->type_str()));
+    }
+    sets.push_back(std::move(set));
+    if (names) names->push_back(f.filename().string());
+  }
+  return sets;
+}
+
+std::unordered_map<const ir::Value*, std::shared_ptr<const ir::TensorData>> evaluate_all(
+    const ir::Graph& g, const std::vector<ir::TensorData>& inputs) {
+  std::unordered_map<const ir::Value*, std::shared_ptr<const ir::TensorData>> env;
+  for (size_t k = 0; k < inputs.size() && k < g.inputs.size(); ++k)
+    env[g.inputs[k]] = std::make_shared<ir::TensorData>(inputs[k]);
+  auto lookup = [&](const ir::Value* v) -> const ir::TensorData* {
+    auto it = env.find(v);
+    if (it != env.end()) return it->second.get();
+    return v->is_constant() ? v->constant.get() : nullptr;
+  };
+  for (const auto& np : g.nodes()) {
+    const ir::Node& n = *np;
+    if (!n.def) ir::fail(n, "unsupported operator; cannot evaluate");
+    std::vector<const ir::TensorData*> ins(n.inputs.size(), nullptr);
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (n.inputs[k]) {
+        ins[k] = lookup(n.inputs[k]);
+        if (!ins[k]) ir::fail(n, fmt::format("input '{}' has no value", n.inputs[k]->name));
+      }
+    if (n.def->is_view) {
+      auto t = std::make_shared<ir::TensorData>(n.outputs[0]->dtype, n.outputs[0]->shape);
+      t->bytes = ins[0]->bytes;
+      env[n.outputs[0]] = std::move(t);
+      continue;
+    }
+    auto outs = ir::evaluate_node(n, ins);
+    for (size_t k = 0; k < n.outputs.size(); ++k)
+      if (n.outputs[k]) env[n.outputs[k]] = std::move(outs[k]);
+  }
+  return env;
+}
+
+ClipMethod parse_clip_method(const std::string& s) {
+  if (s == "minmax") return ClipMethod::MinMax;
+  if (s == "percentile") return ClipMethod::Percentile;
+  if (s == "mse") return ClipMethod::Mse;
+  throw CompileError("", fmt::format("unknown calibration method '{}' (minmax, percentile, mse)", s));
+}
+
+namespace {
+
+constexpr size_t kMaxSamples = 1 << 18;  // per tensor, for percentile / MSE
+
+struct Acc {
+  double min = INFINITY, max = -INFINITY;
+  std::vector<float> samples;
+  int64_t seen = 0;
+};
+
+// Quantization MSE of the samples for the clipping range [lo, hi] (int8, 256 levels).
+double clip_mse(const std::vector<float>& s, double lo, double hi) {
+  lo = std::min(lo, 0.0);
+  hi = std::max(hi, 0.0);
+  const double scale = (hi - lo) / 255.0;
+  if (!(scale > 0)) return 0;
+  double err = 0;
+  for (float x : s) {
+    double c = std::min(hi, std::max(lo, static_cast<double>(x)));
+    double q = std::nearbyint((c - lo) / scale) * scale + lo;
+    err += (x - q) * (x - q);
+  }
+  return err;
+}
+
+}  // namespace
+
+std::map<std::string, TensorRange> calibrate(const ir::Graph& g, const std::vector<std::vector<ir::TensorData>>& sets,
+                                             ClipMethod method, std::ostream* progress) {
+  std::map<const ir::Value*, Acc> acc;
+  const size_t step = std::max<size_t>(1, sets.size() / 10);
+  for (size_t si = 0; si < sets.size(); ++si) {
+    auto env = evaluate_all(g, sets[si]);
+    for (const auto& [v, t] : env) {
+      if (v->dtype != ir::DType::F32 || v->is_constant()) continue;
+      Acc& a = acc[v];
+      const float* d = t->data<float>();
+      const int64_t n = t->numel();
+      for (int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(d[i])) continue;
+        a.min = std::min(a.min, static_cast<double>(d[i]));
+        a.max = std::max(a.max, static_cast<double>(d[i]));
+      }
+      if (method != ClipMethod::MinMax) {
+        // Keep an evenly strided subsample, bounded per set so all sets are represented.
+        const int64_t budget = static_cast<int64_t>(kMaxSamples / sets.size()) + 1;
+        const int64_t stride = std::max<int64_t>(1, n / budget);
+        for (int64_t i = 0; i < n; i += stride)
+          if (std::isfinite(d[i])) a.samples.push_back(d[i]);
+      }
+      a.seen += n;
+    }
+    if (progress && sets.size() >= 20 && (si + 1) % step == 0)
+      *progress << fmt::format("tinyodlc: calibration {}/{} input sets\n", si + 1, sets.size()) << std::flush;
+  }
+  std::map<std::string, TensorRange> r;
+  for (auto& [v, a] : acc) {
+    TensorRange t;
+    t.min = std::isfinite(a.min) ? a.min : 0;
+    t.max = std::isfinite(a.max) ? a.max : 0;
+    t.lo = t.min;
+    t.hi = t.max;
+    if (method == ClipMethod::Percentile && !a.samples.empty()) {
+      std::vector<float> s = a.samples;
+      std::sort(s.begin(), s.end());
+      const double p = 0.0001;  // 99.99th / 0.01th percentile
+      auto at = [&](double q) { return static_cast<double>(s[static_cast<size_t>(q * (s.size() - 1))]); };
+      t.lo = std::min(0.0, at(p));
+      t.hi = std::max(0.0, at(1 - p));
+    } else if (method == ClipMethod::Mse && !a.samples.empty()) {
+      double best = clip_mse(a.samples, t.min, t.max);
+      for (int k = 1; k < 40; ++k) {
+        const double f = 1.0 - k * 0.02;  // shrink the range to 22% of min/max at most
+        const double e = clip_mse(a.samples, t.min * f, t.max * f);
+        if (e < best) {
+          best = e;
+          t.lo = t.min * f;
+          t.hi = t.max * f;
+        }
+      }
+    }
+    r[v->name] = t;
+  }
+  return r;
+}
+
+}  // namespace tinyodlc

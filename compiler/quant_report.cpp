@@ -1,0 +1,270 @@
+#include "compiler/quant_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "compiler/calibration.h"
+#include "compiler/driver.h"
+#include "passes/pass_manager.h"
+#include "passes/qdq_fold.h"
+#include "passes/quantize.h"
+
+namespace tinyodlc {
+
+using ir::CompileError;
+
+namespace {
+
+void run_passes(ir::Graph& g, std::initializer_list<const char*> names) {
+  passes::PassManager pm;
+  for (const char* n : names) pm.add(n);
+  passes::PassContext ctx;
+  pm.run(g, ctx);
+}
+
+bool has_qdq(const ir::Graph& g) {
+  for (const auto& n : g.nodes())
+    if (n->domain.empty() && (n->op == "QuantizeLinear" || n->op == "DequantizeLinear")) return true;
+  return false;
+}
+
+size_t constant_bytes(const ir::Graph& g) {
+  std::set<const ir::Value*> seen;
+  size_t b = 0;
+  for (const auto& n : g.nodes())
+    for (const ir::Value* v : n->inputs)
+      if (v && v->is_constant() && seen.insert(v).second) b += v->nbytes();
+  return b;
+}
+
+std::string json_str(const std::string& s) {
+  std::string r = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') r += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      r += fmt::format("\\u{:04x}", static_cast<int>(c));
+      continue;
+    }
+    r += c;
+  }
+  return r + "\"";
+}
+
+std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : "null"; }
+
+struct LayerErr {
+  double sig = 0, noise = 0;
+  double sqnr_db() const { return noise > 0 ? 10 * std::log10(sig / noise) : INFINITY; }
+};
+
+struct OutErr {
+  double max_abs = 0;
+  std::vector<std::vector<double>> f, q;  // per set, flattened
+  int64_t top1_same = 0, top1_total = 0;
+};
+
+// Cosine similarity of the concatenation over sets, optionally after subtracting the mean
+// float output over the sets (so a large constant part cannot hide an error).
+double cosine(const OutErr& e, bool centered) {
+  if (e.f.empty()) return NAN;
+  const size_t n = e.f[0].size();
+  std::vector<double> mean(n, 0.0);
+  if (centered)
+    for (const auto& f : e.f)
+      for (size_t i = 0; i < n; ++i) mean[i] += f[i] / static_cast<double>(e.f.size());
+  double dot = 0, nf = 0, nq = 0;
+  for (size_t s = 0; s < e.f.size(); ++s)
+    for (size_t i = 0; i < n; ++i) {
+      const double a = e.f[s][i] - mean[i], b = e.q[s][i] - mean[i];
+      dot += a * b;
+      nf += a * a;
+      nq += b * b;
+    }
+  if (nf == 0 && nq == 0) return 1.0;
+  return dot / std::sqrt(nf * nq);
+}
+
+std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opts) {
+  if (opts.quantize != "int8")
+    throw CompileError("", fmt::format("--quantize {}: only int8 is supported", opts.quantize));
+  if (opts.calibration_dir.empty()) throw CompileError("", "--quantize int8 needs --calibration DIR");
+  const ClipMethod method = parse_clip_method(opts.calibration_method);
+  CompileOptions fopts = opts;
+  fopts.quantize.clear();
+  std::unique_ptr<ir::Graph> fref = import_and_optimize(fopts);  // float reference for the report
+  std::vector<std::string> set_names;
+  auto sets = load_input_sets(opts.calibration_dir, g, &set_names);
+  if (sets.size() >= 20) std::cerr << fmt::format("tinyodlc: calibrating on {} input sets\n", sets.size());
+  auto ranges = calibrate(g, sets, method, &std::cerr);
+  std::map<std::string, passes::ActRange> ar;
+  for (const auto& [name, r] : ranges) ar[name] = {r.lo, r.hi};
+  const passes::InsertQdqStats ins = passes::insert_qdq(g, ar);
+  const passes::QdqFoldStats fold = passes::qdq_fold(g, true);
+  run_passes(g, {"dce", "shape-inference"});
+
+  // ---- measurements on the calibration sets ------------------------------------------------
+  std::map<std::string, LayerErr> layers;
+  std::vector<OutErr> outs(g.outputs.size());
+  std::vector<std::pair<const ir::Value*, const ir::Value*>> pairs;  // (int8 value, float value)
+  for (const auto& vp : g.values()) {
+    const ir::Value* v = vp.get();
+    if (v->dtype != ir::DType::I8 || !v->quant || v->is_constant() || v->name.size() < 3 ||
+        v->name.compare(v->name.size() - 2, 2, ".q") != 0)
+      continue;
+    const ir::Value* f = fref->find_value(v->name.substr(0, v->name.size() - 2));
+    if (f && f->dtype == ir::DType::F32 && f->shape == v->shape) pairs.push_back({v, f});
+  }
+  for (const auto& set : sets) {
+    auto ef = evaluate_all(*fref, set);
+    auto eq = evaluate_all(g, set);
+    for (const auto& [qv, fv] : pairs) {
+      auto iq = eq.find(qv);
+      auto iff = ef.find(fv);
+      if (iq == eq.end() || iff == ef.end()) continue;
+      const double s = qv->quant->scale[0];
+      const int32_t z = qv->quant->zero_point[0];
+      LayerErr& le = layers[fv->name];
+      for (int64_t i = 0; i < fv->numel(); ++i) {
+        const double a = iff->second->get_f64(i);
+        const double b = s * (static_cast<double>(iq->second->data<int8_t>()[i]) - z);
+        le.sig += a * a;
+        le.noise += (a - b) * (a - b);
+      }
+    }
+    for (size_t k = 0; k < g.outputs.size(); ++k) {
+      const ir::TensorData& a = *ef.at(fref->outputs[k]);
+      const ir::TensorData& b = *eq.at(g.outputs[k]);
+      OutErr& oe = outs[k];
+      std::vector<double> fa, qb;
+      for (int64_t i = 0; i < a.numel(); ++i) {
+        fa.push_back(a.get_f64(i));
+        qb.push_back(b.get_f64(i));
+        oe.max_abs = std::max(oe.max_abs, std::fabs(fa.back() - qb.back()));
+      }
+      const int64_t c = a.shape.empty() ? 1 : a.shape.back();
+      if (c > 1)
+        for (int64_t r = 0; r + c <= a.numel(); r += c) {
+          auto fa0 = fa.begin() + r, qb0 = qb.begin() + r;
+          oe.top1_same += (std::max_element(fa0, fa0 + c) - fa0) == (std::max_element(qb0, qb0 + c) - qb0);
+          ++oe.top1_total;
+        }
+      oe.f.push_back(std::move(fa));
+      oe.q.push_back(std::move(qb));
+    }
+  }
+
+  // ---- what runs in integer, what in float ---------------------------------------------------
+  int int_ops = 0, q_nodes = 0, dq_nodes = 0;
+  std::map<std::string, std::vector<std::string>> fallback;  // op -> node names
+  for (const auto& n : g.nodes()) {
+    if (n->domain == "tinyodlc") {
+      ++int_ops;
+      continue;
+    }
+    if (n->op == "QuantizeLinear") { ++q_nodes; continue; }
+    if (n->op == "DequantizeLinear") { ++dq_nodes; continue; }
+    bool int8_io = true, any_float = false;
+    for (const ir::Value* v : n->inputs)
+      if (v && !v->is_constant()) {
+        int8_io = int8_io && v->dtype == ir::DType::I8;
+        any_float = any_float || v->dtype == ir::DType::F32;
+      }
+    for (const ir::Value* v : n->outputs)
+      if (v) int8_io = int8_io && v->dtype == ir::DType::I8;
+    if (int8_io) ++int_ops;
+    else if (any_float) fallback[n->op].push_back(n->name);
+  }
+  const size_t flash_before = constant_bytes(*fref), flash_after = constant_bytes(g);
+
+  // ---- quantization.md ---------------------------------------------------------------------
+  std::string md = fmt::format("# int8 quantization report: {}\n\n", opts.model);
+  md += fmt::format("Scheme: weights int8 symmetric per output channel, activations int8 asymmetric per tensor, "
+                    "bias int32, fixed-point requantization (docs/quantization.md).\n\n");
+  md += fmt::format("- calibration: {} input sets from `{}`, method `{}`\n", sets.size(), opts.calibration_dir,
+                    opts.calibration_method);
+  md += fmt::format("- Q/DQ pairs inserted: {}, constants quantized: {}, float ops folded to int8: {}, float "
+                    "Q/DQ pairs removed between float ops: {}\n",
+                    ins.activations, ins.weights, fold.folded, fold.dropped_pairs);
+  md += fmt::format("- integer ops: {}; run-time QuantizeLinear: {}, DequantizeLinear: {}\n", int_ops, q_nodes,
+                    dq_nodes);
+  md += fmt::format("- flash (constants): {} bytes float -> {} bytes int8 ({:.2f}x smaller)\n\n", flash_before,
+                    flash_after, flash_after ? static_cast<double>(flash_before) / flash_after : 0.0);
+  md += "## Float fallback\n\n";
+  if (fallback.empty()) md += "None: every op runs on int8.\n\n";
+  for (const auto& [op, names] : fallback)
+    md += fmt::format("- `{}` ({}x, float with explicit Quantize/DequantizeLinear around): {}\n", op, names.size(),
+                      fmt::join(names, ", "));
+  md += "\n## Output error vs float (calibration sets)\n\n| output | max abs err | cosine | centered cosine | top-1 "
+        "agreement |\n|---|---|---|---|---|\n";
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const OutErr& e = outs[k];
+    md += fmt::format("| {} | {} | {} | {} | {} |\n", g.outputs[k]->name, num(e.max_abs), num(cosine(e, false)),
+                      num(cosine(e, true)),
+                      e.top1_total ? fmt::format("{:.1f}% ({}/{})", 100.0 * e.top1_same / e.top1_total, e.top1_same,
+                                                 e.top1_total)
+                                   : "-");
+  }
+  md += "\n## Per-layer SQNR (calibration sets)\n\n| tensor | scale | zero point | range (float) | SQNR dB |\n"
+        "|---|---|---|---|---|\n";
+  for (const auto& [qv, fv] : pairs) {
+    const auto& r = ranges.count(fv->name) ? ranges.at(fv->name) : TensorRange{};
+    md += fmt::format("| {} | {:.6g} | {} | [{:.4g}, {:.4g}] | {} |\n", fv->name, qv->quant->scale[0],
+                      qv->quant->zero_point[0], r.min, r.max,
+                      layers.count(fv->name) ? num(layers.at(fv->name).sqnr_db()) : "-");
+  }
+
+  // ---- quantization.json -------------------------------------------------------------------
+  std::string js = "{\n";
+  js += fmt::format("  \"model\": {},\n  \"calibration_sets\": {},\n  \"method\": {},\n", json_str(opts.model),
+                    sets.size(), json_str(opts.calibration_method));
+  js += fmt::format("  \"flash_bytes_float\": {},\n  \"flash_bytes_int8\": {},\n  \"integer_ops\": {},\n", flash_before,
+                    flash_after, int_ops);
+  js += "  \"float_fallback\": {";
+  bool first = true;
+  for (const auto& [op, names] : fallback) {
+    std::vector<std::string> q;
+    for (const auto& s : names) q.push_back(json_str(s));
+    js += fmt::format("{}\n    {}: [{}]", first ? "" : ",", json_str(op), fmt::join(q, ", "));
+    first = false;
+  }
+  js += first ? "},\n" : "\n  },\n";
+  js += "  \"outputs\": [";
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const OutErr& e = outs[k];
+    js += fmt::format("{}\n    {{\"name\": {}, \"max_abs_err\": {}, \"cosine\": {}, \"centered_cosine\": {}, "
+                      "\"top1_agreement\": {}}}",
+                      k ? "," : "", json_str(g.outputs[k]->name), num(e.max_abs), num(cosine(e, false)),
+                      num(cosine(e, true)),
+                      e.top1_total ? num(static_cast<double>(e.top1_same) / e.top1_total) : "null");
+  }
+  js += "\n  ],\n  \"tensors\": [";
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto& [qv, fv] = pairs[i];
+    js += fmt::format("{}\n    {{\"name\": {}, \"scale\": {}, \"zero_point\": {}, \"sqnr_db\": {}}}", i ? "," : "",
+                      json_str(fv->name), num(qv->quant->scale[0]), qv->quant->zero_point[0],
+                      layers.count(fv->name) ? num(layers.at(fv->name).sqnr_db()) : "null");
+  }
+  js += "\n  ]\n}\n";
+
+  std::string fb;
+  for (const auto& [op, names] : fallback) fb += fmt::format("{}{} x{}", fb.empty() ? "" : ", ", op, names.size());
+  std::cerr << fmt::format("tinyodlc: note: int8: {} integer ops; float fallback: {}; flash {} -> {} bytes\n", int_ops,
+                           fb.empty() ? "none" : fb, flash_before, flash_after);
+  return {{"quantization.md", md}, {"quantization.json", js}};
+}
+
+}  // namespace
+
+std::vector<backends::GeneratedFile> apply_quantization(ir::Graph& g, const CompileOptions& opts) {
+  if (!opts.quantize.empty()) return ptq(g, opts);
+  if (has_qdq(g)) {
+    if (passes::qdq_fold(g, false).folded > 0) run_passes(g, {"dce", "shape-inference"});
+  }
+  return {};
+}
+
+}  // namespace tinyodlc

@@ -1,0 +1,1 @@
+BlogitsJ(dƒ¿ÈVK¿xõë?kf8?

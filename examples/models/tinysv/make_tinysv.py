@@ -1,0 +1,434 @@
+#!/usr/bin/python3
+"""TinySV (Pavan, Mombelli, Sinacori, Roveri 2024, arXiv:2406.01655; code
+github.com/pavmassimo/TinySV) and DS-CNN variants, re-implemented in PyTorch:
+
+  kws          the keyword-spotting gate (Sheila-NormDoubleConvModel): MFCC 49x40 ->
+               Conv 16@8x20 stride 2 'same' + ReLU + MaxPool2 -> Conv 32@4x10 'same' + ReLU +
+               MaxPool2 -> Flatten(960) -> Dense 3 (silence / unknown / keyword) -> Softmax.
+               Outputs the logits and the probabilities. 25,971 parameters, as the Keras model.
+  dvector      the d-vector speaker embedder (d-vector-extractor-256): BatchNorm on the input ->
+               Conv 8@3x3 'same' ReLU -> MaxPool3 -> Conv 16@3x3 'same' ReLU -> MaxPool2 ->
+               Conv 32@3x3 stride 2 'same' ReLU -> Conv 64@3x3 stride 2 'same' ReLU -> Flatten
+               (256) -> L2 normalisation. Trained as a speaker classifier (head Dense 128 + ReLU +
+               Dropout 0.3 + Dense, cut off afterwards), as the authors did.
+  tinysv       the verifier: dvector + the enrolment decision: cosine similarity with the enrolled (mean)
+               d-vector, accept = score > threshold (bool output).
+  dscnn_kws    DS-CNN keyword spotter (Zhang et al., "Hello Edge", DS-CNN-S): MFCC 49x10 ->
+               Conv 64@10x4 stride 2 'same' + BN + ReLU -> 4 x [depthwise 3x3 + BN + ReLU +
+               pointwise 1x1 + BN + ReLU] -> global average pool -> Dense 3 (logits).
+  dscnn_sv     DS-CNN speaker embedder: MFCC 49x40 -> the DS-CNN trunk with 32 channels ->
+               global average pool -> Linear 256 -> L2 normalisation.
+Keras 'same' padding with stride 2 (or even kernels) is asymmetric: it is written with F.pad,
+as people porting these Keras models do. Exported at opset 13 and 17, plus training-friendly
+exports of kws, dvector and dscnn_kws.
+Trained on synthetic spectrogram-like patterns (see README.md).
+Run: /usr/bin/python3 examples/models/tinysv/make_tinysv.py [model names]
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import zoo_common as zc  # noqa: E402
+
+FAMILY = "tinysv"
+T_FRAMES, MEL = 49, 40
+KWS_CLASSES = ["silence", "unknown", "keyword"]
+
+
+def same_pads(size, k, s):
+    """Keras/TensorFlow 'same' padding (before, after) of one dimension.
+
+    Written with non-negative operands only: torch 1.13 exports `//` on traced sizes as a
+    truncating ONNX Div (its floor_divide symbolic truncates), so the usual ceil idiom
+    -(-size // s) would export a different padding than PyTorch computes."""
+    out = (size + s - 1) // s
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def tf_same_pad(x, k, s, traced=False):
+    """F.pad for Keras 'same' padding of a [N, C, H, W] tensor (extra padding bottom/right).
+
+    traced=False: the pads are Python ints (F.pad(x, (9, 9, 3, 4)) as written by hand);
+    traced=True: they are computed from x.shape inside the traced graph, as generic
+    "Conv2dSame" helpers do (the export then computes them with Shape/Gather/arithmetic)."""
+    h, w = (x.shape[2], x.shape[3]) if traced else (int(x.shape[2]), int(x.shape[3]))
+    top, bottom = same_pads(h, k[0], s[0])
+    left, right = same_pads(w, k[1], s[1])
+    return F.pad(x, (left, right, top, bottom))
+
+
+class KWS(nn.Module):
+    """Sheila-NormDoubleConvModel."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, (8, 20), stride=2)
+        self.conv2 = nn.Conv2d(16, 32, (4, 10))
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(32 * 6 * 5, classes)
+
+    def logits(self, mfcc):
+        x = self.pool(F.relu(self.conv1(tf_same_pad(mfcc, (8, 20), (2, 2)))))
+        x = self.pool(F.relu(self.conv2(tf_same_pad(x, (4, 10), (1, 1)))))
+        return self.fc(torch.flatten(x, 1))
+
+    def forward(self, mfcc):
+        z = self.logits(mfcc)
+        return z, torch.softmax(z, dim=1)
+
+
+class DVector(nn.Module):
+    """d-vector-extractor-256 (+ the training head, not exported)."""
+
+    def __init__(self, speakers):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(1)
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.pool1 = nn.MaxPool2d(3)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
+        self.pool2 = nn.MaxPool2d(2)
+        self.conv3 = nn.Conv2d(16, 32, 3, stride=2)
+        self.conv4 = nn.Conv2d(32, 64, 3, stride=2)
+        self.head = nn.Sequential(nn.Linear(256, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, speakers))
+
+    def features(self, mfcc):
+        x = self.pool1(F.relu(self.conv1(self.bn(mfcc))))
+        x = self.pool2(F.relu(self.conv2(x)))
+        x = F.relu(self.conv3(tf_same_pad(x, (3, 3), (2, 2), traced=True)))
+        x = F.relu(self.conv4(tf_same_pad(x, (3, 3), (2, 2), traced=True)))
+        return torch.flatten(x, 1)
+
+    def classify(self, mfcc):
+        return self.head(self.features(mfcc))
+
+    def forward(self, mfcc):
+        return F.normalize(self.features(mfcc), dim=1)
+
+
+class Verify(nn.Module):
+    """d-vector + cosine score against the enrolled d-vector + threshold decision."""
+
+    def __init__(self, embedder, threshold):
+        super().__init__()
+        self.embedder = embedder
+        self.threshold = float(threshold)
+
+    def forward(self, mfcc, enrolled):
+        d = self.embedder(mfcc)
+        score = torch.sum(d * F.normalize(enrolled, dim=1), dim=1)
+        return d, score, score > self.threshold
+
+
+class DSCNN(nn.Module):
+    """DS-CNN trunk; head 'classes' (logits) or 'embedding' (Linear + L2 normalisation)."""
+
+    def __init__(self, channels, blocks, out, embedding=False, speakers=0):
+        super().__init__()
+        self.embedding = embedding
+        self.conv1 = nn.Conv2d(1, channels, (10, 4), stride=2, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        layers = []
+        for _ in range(blocks):
+            layers += [nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
+                       nn.BatchNorm2d(channels), nn.ReLU(),
+                       nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()]
+        self.ds = nn.Sequential(*layers)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(channels, out)
+        if embedding:
+            self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.3), nn.Linear(out, speakers))
+
+    def features(self, mfcc):
+        x = F.relu(self.bn1(self.conv1(tf_same_pad(mfcc, (10, 4), (2, 2)))))
+        x = torch.flatten(self.gap(self.ds(x)), 1)
+        return self.fc(self.dropout(x))
+
+    def classify(self, mfcc):
+        return self.head(self.features(mfcc)) if self.embedding else self.features(mfcc)
+
+    def forward(self, mfcc):
+        z = self.features(mfcc)
+        return F.normalize(z, dim=1) if self.embedding else z
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic speech-like log-mel spectrograms -> MFCC
+
+
+def dct_matrix(n_out, n_in):
+    k = np.arange(n_out)[:, None]
+    i = np.arange(n_in)[None, :]
+    m = np.cos(np.pi / n_in * (i + 0.5) * k) * np.sqrt(2.0 / n_in)
+    m[0] /= np.sqrt(2.0)
+    return m.astype(np.float32)  # orthonormal DCT-II
+
+
+def random_speaker(rng):
+    return dict(formants=np.array([rng.uniform(4, 9), rng.uniform(12, 20), rng.uniform(22, 30)]),
+                widths=rng.uniform(1.2, 2.6, 3), amps=rng.uniform(0.5, 1.2, 3),
+                ripple=rng.uniform(2.2, 4.5), depth=rng.uniform(0.2, 0.6), tilt=rng.uniform(-0.05, 0.0),
+                rate=rng.uniform(0.8, 1.25), breath=rng.uniform(0.0, 0.25))
+
+
+class Renderer:
+    def __init__(self):
+        self.f = np.arange(MEL, dtype=np.float64)
+        self.t = np.arange(T_FRAMES, dtype=np.float64)
+
+    def spectrum(self, spk, shift, rng):
+        f = self.f
+        form = spk["formants"] + shift + rng.normal(0, 0.3, 3)
+        s = sum(a * np.exp(-(f - c) ** 2 / (2 * w * w)) for a, c, w in zip(spk["amps"], form, spk["widths"]))
+        ph = rng.uniform(0, 2 * np.pi)
+        s = s * (1 + spk["depth"] * np.cos(2 * np.pi * f / spk["ripple"] + ph)) * np.exp(spk["tilt"] * f)
+        return s + spk["breath"] * 0.2
+
+    def envelope(self, onset, dur):
+        t = self.t
+        return np.clip(np.minimum((t - onset) / 2.0 + 1, (onset + dur - t) / 3.0 + 1), 0, 1)
+
+    def fricative(self, onset, dur, rng):
+        env = self.envelope(onset, dur)
+        band = np.exp(-(self.f - rng.uniform(30, 36)) ** 2 / (2 * 16.0))
+        return np.outer(env, band) * rng.uniform(0.4, 0.8)
+
+    def render(self, events, rng, noise):
+        S = np.full((T_FRAMES, MEL), noise) * np.exp(rng.normal(0, 0.3, (T_FRAMES, MEL)))
+        for e in events:
+            S += e
+        return np.log(S + 1e-3)
+
+    def syllable(self, spk, onset, dur, shift, energy, rng, glide=None):
+        env = self.envelope(onset, dur * spk["rate"]) * energy
+        if glide is None:
+            return np.outer(env, self.spectrum(spk, shift, rng))
+        # formant glide over the syllable
+        out = np.zeros((T_FRAMES, MEL))
+        for t in np.nonzero(env > 0)[0]:
+            a = np.clip((t - onset) / max(dur, 1), 0, 1)
+            out[t] = env[t] * self.spectrum(spk, shift + a * glide, rng)
+        return out
+
+
+def random_word(R, spk, rng, start, syllables):
+    ev, t = [], start
+    for _ in range(syllables):
+        if rng.random() < 0.4:
+            d = rng.uniform(3, 6)
+            ev.append(R.fricative(t, d, rng))
+            t += d
+        d = rng.uniform(6, 12)
+        shift = np.array([rng.uniform(-3, 3), rng.uniform(-4, 4), rng.uniform(-2, 2)])
+        glide = np.array([0, rng.uniform(-4, 4), 0]) if rng.random() < 0.3 else None
+        ev.append(R.syllable(spk, t, d, shift, rng.uniform(0.6, 1.4), rng, glide))
+        t += d * spk["rate"] + rng.uniform(0, 3)
+    return ev
+
+
+def keyword(R, spk, rng, start):
+    """'sheila': fricative 'sh', 'ee' (low F1, high F2), 'la' with a falling F2."""
+    ev = [R.fricative(start, rng.uniform(4, 6), rng)]
+    t = start + 5
+    ev.append(R.syllable(spk, t, rng.uniform(8, 10), np.array([-2.5, 4.0, 1.0]), rng.uniform(0.8, 1.3), rng))
+    t += 9 * spk["rate"]
+    ev.append(R.syllable(spk, t, rng.uniform(9, 12), np.array([2.5, 1.0, 0.0]), rng.uniform(0.8, 1.3), rng,
+                         glide=np.array([0.0, -5.0, 0.0])))
+    return ev
+
+
+def make_kws(n, rng, R):
+    y = rng.integers(0, 3, n).astype(np.int64)
+    x = np.empty((n, T_FRAMES, MEL), dtype=np.float32)
+    for i in range(n):
+        spk = random_speaker(rng)
+        noise = rng.uniform(0.005, 0.08)
+        if y[i] == 0:
+            ev = [R.fricative(rng.uniform(0, 40), rng.uniform(2, 8), rng) * 0.3] if rng.random() < 0.5 else []
+        elif y[i] == 1:
+            if rng.random() < 0.3:  # confusable: a part of the keyword only ('shee', 'la', ...)
+                kw = keyword(R, spk, rng, rng.uniform(0, 14))
+                keep = [[0, 1], [2], [1, 2], [0, 2]][int(rng.integers(4))]
+                ev = [kw[k] for k in keep]
+            else:
+                ev = random_word(R, spk, rng, rng.uniform(0, 15), int(rng.integers(1, 4)))
+        else:
+            ev = keyword(R, spk, rng, rng.uniform(0, 14))
+        x[i] = R.render(ev, rng, noise)
+    return x, y
+
+
+def make_speech(speakers, per_speaker, rng, R):
+    x = np.empty((len(speakers) * per_speaker, T_FRAMES, MEL), dtype=np.float32)
+    y = np.repeat(np.arange(len(speakers)), per_speaker).astype(np.int64)
+    for i, s in enumerate(y):
+        spk = speakers[s]
+        ev = random_word(R, spk, rng, rng.uniform(0, 6), int(rng.integers(2, 5)))
+        x[i] = R.render(ev, rng, rng.uniform(0.002, 0.02))
+    return x, y
+
+
+def to_mfcc(logmel, n_coeff, stats=None):
+    """log-mel [N, 49, 40] -> normalised MFCC [N, 1, 49, n_coeff] (DCT-II, per-coefficient
+    standardisation with statistics of the training set)."""
+    m = logmel @ dct_matrix(n_coeff, MEL).T
+    if stats is None:
+        stats = (m.mean(axis=(0, 1)), m.std(axis=(0, 1)) + 1e-6)
+    return ((m - stats[0]) / stats[1]).astype(np.float32)[:, None], stats
+
+
+def eer_threshold(model, x_enrol, x_test, y_enrol, y_test):
+    """Mean-cosine verification (the authors' testing-meancos): prototype = mean d-vector of the
+    enrolment utterances of a speaker; equal-error-rate threshold over all (test, speaker) pairs."""
+    with torch.no_grad():
+        de = model(torch.from_numpy(x_enrol)).numpy()
+        dt = model(torch.from_numpy(x_test)).numpy()
+    protos = np.stack([de[y_enrol == s].mean(0) for s in np.unique(y_enrol)])
+    protos /= np.linalg.norm(protos, axis=1, keepdims=True)
+    scores = dt @ protos.T
+    target = y_test[:, None] == np.unique(y_enrol)[None, :]
+    best = (1.0, 0.0)
+    for th in np.linspace(-1, 1, 2001):
+        far = (scores[~target] > th).mean()
+        frr = (scores[target] <= th).mean()
+        if abs(far - frr) < best[0]:
+            best = (abs(far - frr), th, (far + frr) / 2)
+    return best[1], best[2], protos
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def export_all(name, model, sets, in_names, out_names, train=False, grad=None):
+    for opset in (13, 17):
+        zc.export_with_refs(f"{name} opset {opset}", model, sets, f"{FAMILY}/{name}_op{opset}", in_names,
+                            out_names, opset)
+    if train:
+        p, _ = zc.export_with_refs(f"{name}_train", model, sets, f"{FAMILY}/{name}_train_op13", in_names,
+                                   out_names, 13, training_friendly=True)
+        if grad:
+            logits_fn, label, scen = grad
+            zc.write_grad_refs(p, model, list(sets[0]), logits_fn, label, scen)
+
+
+def main():
+    only = set(sys.argv[1:])
+    want = lambda n: not only or n in only  # noqa: E731
+    zc.seed_everything(31)
+    R = Renderer()
+    results = {}
+    # every model and data set has its own seeded generator: running the script for a subset of
+    # the models gives the same models as a full run
+
+    # ---------------- keyword spotting data (shared by kws and dscnn_kws)
+    drng = np.random.default_rng(310)
+    kx, ky = make_kws(2000, drng, R)
+    kvx, kvy = make_kws(600, drng, R)
+    ref_idx = [int(np.nonzero(kvy == c)[0][0]) for c in (0, 1, 2)]
+
+    if want("kws"):
+        zc.log("== tinysv/kws (Sheila-NormDoubleConvModel)")
+        torch.manual_seed(32)
+        rng = np.random.default_rng(32)
+        x, st = to_mfcc(kx, MEL)
+        xv, _ = to_mfcc(kvx, MEL, st)
+        m = KWS()
+        acc = zc.train_classifier(m, x, ky, epochs=5, lr=3e-3, batch=32, rng=rng, x_val=xv, y_val=kvy,
+                                  name="kws", forward=lambda mm, a: mm.logits(a))
+        results["kws"] = acc
+        sets = [(xv[i:i + 1],) for i in ref_idx]
+        biases = [n for n, _ in m.named_parameters() if n.endswith(".bias")]
+        export_all("kws", m, sets, ["mfcc"], ["logits", "probs"], train=True,
+                   grad=(lambda mm, a: mm.logits(a), 2,
+                         {"last_layer": ["fc.weight", "fc.bias"], "biases": biases,
+                          "head2": ["conv2.weight", "conv2.bias", "fc.weight", "fc.bias"]}))
+
+    if want("dscnn_kws"):
+        zc.log("== tinysv/dscnn_kws (DS-CNN, MFCC 49x10)")
+        torch.manual_seed(33)
+        rng = np.random.default_rng(33)
+        x, st = to_mfcc(kx, 10)
+        xv, _ = to_mfcc(kvx, 10, st)
+        m = DSCNN(64, 4, 3)
+        acc = zc.train_classifier(m, x, ky, epochs=5, lr=4e-3, batch=32, rng=rng, x_val=xv, y_val=kvy,
+                                  name="dscnn_kws")
+        results["dscnn_kws"] = acc
+        sets = [(xv[i:i + 1],) for i in ref_idx]
+        biases = [n for n, _ in m.named_parameters() if n.endswith(".bias")]
+        export_all("dscnn_kws", m, sets, ["mfcc"], ["logits"], train=True,
+                   grad=(lambda mm, a: mm(a), 1,
+                         {"last_layer": ["fc.weight", "fc.bias"], "biases": biases,
+                          "head2": ["ds.21.weight", "ds.22.weight", "ds.22.bias", "fc.weight", "fc.bias"]}))
+
+    # ---------------- speakers
+    if want("dvector") or want("tinysv") or want("dscnn_sv"):
+        rng = np.random.default_rng(311)
+        train_spk = [random_speaker(rng) for _ in range(20)]
+        new_spk = [random_speaker(rng) for _ in range(8)]
+        sx, sy = make_speech(train_spk, 90, rng, R)
+        svx, svy = make_speech(train_spk, 20, rng, R)
+        ex, ey = make_speech(new_spk, 8, rng, R)   # enrolment of unseen speakers
+        tx, ty = make_speech(new_spk, 16, rng, R)  # their test utterances
+
+    for name, n_coeff in (("dvector", MEL), ("dscnn_sv", MEL)):
+        if not (want(name) or (name == "dvector" and want("tinysv"))):
+            continue
+        zc.log(f"== tinysv/{name}")
+        torch.manual_seed(34 if name == "dvector" else 35)
+        rng = np.random.default_rng(34 if name == "dvector" else 35)
+        x, st = to_mfcc(sx, n_coeff)
+        xv, _ = to_mfcc(svx, n_coeff, st)
+        xe, _ = to_mfcc(ex, n_coeff, st)
+        xt, _ = to_mfcc(tx, n_coeff, st)
+        m = DVector(len(train_spk)) if name == "dvector" else DSCNN(32, 4, 256, embedding=True,
+                                                                      speakers=len(train_spk))
+        acc = zc.train_classifier(m, x, sy, epochs=10 if name == "dvector" else 5, lr=4e-3, batch=32, rng=rng,
+                                  x_val=xv, y_val=svy, name=name, forward=lambda mm, a: mm.classify(a))
+        th, eer, protos = eer_threshold(m, xe, xt, ey, ty)
+        zc.log(f"  unseen speakers, mean-cosine verification: EER {100 * eer:.1f}% at threshold {th:.3f}")
+        results[name] = (acc, eer, th)
+        # reference sets: test utterances of 3 different unseen speakers
+        idx = [int(np.nonzero(ty == s)[0][0]) for s in (0, 3, 6)]
+        sets = [(xt[i:i + 1],) for i in idx]
+        if want(name):
+            export_all(name, m, sets, ["mfcc"], ["dvector" if name == "dvector" else "embedding"],
+                       train=(name == "dvector"))
+        if name == "dvector" and want("tinysv"):
+            zc.log("== tinysv/tinysv (speaker verification: d-vector + cosine score + decision)")
+            v = Verify(m, th)
+            # set 0: the best genuine trial; set 1: the impostor trial with the lowest score (ReLU
+            # d-vectors are non-negative, so cosine scores crowd near 1); set 2: the trial whose
+            # score is closest to the middle of the two
+            with torch.no_grad():
+                dall = m(torch.from_numpy(xt)).numpy()
+            sc = dall @ protos.T
+            genuine = sc[np.arange(len(ty)), ty]
+            imp = sc.copy()
+            imp[np.arange(len(ty)), ty] = np.inf
+            zc.log(f"  cosine scores: genuine {genuine.min():.3f}..{genuine.max():.3f} (mean {genuine.mean():.3f}), "
+                   f"impostor {imp[np.isfinite(imp)].min():.3f}..{imp[np.isfinite(imp)].max():.3f} "
+                   f"(mean {imp[np.isfinite(imp)].mean():.3f})")
+            g_utt = int(np.argmax(genuine))
+            i_utt, i_spk = np.unravel_index(int(np.argmin(imp)), imp.shape)
+            mid = (genuine[g_utt] + imp[i_utt, i_spk]) / 2
+            m_utt, m_spk = np.unravel_index(int(np.argmin(np.abs(sc - mid))), sc.shape)
+            pairs = [(g_utt, int(ty[g_utt])), (int(i_utt), int(i_spk)), (int(m_utt), int(m_spk))]
+            vsets = [(xt[i:i + 1], protos[s:s + 1].astype(np.float32)) for i, s in pairs]
+            export_all("tinysv", v, vsets, ["mfcc", "enrolled"], ["dvector", "score", "accept"])
+
+    for k, v in results.items():
+        if isinstance(v, tuple):
+            zc.log(f"tinysv/{k}: speaker-id validation accuracy {v[0]:.3f} (20 training speakers); "
+                   f"unseen speakers: EER {100 * v[1]:.1f}% (threshold {v[2]:.3f})")
+        else:
+            zc.log(f"tinysv/{k}: validation accuracy {v:.3f} (3 classes)")
+
+
+if __name__ == "__main__":
+    main()

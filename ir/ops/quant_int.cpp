@@ -1,0 +1,260 @@
+// Compiler-internal int8 operators (domain "tinyodlc"), produced by the quantization passes
+// (passes/qdq_fold.cpp) from QDQ patterns: fixed-point requantization, no float at run time.
+// Kernels: backends/kernels/tinyodlc/ref/int8.h. Arithmetic: docs/quantization.md.
+//
+//   tinyodlc.QConv(x, w, [bias])  Conv attributes + x_zp, y_zp, mult[], shift[], act_min, act_max
+//   tinyodlc.QMatMul(a, b, [bias]) a_zp, b_zp, y_zp, mult[], shift[], act_min, act_max
+//                                  (b is [.., K, N]; mult/shift per column of b or one)
+//   tinyodlc.QAdd(a, b)           a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift, y_mult,
+//                                 y_shift, left_shift, act_min, act_max
+//   tinyodlc.QMul(a, b)           a_zp, b_zp, y_zp, mult, shift, act_min, act_max
+//   tinyodlc.QGlobalAvgPool(x)    x_zp, y_zp, mult, shift, act_min, act_max
+//   tinyodlc.QRequantize(x)       x_zp, y_zp, mult, shift, act_min, act_max
+#include "tinyodlc/ref/int8.h"
+
+#include "ir/ops/nn_utils.h"
+
+namespace tinyodlc::ir::ops {
+namespace {
+
+constexpr const char* kHeader = "tinyodlc/ref/int8.h";
+constexpr const char* kDomain = "tinyodlc";
+
+int32_t attr_i32(const Node& n, const char* name, int64_t dflt) {
+  const int64_t v = n.attr_int_or(name, dflt);
+  if (v < INT32_MIN || v > INT32_MAX) fail(n, fmt::format("attribute '{}' = {} does not fit int32", name, v));
+  return static_cast<int32_t>(v);
+}
+
+int32_t req_i32(const Node& n, const char* name) {
+  if (!n.has_attr(name)) fail(n, fmt::format("missing attribute '{}'", name));
+  return attr_i32(n, name, 0);
+}
+
+struct Requant {
+  I32s mult, shift;
+  int32_t y_zp = 0, act_min = -128, act_max = 127;
+};
+
+// mult/shift lists of 1 or `count` entries; zero points and the activation range in int8.
+Requant requant_attrs(const Node& n, int64_t count) {
+  Requant r;
+  for (const char* a : {"mult", "shift"})
+    if (!n.has_attr(a)) fail(n, fmt::format("missing attribute '{}'", a));
+  r.mult = to_i32s(n, n.attr_ints_or("mult", {}));
+  r.shift = to_i32s(n, n.attr_ints_or("shift", {}));
+  if (r.mult.size() != r.shift.size() || (r.mult.size() != 1 && static_cast<int64_t>(r.mult.size()) != count))
+    fail(n, fmt::format("mult/shift have {}/{} entries, expected 1 or {}", r.mult.size(), r.shift.size(), count));
+  for (size_t i = 0; i < r.mult.size(); ++i)
+    if (r.mult[i] < 0 || r.shift[i] < -31 || r.shift[i] > 30)
+      fail(n, fmt::format("multiplier {} (mult {}, shift {}) is out of range", i, r.mult[i], r.shift[i]));
+  r.y_zp = req_i32(n, "y_zp");
+  r.act_min = attr_i32(n, "act_min", -128);
+  r.act_max = attr_i32(n, "act_max", 127);
+  if (r.y_zp < -128 || r.y_zp > 127 || r.act_min < -128 || r.act_max > 127 || r.act_min > r.act_max)
+    fail(n, fmt::format("y_zp {} / act range [{}, {}] are not valid int8", r.y_zp, r.act_min, r.act_max));
+  return r;
+}
+
+void check_i8(const Node& n, size_t k) { check_dtype(n, k, dtype_bit(DType::I8)); }
+
+// ---- QConv ----------------------------------------------------------------------------------
+Window qconv_window(const Node& n) {
+  spatial_rank(n);
+  const Shape& x = shape_of(n, 0);
+  const Shape& w = shape_of(n, 1);
+  int64_t group = n.attr_int_or("group", 1);
+  if (w.size() != x.size() || group < 1 || x[1] % group != 0 || w[1] * group != x[1] || w[0] % group != 0)
+    fail(n, fmt::format("weight {} does not match input {} with group = {}", shape_str(w), shape_str(x), group));
+  if (n.input(2) && shape_of(n, 2) != Shape{w[0]})
+    fail(n, fmt::format("bias has shape {}, expected [{}]", shape_str(n.inputs[2]->shape), w[0]));
+  return forward_window(n, Shape(x.begin() + 2, x.end()), std::vector<int64_t>(w.begin() + 2, w.end()), false);
+}
+
+OpDef qconv_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QConv";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 3);
+    check_i8(n, 0);
+    check_i8(n, 1);
+    if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
+    Window win = qconv_window(n);
+    requant_attrs(n, shape_of(n, 1)[0]);
+    req_i32(n, "x_zp");
+    Shape y{shape_of(n, 0)[0], shape_of(n, 1)[0]};
+    y.insert(y.end(), win.out.begin(), win.out.end());
+    set_output(n, 0, DType::I8, y);
+  };
+  d.lower = [](const Node& n) {
+    Window win = qconv_window(n);
+    const Shape& x = n.inputs[0]->shape;
+    const Shape& w = n.inputs[1]->shape;
+    Requant r = requant_attrs(n, w[0]);
+    return with_opt_input(n, 2, [&](auto bias) {
+      return make_call(kHeader, "tinyodlc::ref::qconv_s8", &ref::qconv_s8, In{0}, In{1}, bias, Out{0},
+                       static_cast<int32_t>(x[0]), static_cast<int32_t>(x[1]), static_cast<int32_t>(w[0]),
+                       static_cast<int32_t>(n.attr_int_or("group", 1)), pad3(n, win.in, 1), pad3(n, win.kernel, 1),
+                       pad3(n, win.out, 1), pad3(n, win.strides, 1), pad3(n, win.dilations, 1),
+                       pad3(n, win.pads_begin, 0), req_i32(n, "x_zp"), r.y_zp, r.mult, r.shift,
+                       static_cast<int32_t>(r.mult.size()), r.act_min, r.act_max);
+    });
+  };
+  d.macs = [](const Node& n) { return n.outputs[0]->numel() * (n.inputs[1]->numel() / n.inputs[1]->shape[0]); };
+  return d;
+}
+const OpRegistrar kQConv(qconv_op());
+
+// ---- QMatMul --------------------------------------------------------------------------------
+struct MMDims {
+  int64_t m = 1, n = 1, k = 1;
+  Shape batch, a_batch, b_batch, out;
+};
+
+MMDims mm_dims(const Node& n) {
+  const Shape& a = shape_of(n, 0);
+  const Shape& b = shape_of(n, 1);
+  if (a.size() < 2 || b.size() < 2)
+    fail(n, fmt::format("operands must have rank >= 2, got {} and {}", shape_str(a), shape_str(b)));
+  MMDims d;
+  d.m = a[a.size() - 2];
+  d.k = a.back();
+  d.n = b.back();
+  if (b[b.size() - 2] != d.k)
+    fail(n, fmt::format("inner dimensions differ: A {} and B {}", shape_str(a), shape_str(b)));
+  d.a_batch.assign(a.begin(), a.end() - 2);
+  d.b_batch.assign(b.begin(), b.end() - 2);
+  d.batch = broadcast_shapes(n, {d.a_batch, d.b_batch});
+  d.out = d.batch;
+  d.out.push_back(d.m);
+  d.out.push_back(d.n);
+  if (n.input(2) && shape_of(n, 2) != Shape{d.n})
+    fail(n, fmt::format("bias has shape {}, expected [{}]", shape_str(n.inputs[2]->shape), d.n));
+  return d;
+}
+
+OpDef qmatmul_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QMatMul";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 3);
+    check_i8(n, 0);
+    check_i8(n, 1);
+    if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
+    MMDims m = mm_dims(n);
+    requant_attrs(n, m.n);
+    req_i32(n, "a_zp");
+    req_i32(n, "b_zp");
+    set_output(n, 0, DType::I8, m.out);
+  };
+  d.lower = [](const Node& n) {
+    MMDims m = mm_dims(n);
+    Requant r = requant_attrs(n, m.n);
+    I32s as = broadcast_strides(m.a_batch, m.batch), bs = broadcast_strides(m.b_batch, m.batch);
+    return with_opt_input(n, 2, [&](auto bias) {
+      return make_call(kHeader, "tinyodlc::ref::qmatmul_s8", &ref::qmatmul_s8, In{0}, In{1}, bias, Out{0},
+                       static_cast<int32_t>(m.batch.size()), dims_i32(n, m.batch), as, bs,
+                       static_cast<int32_t>(m.m), static_cast<int32_t>(m.n), static_cast<int32_t>(m.k),
+                       req_i32(n, "a_zp"), req_i32(n, "b_zp"), r.y_zp, r.mult, r.shift,
+                       static_cast<int32_t>(r.mult.size()), r.act_min, r.act_max);
+    });
+  };
+  d.macs = [](const Node& n) {
+    MMDims m = mm_dims(n);
+    return num_elements(m.batch) * m.m * m.n * m.k;
+  };
+  return d;
+}
+const OpRegistrar kQMatMul(qmatmul_op());
+
+// ---- QAdd / QMul ----------------------------------------------------------------------------
+template <bool kAdd>
+OpDef qbinary_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = kAdd ? "QAdd" : "QMul";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 2);
+    check_i8(n, 0);
+    check_i8(n, 1);
+    requant_attrs(n, 1);
+    req_i32(n, "a_zp");
+    req_i32(n, "b_zp");
+    if (kAdd)
+      for (const char* a : {"a_mult", "a_shift", "b_mult", "b_shift", "left_shift"}) req_i32(n, a);
+    set_output(n, 0, DType::I8, broadcast_shapes(n, {shape_of(n, 0), shape_of(n, 1)}));
+  };
+  d.lower = [](const Node& n) {
+    const Shape& out = n.outputs[0]->shape;
+    Requant r = requant_attrs(n, 1);
+    I32s as = broadcast_strides(n.inputs[0]->shape, out), bs = broadcast_strides(n.inputs[1]->shape, out);
+    const int32_t rank = static_cast<int32_t>(out.size());
+    if constexpr (kAdd) {
+      return make_call(kHeader, "tinyodlc::ref::qadd_s8", &ref::qadd_s8, In{0}, In{1}, Out{0}, rank, dims_i32(n, out),
+                       as, bs, req_i32(n, "a_zp"), req_i32(n, "b_zp"), r.y_zp, req_i32(n, "a_mult"),
+                       req_i32(n, "a_shift"), req_i32(n, "b_mult"), req_i32(n, "b_shift"), r.mult[0], r.shift[0],
+                       req_i32(n, "left_shift"), r.act_min, r.act_max);
+    } else {
+      return make_call(kHeader, "tinyodlc::ref::qmul_s8", &ref::qmul_s8, In{0}, In{1}, Out{0}, rank, dims_i32(n, out),
+                       as, bs, req_i32(n, "a_zp"), req_i32(n, "b_zp"), r.y_zp, r.mult[0], r.shift[0], r.act_min,
+                       r.act_max);
+    }
+  };
+  return d;
+}
+const OpRegistrar kQAdd(qbinary_op<true>());
+const OpRegistrar kQMul(qbinary_op<false>());
+
+// ---- QGlobalAvgPool / QRequantize -----------------------------------------------------------
+OpDef qglobal_avg_pool_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QGlobalAvgPool";
+  d.infer = [](Node& n) {
+    check_input_count(n, 1, 1);
+    check_i8(n, 0);
+    spatial_rank(n);
+    requant_attrs(n, 1);
+    req_i32(n, "x_zp");
+    Shape y = shape_of(n, 0);
+    for (size_t i = 2; i < y.size(); ++i) y[i] = 1;
+    set_output(n, 0, DType::I8, y);
+  };
+  d.lower = [](const Node& n) {
+    const Shape& x = n.inputs[0]->shape;
+    Requant r = requant_attrs(n, 1);
+    int64_t size = 1;
+    for (size_t i = 2; i < x.size(); ++i) size *= x[i];
+    return make_call(kHeader, "tinyodlc::ref::qglobal_avg_pool_s8", &ref::qglobal_avg_pool_s8, In{0}, Out{0},
+                     static_cast<int32_t>(x[0] * x[1]), static_cast<int32_t>(size), req_i32(n, "x_zp"), r.y_zp,
+                     r.mult[0], r.shift[0], r.act_min, r.act_max);
+  };
+  return d;
+}
+const OpRegistrar kQGlobalAvgPool(qglobal_avg_pool_op());
+
+OpDef qrequantize_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QRequantize";
+  d.infer = [](Node& n) {
+    check_input_count(n, 1, 1);
+    check_i8(n, 0);
+    requant_attrs(n, 1);
+    req_i32(n, "x_zp");
+    set_output(n, 0, DType::I8, shape_of(n, 0));
+  };
+  d.lower = [](const Node& n) {
+    Requant r = requant_attrs(n, 1);
+    return make_call(kHeader, "tinyodlc::ref::qrequantize_s8", &ref::qrequantize_s8, In{0}, Out{0},
+                     static_cast<int32_t>(n.inputs[0]->numel()), req_i32(n, "x_zp"), r.y_zp, r.mult[0], r.shift[0],
+                     r.act_min, r.act_max);
+  };
+  return d;
+}
+const OpRegistrar kQRequantize(qrequantize_op());
+
+}  // namespace
+}  // namespace tinyodlc::ir::ops

@@ -1,0 +1,472 @@
+// qdq-fold: folds QuantizeLinear/DequantizeLinear around float ops into the int8 ops of the
+// "tinyodlc" domain (ir/ops/quant_int.cpp), TFLite/CMSIS-NN style:
+//
+//   DQ(x) -> Conv(DQ(w), bias) [-> Relu|Clip] -> Q   =>  tinyodlc.QConv(x, w, bias_i32)
+//   DQ(a) -> Gemm/MatMul(DQ(b)) [-> Relu|Clip] -> Q   =>  tinyodlc.QMatMul(a, b[K,N], bias_i32)
+//   DQ(a), DQ(b) -> Add|Mul [-> Relu|Clip] -> Q        =>  tinyodlc.QAdd | QMul
+//   DQ(x) -> GlobalAveragePool -> Q                    =>  tinyodlc.QGlobalAvgPool
+//   DQ(x) -> Relu|Clip -> Q                            =>  tinyodlc.QRequantize (clamped)
+//   DQ(x) -> MaxPool|Reshape|Flatten|Transpose|... -> Q => the same op on int8 (+ QRequantize
+//                                                         if the scales differ)
+//
+// Conditions: activations int8 per tensor, weights constant int8 symmetric (zero point 0),
+// per tensor or per output channel, scales and zero points constant. Anything else stays as
+// DQ -> float op -> Q (explicit float fallback; listed by `qdq-report`). Requantization
+// multipliers are computed in double from the float scales and rounded to (mult, shift) by
+// passes/quant_utils.h; biases in float are quantized to int32 with scale s_x * s_w[m].
+//
+// Option (PTQ only, PassContext-free): `qdq_fold(g, drop_float_pairs=true)` also removes
+// Q -> DQ pairs whose quantized value is read by no integer op (a float island), so float
+// fallback chains keep full float precision between their ops.
+#include "passes/qdq_fold.h"
+
+#include <cmath>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "ir/op_registry.h"
+#include "passes/pass_manager.h"
+#include "passes/quant_utils.h"
+
+namespace tinyodlc::passes {
+namespace {
+
+using namespace ir;
+
+struct QP {
+  std::vector<double> scale;
+  std::vector<int32_t> zp;
+  int64_t axis = 0;
+  DType t = DType::Undefined;
+  bool per_tensor() const { return scale.size() == 1; }
+  bool zp_all_zero() const {
+    for (int32_t z : zp)
+      if (z != 0) return false;
+    return true;
+  }
+};
+
+// Constant parameters of a Quantize/DequantizeLinear node (nullopt if not constant or blocked).
+std::optional<QP> const_qparams(const Node& n) {
+  Value* s = n.input(1);
+  Value* z = n.input(2);
+  if (!s || !s->is_constant() || (z && !z->is_constant()) || n.attr_int_or("block_size", 0) != 0) return std::nullopt;
+  QP q;
+  q.t = n.op == "QuantizeLinear" ? n.outputs[0]->dtype : n.inputs[0]->dtype;
+  for (int64_t i = 0; i < s->constant->numel(); ++i) q.scale.push_back(s->constant->get_f64(i));
+  for (int64_t i = 0; i < s->constant->numel(); ++i)
+    q.zp.push_back(z ? static_cast<int32_t>(z->constant->get_i64(i)) : 0);
+  for (double sc : q.scale)
+    if (!(sc > 0) || !std::isfinite(sc)) return std::nullopt;
+  const int64_t rank = static_cast<int64_t>(n.inputs[0]->shape.size());
+  int64_t axis = n.attr_int_or("axis", 1);
+  if (axis < 0) axis += rank;
+  q.axis = axis;
+  return q;
+}
+
+bool is_op(const Node* n, const char* op) { return n && n->domain.empty() && n->op == op; }
+
+// DequantizeLinear producing v, with constant parameters.
+Node* dq_of(const Value* v, std::optional<QP>* qp) {
+  if (!v || !is_op(v->producer, "DequantizeLinear")) return nullptr;
+  *qp = const_qparams(*v->producer);
+  return *qp ? v->producer : nullptr;
+}
+
+bool act_i8(const std::optional<QP>& q) { return q && q->t == DType::I8 && q->per_tensor(); }
+
+struct Tail {
+  Node* act = nullptr;
+  Node* q = nullptr;
+  QP qp;
+  int32_t act_min = -128, act_max = 127;
+};
+
+int32_t clampi(double v, int32_t lo, int32_t hi) {
+  if (v < lo) return lo;
+  if (v > hi) return hi;
+  return static_cast<int32_t>(v);
+}
+
+// The Q (optionally after a Relu/Clip) that is the only consumer of n's output 0.
+std::optional<Tail> find_tail(const Graph& g, const Node& n, bool allow_act) {
+  Tail t;
+  const Value* y = n.output(0);
+  if (!y || g.is_graph_output(y)) return std::nullopt;
+  auto us = g.users(y);
+  if (us.size() != 1) return std::nullopt;
+  Node* u = us[0];
+  std::optional<double> lo, hi;
+  if (allow_act && (is_op(u, "Relu") || is_op(u, "Clip"))) {
+    if (is_op(u, "Relu")) {
+      lo = 0.0;
+    } else {
+      for (int k : {1, 2}) {
+        Value* b = u->input(static_cast<size_t>(k));
+        if (!b) continue;
+        if (!b->is_constant() || b->constant->numel() != 1) return std::nullopt;
+        (k == 1 ? lo : hi) = b->constant->get_f64(0);
+      }
+    }
+    t.act = u;
+    const Value* y2 = u->output(0);
+    if (g.is_graph_output(y2)) return std::nullopt;
+    us = g.users(y2);
+    if (us.size() != 1) return std::nullopt;
+    u = us[0];
+  }
+  if (!is_op(u, "QuantizeLinear")) return std::nullopt;
+  auto qp = const_qparams(*u);
+  if (!act_i8(qp)) return std::nullopt;
+  t.q = u;
+  t.qp = *qp;
+  const double s = qp->scale[0];
+  const int32_t z = qp->zp[0];
+  if (lo) t.act_min = clampi(z + std::nearbyint(*lo / s), -128, 127);
+  if (hi) t.act_max = clampi(z + std::nearbyint(*hi / s), -128, 127);
+  if (t.act_min > t.act_max) t.act_max = t.act_min;
+  return t;
+}
+
+Attribute ints(const std::vector<int32_t>& v) { return Attribute::Ints(std::vector<int64_t>(v.begin(), v.end())); }
+
+// Replaces n (and the tail's act/Q) by `op` writing the tail's Q output.
+Node* replace_with(Graph& g, Node& n, const Tail& t, const std::string& op, std::vector<Value*> inputs,
+                   std::map<std::string, Attribute> attrs) {
+  static const std::set<std::string> kInt8Ops = {"QConv", "QMatMul", "QAdd", "QMul", "QGlobalAvgPool", "QRequantize"};
+  Value* out = t.q->outputs[0];
+  out->quant = QuantParams{{static_cast<float>(t.qp.scale[0])}, {t.qp.zp[0]}, 0};
+  g.remove_node(t.q);
+  if (t.act) g.remove_node(t.act);
+  Node* r = g.add_node(op, std::move(inputs), {out}, std::move(attrs), g.unique_node_name(n.name + ".q"), &n,
+                       kInt8Ops.count(op) ? "tinyodlc" : "");
+  g.remove_node(&n);
+  r->def->infer(*r);
+  return r;
+}
+
+void set_requant(std::map<std::string, Attribute>& a, const std::vector<double>& reals, const Tail& t) {
+  std::vector<int32_t> mult, shift;
+  for (double r : reals) {
+    quant::Multiplier m = quant::quantize_multiplier(r);
+    mult.push_back(m.mult);
+    shift.push_back(m.shift);
+  }
+  a["mult"] = ints(mult);
+  a["shift"] = ints(shift);
+  a["y_zp"] = Attribute::Int(t.qp.zp[0]);
+  a["act_min"] = Attribute::Int(t.act_min);
+  a["act_max"] = Attribute::Int(t.act_max);
+}
+
+// Weight DQ: constant int8 data, symmetric; per tensor or per axis `want_axis`.
+bool weight_ok(Node* dw, const std::optional<QP>& qp, int64_t want_axis) {
+  return dw && qp && qp->t == DType::I8 && dw->inputs[0]->is_constant() && qp->zp_all_zero() &&
+         (qp->per_tensor() || qp->axis == want_axis);
+}
+
+double wscale(const QP& w, int64_t m) { return w.per_tensor() ? w.scale[0] : w.scale[static_cast<size_t>(m)]; }
+
+// int32 bias for output channel m with scale s_x * s_w[m], from a float constant or a DQ of
+// int32; nullopt if the bias has another form.
+std::optional<std::vector<int32_t>> quantize_bias(const Value* b, double sx, const QP& w, int64_t count) {
+  std::vector<int32_t> r(static_cast<size_t>(count), 0);
+  if (!b) return r;
+  std::vector<double> real;
+  if (b->is_constant() && b->dtype == DType::F32 && b->constant->numel() == count) {
+    for (int64_t i = 0; i < count; ++i) real.push_back(b->constant->get_f64(i));
+  } else {
+    std::optional<QP> bq;
+    Node* db = dq_of(b, &bq);
+    if (!db || bq->t != DType::I32 || !db->inputs[0]->is_constant() || db->inputs[0]->numel() != count ||
+        !bq->zp_all_zero())
+      return std::nullopt;
+    const TensorData& raw = *db->inputs[0]->constant;
+    bool exact = true;
+    for (int64_t i = 0; i < count; ++i) {
+      const double s = bq->per_tensor() ? bq->scale[0] : bq->scale[static_cast<size_t>(i)];
+      if (std::fabs(s - sx * wscale(w, i)) > 1e-6 * s) exact = false;
+      real.push_back(static_cast<double>(raw.get_i64(i)) * s);
+    }
+    if (exact) {
+      for (int64_t i = 0; i < count; ++i) r[static_cast<size_t>(i)] = static_cast<int32_t>(raw.get_i64(i));
+      return r;
+    }
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    const double q = std::nearbyint(real[static_cast<size_t>(i)] / (sx * wscale(w, i)));
+    r[static_cast<size_t>(i)] = static_cast<int32_t>(std::max(-2147483648.0, std::min(2147483647.0, q)));
+  }
+  return r;
+}
+
+Value* i32_constant(Graph& g, const std::string& name, const std::vector<int32_t>& v) {
+  auto t = std::make_shared<TensorData>(DType::I32, Shape{static_cast<int64_t>(v.size())});
+  std::copy(v.begin(), v.end(), t->data<int32_t>());
+  return g.add_constant(g.unique_value_name(name), t);
+}
+
+void copy_attrs(const Node& n, std::map<std::string, Attribute>& a, std::initializer_list<const char*> names) {
+  for (const char* k : names)
+    if (n.has_attr(k)) a[k] = *n.attr(k);
+}
+
+bool fold_conv(Graph& g, Node& n) {
+  std::optional<QP> xq, wq;
+  Node* dx = dq_of(n.input(0), &xq);
+  Node* dw = dq_of(n.input(1), &wq);
+  if (!dx || !act_i8(xq) || !weight_ok(dw, wq, 0)) return false;
+  auto t = find_tail(g, n, true);
+  if (!t) return false;
+  const int64_t m = n.inputs[1]->shape[0];
+  auto bias = quantize_bias(n.input(2), xq->scale[0], *wq, m);
+  if (!bias) return false;
+  std::vector<double> reals;
+  for (int64_t i = 0; i < (wq->per_tensor() ? 1 : m); ++i) reals.push_back(xq->scale[0] * wscale(*wq, i) / t->qp.scale[0]);
+  std::map<std::string, Attribute> a;
+  copy_attrs(n, a, {"group", "strides", "pads", "dilations", "auto_pad", "kernel_shape"});
+  a["x_zp"] = Attribute::Int(xq->zp[0]);
+  set_requant(a, reals, *t);
+  std::vector<Value*> ins{dx->inputs[0], dw->inputs[0]};
+  if (n.input(2)) ins.push_back(i32_constant(g, n.name + ".bias_i32", *bias));
+  replace_with(g, n, *t, "QConv", ins, a);
+  return true;
+}
+
+// Gemm (2-D, transA 0, alpha = beta = 1) and MatMul.
+bool fold_matmul(Graph& g, Node& n) {
+  const bool gemm = n.op == "Gemm";
+  std::optional<QP> aq, bq;
+  Node* da = dq_of(n.input(0), &aq);
+  Node* db = dq_of(n.input(1), &bq);
+  if (!da || !act_i8(aq) || !db || !bq || bq->t != DType::I8) return false;
+  const Shape& as = n.inputs[0]->shape;
+  const Shape& bs = n.inputs[1]->shape;
+  if (as.size() < 2 || bs.size() < 2) return false;
+  const bool trans_b = gemm && n.attr_int_or("transB", 0) != 0;
+  if (gemm && (n.attr_int_or("transA", 0) != 0 || n.attr_float_or("alpha", 1.0f) != 1.0f ||
+               n.attr_float_or("beta", 1.0f) != 1.0f))
+    return false;
+  const int64_t rb = static_cast<int64_t>(bs.size());
+  const bool weights = weight_ok(db, bq, trans_b ? 0 : rb - 1);
+  if (!weights && (!bq->per_tensor() || gemm)) return false;  // activation x activation: per tensor
+  auto t = find_tail(g, n, true);
+  if (!t) return false;
+  const int64_t N = trans_b ? bs[0] : bs.back();
+  const bool per_col = weights && !bq->per_tensor();
+  std::optional<std::vector<int32_t>> bias;
+  if (gemm && n.input(2)) {
+    const Value* c = n.input(2);
+    if (c->numel() != N) return false;
+    bias = quantize_bias(c, aq->scale[0], *bq, N);
+    if (!bias) return false;
+  }
+  std::vector<double> reals;
+  for (int64_t j = 0; j < (per_col ? N : 1); ++j) reals.push_back(aq->scale[0] * wscale(*bq, j) / t->qp.scale[0]);
+  std::map<std::string, Attribute> a;
+  a["a_zp"] = Attribute::Int(aq->zp[0]);
+  a["b_zp"] = Attribute::Int(bq->zp[0]);
+  set_requant(a, reals, *t);
+  Value* b = db->inputs[0];
+  if (trans_b) {  // [N, K] -> [K, N] at compile time
+    const TensorData& w = *b->constant;
+    const int64_t K = bs[1];
+    auto tw = std::make_shared<TensorData>(DType::I8, Shape{K, N});
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t k = 0; k < K; ++k) tw->data<int8_t>()[k * N + j] = w.data<int8_t>()[j * K + k];
+    b = g.add_constant(g.unique_value_name(b->name + ".kn"), tw);
+  }
+  std::vector<Value*> ins{da->inputs[0], b};
+  if (bias) ins.push_back(i32_constant(g, n.name + ".bias_i32", *bias));
+  replace_with(g, n, *t, "QMatMul", ins, a);
+  return true;
+}
+
+bool fold_binary(Graph& g, Node& n) {
+  std::optional<QP> aq, bq;
+  Node* da = dq_of(n.input(0), &aq);
+  Node* db = dq_of(n.input(1), &bq);
+  if (!da || !db || !act_i8(aq) || !act_i8(bq)) return false;
+  auto t = find_tail(g, n, true);
+  if (!t) return false;
+  const double sa = aq->scale[0], sb = bq->scale[0], sy = t->qp.scale[0];
+  std::map<std::string, Attribute> a;
+  a["a_zp"] = Attribute::Int(aq->zp[0]);
+  a["b_zp"] = Attribute::Int(bq->zp[0]);
+  if (n.op == "Add") {
+    const int left_shift = 20;
+    const double twice_max = 2 * std::max(sa, sb);
+    set_requant(a, {twice_max / (static_cast<double>(1 << left_shift) * sy)}, *t);
+    quant::Multiplier ma = quant::quantize_multiplier(sa / twice_max), mb = quant::quantize_multiplier(sb / twice_max);
+    a["a_mult"] = Attribute::Int(ma.mult);
+    a["a_shift"] = Attribute::Int(ma.shift);
+    a["b_mult"] = Attribute::Int(mb.mult);
+    a["b_shift"] = Attribute::Int(mb.shift);
+    a["left_shift"] = Attribute::Int(left_shift);
+    replace_with(g, n, *t, "QAdd", {da->inputs[0], db->inputs[0]}, a);
+  } else {
+    set_requant(a, {sa * sb / sy}, *t);
+    replace_with(g, n, *t, "QMul", {da->inputs[0], db->inputs[0]}, a);
+  }
+  return true;
+}
+
+bool fold_unary(Graph& g, Node& n) {
+  std::optional<QP> xq;
+  Node* dx = dq_of(n.input(0), &xq);
+  if (!dx || !act_i8(xq)) return false;
+  const bool gap = n.op == "GlobalAveragePool";
+  auto t = find_tail(g, n, !gap);
+  if (!t) return false;
+  std::map<std::string, Attribute> a;
+  a["x_zp"] = Attribute::Int(xq->zp[0]);
+  if (gap) {
+    const Shape& x = n.inputs[0]->shape;
+    int64_t size = 1;
+    for (size_t i = 2; i < x.size(); ++i) size *= x[i];
+    if (x.size() < 3 || size < 1) return false;
+    set_requant(a, {xq->scale[0] / (t->qp.scale[0] * static_cast<double>(size))}, *t);
+    replace_with(g, n, *t, "QGlobalAvgPool", {dx->inputs[0]}, a);
+    return true;
+  }
+  return false;
+}
+
+// DQ -> Relu|Clip -> Q (not fused into a producer): a clamped requantization.
+bool fold_activation(Graph& g, Node& n) {
+  std::optional<QP> xq;
+  Node* dx = dq_of(n.input(0), &xq);
+  if (!dx || !act_i8(xq)) return false;
+  // Build a tail as if n were the activation of an identity op.
+  Tail t;
+  const Value* y = n.output(0);
+  if (g.is_graph_output(y)) return false;
+  auto us = g.users(y);
+  if (us.size() != 1 || !is_op(us[0], "QuantizeLinear")) return false;
+  auto qp = const_qparams(*us[0]);
+  if (!act_i8(qp)) return false;
+  t.q = us[0];
+  t.qp = *qp;
+  const double s = qp->scale[0];
+  const int32_t z = qp->zp[0];
+  if (n.op == "Relu") {
+    t.act_min = clampi(z, -128, 127);
+  } else {
+    for (int k : {1, 2}) {
+      Value* b = n.input(static_cast<size_t>(k));
+      if (!b) continue;
+      if (!b->is_constant() || b->constant->numel() != 1) return false;
+      int32_t v = clampi(z + std::nearbyint(b->constant->get_f64(0) / s), -128, 127);
+      (k == 1 ? t.act_min : t.act_max) = v;
+    }
+  }
+  std::map<std::string, Attribute> a;
+  a["x_zp"] = Attribute::Int(xq->zp[0]);
+  set_requant(a, {xq->scale[0] / s}, t);
+  replace_with(g, n, t, "QRequantize", {dx->inputs[0]}, a);
+  return true;
+}
+
+// Ops that move/select int8 data unchanged: run them on int8 (+ requantize if scales differ).
+bool fold_passthrough(Graph& g, Node& n) {
+  const bool concat = n.op == "Concat";
+  std::vector<Value*> ins = n.inputs;
+  std::optional<QP> first;
+  const size_t count = concat ? n.inputs.size() : 1;
+  for (size_t k = 0; k < count; ++k) {
+    std::optional<QP> q;
+    Node* d = dq_of(n.input(k), &q);
+    if (!d || !act_i8(q)) return false;
+    if (first && (q->scale != first->scale || q->zp != first->zp)) return false;
+    if (!first) first = q;
+    ins[k] = d->inputs[0];
+  }
+  if (n.outputs.size() != 1 && !(n.op == "MaxPool" && n.outputs.size() == 2 && !n.outputs[1])) return false;
+  auto t = find_tail(g, n, false);
+  if (!t) return false;
+  const bool same = t->qp.scale == first->scale && t->qp.zp == first->zp;
+  Value* qout = t->q->outputs[0];
+  if (same) {
+    replace_with(g, n, *t, n.op, ins, n.attrs);
+    return true;
+  }
+  // op on int8 into a new value, then QRequantize into the Q output.
+  Value* mid = g.add_value(g.unique_value_name(qout->name + ".pre"), DType::I8);
+  Node* op = g.add_node(n.op, ins, {mid}, n.attrs, g.unique_node_name(n.name + ".i8"), &n);
+  op->def->infer(*op);
+  mid->quant = QuantParams{{static_cast<float>(first->scale[0])}, {first->zp[0]}, 0};
+  std::map<std::string, Attribute> a;
+  a["x_zp"] = Attribute::Int(first->zp[0]);
+  set_requant(a, {first->scale[0] / t->qp.scale[0]}, *t);
+  Tail t2 = *t;
+  replace_with(g, n, t2, "QRequantize", {mid}, a);
+  return true;
+}
+
+// Q -> DQ pairs whose quantized value only feeds DequantizeLinear nodes: bypassed.
+int drop_float_pairs(Graph& g) {
+  int dropped = 0;
+  std::vector<Node*> qs;
+  for (const auto& n : g.nodes())
+    if (is_op(n.get(), "QuantizeLinear")) qs.push_back(n.get());
+  for (Node* q : qs) {
+    Value* qv = q->outputs[0];
+    if (g.is_graph_output(qv)) continue;
+    auto us = g.users(qv);
+    bool all_dq = !us.empty();
+    for (Node* u : us) all_dq = all_dq && is_op(u, "DequantizeLinear");
+    if (!all_dq) continue;
+    for (Node* u : us) {
+      Value* f = u->outputs[0];
+      if (g.is_graph_output(f)) continue;  // keep the quantization visible at graph outputs
+      g.replace_all_uses(f, q->inputs[0]);
+      g.remove_node(u);
+    }
+    if (g.users(qv).empty()) {
+      g.remove_node(q);
+      ++dropped;
+    }
+  }
+  return dropped;
+}
+
+}  // namespace
+
+QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
+  QdqFoldStats st;
+  std::vector<Node*> order;
+  for (const auto& n : g.nodes()) order.push_back(n.get());
+  for (Node* n : order) {
+    // Nodes removed by an earlier fold (a tail activation) are skipped: check it is still scheduled.
+    bool alive = false;
+    for (const auto& m : g.nodes())
+      if (m.get() == n) alive = true;
+    if (!alive || !n->domain.empty()) continue;
+    const std::string& op = n->op;
+    bool folded = false;
+    if (op == "Conv") folded = fold_conv(g, *n);
+    else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, *n);
+    else if (op == "Add" || op == "Mul") folded = fold_binary(g, *n);
+    else if (op == "GlobalAveragePool") folded = fold_unary(g, *n);
+    else if (op == "Relu" || op == "Clip") folded = fold_activation(g, *n);
+    else if (op == "MaxPool" || op == "GlobalMaxPool" || op == "Reshape" || op == "Flatten" || op == "Transpose" ||
+             op == "Squeeze" || op == "Unsqueeze" || op == "Identity" || op == "Slice" || op == "Gather" ||
+             op == "Concat")
+      folded = fold_passthrough(g, *n);
+    if (folded) ++st.folded;
+  }
+  if (drop_pairs) st.dropped_pairs = drop_float_pairs(g);
+  g.remove_dead_values();
+  return st;
+}
+
+namespace {
+const PassRegistrar kQdqFold({"qdq-fold",
+                              "fold QuantizeLinear/DequantizeLinear around float ops into int8 tinyodlc.Q* ops",
+                              [](ir::Graph& g, PassContext&) { qdq_fold(g, false); }});
+}  // namespace
+
+}  // namespace tinyodlc::passes

@@ -1,0 +1,188 @@
+// PTQ step 1: float graph + calibrated ranges -> QDQ graph (see quantize.h).
+#include "passes/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "ir/op_registry.h"
+#include "passes/quant_utils.h"
+
+namespace tinyodlc::passes {
+namespace {
+
+using namespace ir;
+
+const std::set<std::string> kPassThrough = {"MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze",
+                                            "Unsqueeze", "Identity", "Slice", "Gather"};
+const std::set<std::string> kFusesActivation = {"Conv", "Gemm", "MatMul", "Add", "Mul"};
+
+std::shared_ptr<TensorData> scalar_or_vec_f32(const std::vector<float>& v, bool vec) {
+  auto t = std::make_shared<TensorData>(DType::F32, vec ? Shape{static_cast<int64_t>(v.size())} : Shape{});
+  std::copy(v.begin(), v.end(), t->data<float>());
+  return t;
+}
+
+std::shared_ptr<TensorData> zp_i8(const std::vector<int32_t>& v, bool vec) {
+  auto t = std::make_shared<TensorData>(DType::I8, vec ? Shape{static_cast<int64_t>(v.size())} : Shape{});
+  for (size_t i = 0; i < v.size(); ++i) t->data<int8_t>()[i] = static_cast<int8_t>(v[i]);
+  return t;
+}
+
+// The first node (in schedule order) reading v.
+Node* first_user(const Graph& g, const Value* v, const std::unordered_map<const Node*, int>& idx) {
+  Node* best = nullptr;
+  for (Node* u : g.users(v))
+    if (!best || idx.at(u) < idx.at(best)) best = u;
+  return best;
+}
+
+// Inserts Q -> DQ on activation v; all former readers of v read the DQ output.
+void insert_pair(Graph& g, Value* v, const quant::ActParams& p,
+                 const std::unordered_map<const Node*, int>& idx) {
+  Node* before = first_user(g, v, idx);
+  const bool is_output = g.is_graph_output(v);
+  if (!before && !is_output) return;
+  const std::string base = v->name;
+  Value* s = g.add_constant(g.unique_value_name(base + ".scale"), scalar_or_vec_f32({p.scale}, false));
+  Value* z = g.add_constant(g.unique_value_name(base + ".zp"), zp_i8({p.zero_point}, false));
+  Value* q = g.add_value(g.unique_value_name(base + ".q"), DType::I8, v->shape);
+  q->quant = QuantParams{{p.scale}, {p.zero_point}, 0};
+  Value* dq = g.add_value(g.unique_value_name(base + ".dq"), DType::F32, v->shape);
+  std::vector<Node*> users = g.users(v);
+  g.add_node("QuantizeLinear", {v, s, z}, {q}, {}, g.unique_node_name(base + ".quantize"), before);
+  g.add_node("DequantizeLinear", {q, s, z}, {dq}, {}, g.unique_node_name(base + ".dequantize"), before);
+  for (Node* u : users)
+    for (auto& in : u->inputs)
+      if (in == v) in = dq;
+  if (is_output) {  // the graph output keeps its name and becomes the dequantized value
+    for (auto& o : g.outputs)
+      if (o == v) o = dq;
+    g.rename(v, g.unique_value_name(base + ".float"));
+    g.rename(dq, base);
+  }
+}
+
+// Replaces constant input k of n by int8 data + DequantizeLinear: symmetric per `axis`
+// (axis >= 0) or asymmetric per tensor (axis < 0).
+void quantize_constant(Graph& g, Node& n, size_t k, int64_t axis) {
+  Value* w = n.inputs[k];
+  const TensorData& d = *w->constant;
+  const Shape& sh = d.shape;
+  auto q = std::make_shared<TensorData>(DType::I8, sh);
+  std::vector<float> scales;
+  std::vector<int32_t> zps;
+  if (axis >= 0) {
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < axis; ++i) outer *= sh[static_cast<size_t>(i)];
+    for (size_t i = static_cast<size_t>(axis) + 1; i < sh.size(); ++i) inner *= sh[i];
+    const int64_t A = sh[static_cast<size_t>(axis)];
+    std::vector<double> max_abs(static_cast<size_t>(A), 0.0);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t a = 0; a < A; ++a)
+        for (int64_t i = 0; i < inner; ++i)
+          max_abs[a] = std::max(max_abs[a], std::fabs(d.get_f64((o * A + a) * inner + i)));
+    for (int64_t a = 0; a < A; ++a) scales.push_back(quant::choose_weight_scale(max_abs[a]));
+    zps.assign(static_cast<size_t>(A), 0);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t a = 0; a < A; ++a)
+        for (int64_t i = 0; i < inner; ++i) {
+          const int64_t e = (o * A + a) * inner + i;
+          q->data<int8_t>()[e] = quant::quantize_value(d.get_f64(e), scales[a], 0);
+        }
+  } else {
+    double lo = 0, hi = 0;
+    for (int64_t i = 0; i < d.numel(); ++i) {
+      lo = std::min(lo, d.get_f64(i));
+      hi = std::max(hi, d.get_f64(i));
+    }
+    quant::ActParams p = quant::choose_act_params(lo, hi);
+    scales.push_back(p.scale);
+    zps.push_back(p.zero_point);
+    for (int64_t i = 0; i < d.numel(); ++i) q->data<int8_t>()[i] = quant::quantize_value(d.get_f64(i), p.scale, p.zero_point);
+  }
+  const bool vec = axis >= 0;
+  Value* qv = g.add_constant(g.unique_value_name(w->name + ".i8"), q);
+  qv->quant = QuantParams{scales, zps, static_cast<int>(std::max<int64_t>(axis, 0))};
+  Value* s = g.add_constant(g.unique_value_name(w->name + ".scale"), scalar_or_vec_f32(scales, vec));
+  Value* z = g.add_constant(g.unique_value_name(w->name + ".zp"), zp_i8(zps, vec));
+  Value* f = g.add_value(g.unique_value_name(w->name + ".dq"), DType::F32, sh);
+  std::map<std::string, Attribute> attrs;
+  if (vec) attrs["axis"] = Attribute::Int(axis);
+  g.add_node("DequantizeLinear", {qv, s, z}, {f}, attrs, g.unique_node_name(w->name + ".dequantize"), &n);
+  n.inputs[k] = f;
+}
+
+}  // namespace
+
+InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& ranges) {
+  InsertQdqStats st;
+  // 1. Parameters per activation, propagated through pass-through ops.
+  std::map<const Value*, quant::ActParams> params;
+  auto range_of = [&](const Value* v) -> const ActRange* {
+    auto it = ranges.find(v->name);
+    return it == ranges.end() ? nullptr : &it->second;
+  };
+  for (Value* in : g.inputs)
+    if (in->dtype == DType::F32)
+      if (const ActRange* r = range_of(in)) params[in] = quant::choose_act_params(r->lo, r->hi);
+  for (const auto& np : g.nodes()) {
+    const Node& n = *np;
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      const Value* o = n.outputs[k];
+      if (!o || o->dtype != DType::F32) continue;
+      if (k == 0 && n.domain.empty() && kPassThrough.count(n.op) && n.input(0) && params.count(n.inputs[0])) {
+        params[o] = params[n.inputs[0]];
+        continue;
+      }
+      if (const ActRange* r = range_of(o)) params[o] = quant::choose_act_params(r->lo, r->hi);
+    }
+  }
+  // 2. Activations read only by a fused Relu/Clip are not quantized.
+  for (const auto& np : g.nodes()) {
+    const Node& n = *np;
+    if (!n.domain.empty() || !kFusesActivation.count(n.op) || !n.output(0)) continue;
+    auto us = g.users(n.outputs[0]);
+    if (us.size() == 1 && us[0]->domain.empty() && (us[0]->op == "Relu" || us[0]->op == "Clip") &&
+        !g.is_graph_output(n.outputs[0]))
+      params.erase(n.outputs[0]);
+  }
+  // 3. Weights and constant operands.
+  std::vector<Node*> nodes;
+  for (const auto& np : g.nodes()) nodes.push_back(np.get());
+  for (Node* n : nodes) {
+    if (!n->domain.empty()) continue;
+    auto is_f32_const = [&](size_t k) { return n->input(k) && n->inputs[k]->is_constant() && n->inputs[k]->dtype == DType::F32; };
+    if (n->op == "Conv" && is_f32_const(1)) {
+      quantize_constant(g, *n, 1, 0);
+      ++st.weights;
+    } else if (n->op == "Gemm" && is_f32_const(1) && n->inputs[1]->shape.size() == 2) {
+      quantize_constant(g, *n, 1, n->attr_int_or("transB", 0) ? 0 : 1);
+      ++st.weights;
+    } else if (n->op == "MatMul" && is_f32_const(1) && n->inputs[1]->shape.size() >= 2) {
+      quantize_constant(g, *n, 1, static_cast<int64_t>(n->inputs[1]->shape.size()) - 1);
+      ++st.weights;
+    } else if (n->op == "Add" || n->op == "Mul") {
+      for (size_t k : {0, 1})
+        if (is_f32_const(k)) {
+          quantize_constant(g, *n, k, -1);
+          ++st.weights;
+        }
+    }
+  }
+  // 4. Q/DQ pairs on activations.
+  auto idx = g.schedule_index();
+  std::vector<std::pair<Value*, quant::ActParams>> todo;
+  for (const auto& [v, p] : params) todo.push_back({const_cast<Value*>(v), p});
+  std::sort(todo.begin(), todo.end(), [](const auto& a, const auto& b) { return a.first->name < b.first->name; });
+  for (auto& [v, p] : todo) {
+    insert_pair(g, v, p, idx);
+    idx = g.schedule_index();
+    ++st.activations;
+  }
+  return st;
+}
+
+}  // namespace tinyodlc::passes

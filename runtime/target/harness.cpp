@@ -1,0 +1,133 @@
+// tinyodlc target test harness: runs a generated model once under qemu-system-arm.
+//
+// The semihosting command line (QEMU: -semihosting-config arg=tinyodlc,arg=DIR) names a
+// host folder DIR with input_K.bin (raw little-endian tensor data, graph-input order). The
+// harness reads them, calls invoke_generic() between the perf markers, writes output_K.bin
+// and target_stats.txt (stack use, return code) into DIR, and exits with status 0 on success.
+// Exit status: 2 I/O or argument error, 3 invoke() returned non-zero.
+//
+// The generated tinyodlc_target_model.h includes the model header, aliases its namespace
+// as tinyodlc_model and defines TINYODLC_IO_BYTES (inputs + outputs, each 16-byte aligned).
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tinyodlc_target.h"
+#include "tinyodlc_target_model.h"
+
+namespace {
+
+namespace m = tinyodlc_model;
+
+alignas(16) uint8_t g_io[TINYODLC_IO_BYTES > 0 ? TINYODLC_IO_BYTES : 16];
+char g_dir[512];
+char g_path[640];
+
+const char* path_of(const char* stem, int k) {
+  size_t n = strlen(g_dir);
+  memcpy(g_path, g_dir, n);
+  g_path[n++] = '/';
+  size_t s = strlen(stem);
+  memcpy(g_path + n, stem, s);
+  n += s;
+  char num[24];
+  tinyodlc_fmt_u64(num, static_cast<uint64_t>(k));
+  size_t d = strlen(num);
+  memcpy(g_path + n, num, d);
+  n += d;
+  memcpy(g_path + n, ".bin", 5);
+  return g_path;
+}
+
+int fail(const char* what, const char* detail) {
+  tinyodlc_sh_puts("tinyodlc harness: ");
+  tinyodlc_sh_puts(what);
+  tinyodlc_sh_puts(detail);
+  tinyodlc_sh_puts("\n");
+  return 2;
+}
+
+void put_stat(int h, const char* key, uint64_t v) {
+  char num[24];
+  tinyodlc_fmt_u64(num, v);
+  tinyodlc_sh_write(h, key, strlen(key));
+  tinyodlc_sh_write(h, " ", 1);
+  tinyodlc_sh_write(h, num, strlen(num));
+  tinyodlc_sh_write(h, "\n", 1);
+}
+
+size_t align16(size_t n) { return (n + 15) & ~static_cast<size_t>(15); }
+
+}  // namespace
+
+int main(int, char**) {
+  // Command line "tinyodlc DIR": everything after the first space is the folder.
+  char cmd[sizeof g_dir + 16];
+  if (tinyodlc_sh_cmdline(cmd, sizeof cmd) != 0) return fail("cannot read the semihosting command line", "");
+  const char* sp = strchr(cmd, ' ');
+  if (!sp || strlen(sp + 1) >= sizeof g_dir) return fail("expected the command line 'tinyodlc DIR', got: ", cmd);
+  strcpy(g_dir, sp + 1);
+
+  const void* inputs[m::kNumInputs + 1] = {nullptr};
+  void* outputs[m::kNumOutputs + 1] = {nullptr};
+  size_t off = 0;
+  for (int i = 0; i < m::kNumInputs; ++i) {
+    const m::TensorInfo& info = m::kInputs[i];
+    uint8_t* buf = g_io + off;
+    off += align16(info.bytes);
+    inputs[i] = buf;
+    int h = tinyodlc_sh_open(path_of("input_", i), "rb");
+    if (h < 0) return fail("cannot open ", g_path);
+    long len = tinyodlc_sh_flen(h);
+    size_t got = info.bytes ? tinyodlc_sh_read(h, buf, info.bytes) : 0;
+    tinyodlc_sh_close(h);
+    if (len < 0 || static_cast<size_t>(len) != info.bytes || got != info.bytes)
+      return fail("wrong size of input file ", g_path);
+  }
+  for (int i = 0; i < m::kNumOutputs; ++i) {
+    outputs[i] = g_io + off;
+    off += align16(m::kOutputs[i].bytes);
+  }
+
+#ifdef TINYODLC_HARNESS_TEST_HANG  // for the harness's own tests: a run that never ends
+  for (volatile int forever = 1; forever;) {
+  }
+#endif
+#ifdef TINYODLC_HARNESS_TEST_FAULT  // for the harness's own tests: a run that faults
+  *reinterpret_cast<volatile uint32_t*>(0xFFFFFFF0u) = 1;
+#endif
+
+  // Region 0: marker overhead (empty region). Region 1: the model.
+  tinyodlc_perf_begin();
+  tinyodlc_perf_end();
+  tinyodlc_stack_repaint();
+  uintptr_t sp_at_call = tinyodlc_stack_sp();
+  tinyodlc_perf_begin();
+  int rc = m::invoke_generic(inputs, outputs);
+  tinyodlc_perf_end();
+  uintptr_t lowest = tinyodlc_stack_lowest();
+
+  for (int i = 0; i < m::kNumOutputs; ++i) {
+    int h = tinyodlc_sh_open(path_of("output_", i), "wb");
+    if (h < 0) return fail("cannot write ", g_path);
+    size_t n = m::kOutputs[i].bytes;
+    size_t put = n ? tinyodlc_sh_write(h, outputs[i], n) : 0;
+    tinyodlc_sh_close(h);
+    if (put != n) return fail("short write to ", g_path);
+  }
+  size_t n = strlen(g_dir);
+  memcpy(g_path, g_dir, n);
+  memcpy(g_path + n, "/target_stats.txt", 18);
+  int h = tinyodlc_sh_open(g_path, "wb");
+  if (h < 0) return fail("cannot write ", g_path);
+  put_stat(h, "rc", static_cast<uint64_t>(rc < 0 ? -rc : rc));
+  put_stat(h, "stack_peak_bytes", tinyodlc_stack_top() - lowest);
+  put_stat(h, "model_stack_bytes", sp_at_call > lowest ? sp_at_call - lowest : 0);
+  put_stat(h, "stack_reserved_bytes", tinyodlc_stack_top() - tinyodlc_stack_limit());
+  tinyodlc_sh_close(h);
+  if (rc != 0) {
+    tinyodlc_sh_puts("tinyodlc harness: invoke() returned non-zero\n");
+    return 3;
+  }
+  return 0;
+}
