@@ -147,7 +147,10 @@ class Emitter {
       }
       std::string id = unique("w_" + sanitize_identifier(c->name));
       const std::string wsec = weights_section(opts_.name, result_.plan);
-      constants_ += fmt::format("// '{}' {}\nalignas(16) const {} {}[{}]{} = {{{}\n}};\n", c->name, c->type_str(),
+      // [[maybe_unused]]: a constant input may be folded into kernel parameters (Pad's pads),
+      // and clang's -Wunused-const-variable (in -Wall) would reject the array.
+      constants_ += fmt::format("// '{}' {}\n[[maybe_unused]] alignas(16) const {} {}[{}]{} = {{{}\n}};\n", c->name,
+                                c->type_str(),
                                 dtype_ctype(c->dtype), id, c->numel(),
                                 wsec.empty() ? "" : fmt::format(" __attribute__((section(\"{}\")))", wsec),
                                 format_elements(*c->constant));
@@ -229,6 +232,9 @@ class Emitter {
         if (a.kind == KernelArg::Kind::InputArray)
           for (int k : a.indices) value_expr(n->inputs.at(k));
         if (a.kind == KernelArg::Kind::Output && n->output(a.index)) value_expr(n->outputs[a.index]);
+        if (a.kind == KernelArg::Kind::OutputArray)
+          for (int k : a.indices)
+            if (n->output(k)) value_expr(n->outputs[k]);
       }
       int argi = 0;
       for (const auto& a : c.args) {
@@ -248,6 +254,19 @@ class Emitter {
             }
             std::string id = fmt::format("s{}_{}", step, argi);
             body_ += fmt::format("  const {}* const {}[] = {{{}}};\n", ctype, id, fmt::join(ptrs, ", "));
+            args.push_back(id);
+            break;
+          }
+          case KernelArg::Kind::OutputArray: {
+            std::vector<std::string> ptrs;
+            std::string ctype;
+            for (int k : a.indices) {
+              const Value* o = n->output(k);
+              ptrs.push_back(o ? value_expr(o) : "nullptr");
+              if (o) ctype = std::string(dtype_ctype(o->dtype));
+            }
+            std::string id = fmt::format("s{}_{}", step, argi);
+            body_ += fmt::format("  {}* const {}[] = {{{}}};\n", ctype, id, fmt::join(ptrs, ", "));
             args.push_back(id);
             break;
           }

@@ -71,6 +71,10 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "activation clipping: minmax, percentile (99.99%) or mse")
         ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
         ->default_val("minmax");
+    app->add_option("--quant-eval", c.copts.quant_eval_dir,
+                    "held-out input sets (same layout) for the accuracy part of quantization.md "
+                    "(default: the calibration sets)")
+        ->check(CLI::ExistingDirectory);
   }
 }
 

@@ -30,6 +30,7 @@ struct CompileOptions {
   std::string quantize;
   std::string calibration_dir;                 // input sets for PTQ calibration
   std::string calibration_method = "minmax";   // minmax | percentile | mse
+  std::string quant_eval_dir;                  // held-out sets for the report (default: calibration sets)
 };
 
 struct Compilation {

@@ -118,7 +118,11 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
     const ir::Value* f = fref->find_value(v->name.substr(0, v->name.size() - 2));
     if (f && f->dtype == ir::DType::F32 && f->shape == v->shape) pairs.push_back({v, f});
   }
-  for (const auto& set : sets) {
+  std::vector<std::vector<ir::TensorData>> eval_sets;
+  const std::string eval_dir = opts.quant_eval_dir.empty() ? opts.calibration_dir : opts.quant_eval_dir;
+  if (!opts.quant_eval_dir.empty()) eval_sets = load_input_sets(opts.quant_eval_dir, g);
+  const auto& evs = opts.quant_eval_dir.empty() ? sets : eval_sets;
+  for (const auto& set : evs) {
     auto ef = evaluate_all(*fref, set);
     auto eq = evaluate_all(g, set);
     for (const auto& [qv, fv] : pairs) {
@@ -198,7 +202,8 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
   for (const auto& [op, names] : fallback)
     md += fmt::format("- `{}` ({}x, float with explicit Quantize/DequantizeLinear around): {}\n", op, names.size(),
                       fmt::join(names, ", "));
-  md += "\n## Output error vs float (calibration sets)\n\n| output | max abs err | cosine | centered cosine | top-1 "
+  md += fmt::format("\n## Output error vs float ({} input sets from `{}`)\n\n", evs.size(), eval_dir);
+  md += "| output | max abs err | cosine | centered cosine | top-1 "
         "agreement |\n|---|---|---|---|---|\n";
   for (size_t k = 0; k < outs.size(); ++k) {
     const OutErr& e = outs[k];
@@ -208,7 +213,7 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
                                                  e.top1_total)
                                    : "-");
   }
-  md += "\n## Per-layer SQNR (calibration sets)\n\n| tensor | scale | zero point | range (float) | SQNR dB |\n"
+  md += "\n## Per-layer SQNR vs float (same input sets as above)\n\n| tensor | scale | zero point | range (float) | SQNR dB |\n"
         "|---|---|---|---|---|\n";
   for (const auto& [qv, fv] : pairs) {
     const auto& r = ranges.count(fv->name) ? ranges.at(fv->name) : TensorRange{};
@@ -221,6 +226,7 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
   std::string js = "{\n";
   js += fmt::format("  \"model\": {},\n  \"calibration_sets\": {},\n  \"method\": {},\n", json_str(opts.model),
                     sets.size(), json_str(opts.calibration_method));
+  js += fmt::format("  \"eval_dir\": {},\n  \"eval_sets\": {},\n", json_str(eval_dir), evs.size());
   js += fmt::format("  \"flash_bytes_float\": {},\n  \"flash_bytes_int8\": {},\n  \"integer_ops\": {},\n", flash_before,
                     flash_after, int_ops);
   js += "  \"float_fallback\": {";

@@ -309,7 +309,7 @@ void measure_sizes(const std::string& elf, const Target& target, const RunOption
   }
 }
 
-// The QEMU plugin: next to the tinyodlc binary, or $TINYODLC_QEMU_PLUGIN, or the build tree.
+// The QEMU plugin: $TINYODLC_QEMU_PLUGIN, else next to the tinyodlc binary.
 std::string find_plugin() {
   std::string env = tool("TINYODLC_QEMU_PLUGIN", "");
   if (!env.empty()) return env;
@@ -319,9 +319,6 @@ std::string find_plugin() {
     fs::path p = self.parent_path() / "qemu_insn_plugin.so";
     if (fs::exists(p)) return p.string();
   }
-#ifdef TINYODLC_BINARY_DIR_PLUGIN
-  if (fs::exists(TINYODLC_BINARY_DIR_PLUGIN)) return TINYODLC_BINARY_DIR_PLUGIN;
-#endif
   return "";
 }
 

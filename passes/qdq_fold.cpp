@@ -385,6 +385,18 @@ bool fold_passthrough(Graph& g, Node& n) {
     ins[k] = d->inputs[0];
   }
   if (n.outputs.size() != 1 && !(n.op == "MaxPool" && n.outputs.size() == 2 && !n.outputs[1])) return false;
+  if (n.op == "Pad") {  // constant padding: the pad value is quantized with the input's parameters
+    if (n.attr_string_or("mode", "constant") != "constant") return false;
+    double pv = 0;
+    if (Value* c = n.input(2)) {
+      if (!c->is_constant() || c->constant->numel() != 1) return false;
+      pv = c->constant->get_f64(0);
+    }
+    auto t = std::make_shared<TensorData>(DType::I8, Shape{});
+    t->data<int8_t>()[0] = quant::quantize_value(pv, static_cast<float>(first->scale[0]), first->zp[0]);
+    ins.resize(std::max<size_t>(ins.size(), 3), nullptr);
+    ins[2] = g.add_constant(g.unique_value_name(n.name + ".pad_value_i8"), t);
+  }
   auto t = find_tail(g, n, false);
   if (!t) return false;
   const bool same = t->qp.scale == first->scale && t->qp.zp == first->zp;
@@ -419,11 +431,18 @@ int drop_float_pairs(Graph& g) {
     bool all_dq = !us.empty();
     for (Node* u : us) all_dq = all_dq && is_op(u, "DequantizeLinear");
     if (!all_dq) continue;
+    Value* src = q->inputs[0];
     for (Node* u : us) {
       Value* f = u->outputs[0];
-      if (g.is_graph_output(f)) continue;  // keep the quantization visible at graph outputs
-      g.replace_all_uses(f, q->inputs[0]);
+      if (g.is_graph_output(f) && (g.is_graph_output(src) || g.is_graph_input(src))) continue;
+      const bool out = g.is_graph_output(f);
+      const std::string name = f->name;
+      g.replace_all_uses(f, src);
       g.remove_node(u);
+      if (out) {  // the float value becomes the graph output under the output's name
+        g.rename(f, g.unique_value_name(name + ".unused"));
+        g.rename(src, name);
+      }
     }
     if (g.users(qv).empty()) {
       g.remove_node(q);
@@ -454,7 +473,7 @@ QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
     else if (op == "Relu" || op == "Clip") folded = fold_activation(g, *n);
     else if (op == "MaxPool" || op == "GlobalMaxPool" || op == "Reshape" || op == "Flatten" || op == "Transpose" ||
              op == "Squeeze" || op == "Unsqueeze" || op == "Identity" || op == "Slice" || op == "Gather" ||
-             op == "Concat")
+             op == "Concat" || op == "Pad")
       folded = fold_passthrough(g, *n);
     if (folded) ++st.folded;
   }

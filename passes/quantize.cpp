@@ -16,7 +16,7 @@ namespace {
 using namespace ir;
 
 const std::set<std::string> kPassThrough = {"MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze",
-                                            "Unsqueeze", "Identity", "Slice", "Gather"};
+                                            "Unsqueeze", "Identity", "Slice", "Gather", "Pad"};
 const std::set<std::string> kFusesActivation = {"Conv", "Gemm", "MatMul", "Add", "Mul"};
 
 std::shared_ptr<TensorData> scalar_or_vec_f32(const std::vector<float>& v, bool vec) {

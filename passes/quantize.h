@@ -21,7 +21,7 @@ struct InsertQdqStats {
 
 // - every f32 activation with a range gets QuantizeLinear(int8, per tensor) -> DequantizeLinear
 //   (graph outputs keep their names: they become the DequantizeLinear output);
-// - outputs of MaxPool/Reshape/Flatten/Transpose/Squeeze/Unsqueeze/Identity/Slice/Gather
+// - outputs of MaxPool/Reshape/Flatten/Transpose/Squeeze/Unsqueeze/Identity/Slice/Gather/Pad
 //   reuse their input's parameters (no requantization);
 // - the output of a Conv/Gemm/MatMul/Add/Mul read only by a Relu/Clip is not quantized (the
 //   activation is fused);

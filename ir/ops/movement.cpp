@@ -429,13 +429,13 @@ OpDef pad_op() {
   d.lower = [](const Node& n) {
     const Shape& x = shape_of(n, 0);
     const Shape& y = n.outputs[0]->shape;
-    auto [begin, end] = pad_amounts(n);
+    const I32s begin = to_i32s(n, pad_amounts(n).first);
     const int32_t mode = pad_mode(n);
     return dispatch(AllTypes{}, n.inputs[0]->dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       auto call = [&](auto value) {
         return make_call(kHeader, ref_kernel("pad", {ctype_of<T>()}), &ref::pad<T>, In{0}, value, Out{0},
-                         static_cast<int32_t>(x.size()), dims_i32(n, x), dims_i32(n, y), to_i32s(n, begin), mode);
+                         static_cast<int32_t>(x.size()), dims_i32(n, x), dims_i32(n, y), begin, mode);
       };
       return n.input(2) ? call(In{2}) : call(Null{});
     });

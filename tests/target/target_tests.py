@@ -6,8 +6,9 @@ Each case runs the `tinyodlc` binary given with --tinyodlc:
                            run (float: |t - h| <= 1e-5 |h| + 1e-7; integer types: identical),
                            and target_run.json must hold plausible measurements
   determinism              two runs give the same instruction count
-  clang                    the generated code and harness build with clang++-14
-                           --target=thumbv7em-none-eabihf warning-free (-Werror) and run correctly
+  clang                    the generated code of every example model and the harness build with
+                           clang++-14 --target=thumbv7em-none-eabihf warning-free (-Werror) and
+                           run correctly (M4; tiny_cnn also on M7)
   too-big                  a model over the board's flash / RAM fails with exit 5 and a message
                            naming the region (at compile time, or at link time when only the
                            code pushes it over)
@@ -132,16 +133,26 @@ def case_clang(args, tmp):
     clang = shutil.which("clang++-14") or shutil.which("clang++")
     if not clang:
         sys.exit("FAIL: clang++-14 not found")
-    for core in ("cortex-m4", "cortex-m7"):
-        out = os.path.join(tmp, core)
-        p, _ = run([args.tinyodlc, "check", TINY_CNN, "--target", core, "--cxx", clang, "--data",
-                    data_dir(TINY_CNN), "--outputs", out, "--timeout", "120", "-v"])
+    # Every example model on the M4, tiny_cnn on the M7 too; outputs against the data set's
+    # reference outputs (check's default tolerance).
+    runs = [(m, "cortex-m4") for m in default_models()] + [(TINY_CNN, "cortex-m7")]
+    for m, core in runs:
+        name = os.path.splitext(os.path.basename(m))[0]
+        out = os.path.join(tmp, name + "-" + core)
+        p, _ = run([args.tinyodlc, "check", m, "--target", core, "--cxx", clang, "--data", data_dir(m),
+                    "--outputs", out, "--timeout", "120", "-v"], expect=None)
+        if p.returncode == 1 and "unsupported operator" in p.stderr:
+            print("%-28s SKIP: the compiler does not support it yet" % name)
+            continue
+        if p.returncode != 0:
+            sys.exit("FAIL: clang build/run of %s on %s: exit %d\n%s\n%s" % (name, core, p.returncode, p.stdout,
+                                                                              p.stderr))
         if "--target=thumbv7em-none-eabihf" not in p.stderr or "-Werror" not in p.stderr:
             sys.exit("FAIL: the build did not use clang --target=thumbv7em-none-eabihf -Werror:\n" + p.stderr)
         r = check_report(os.path.join(out, "target_run.json"), core)
         if "clang" not in r["compiler"]:
             sys.exit("FAIL: compiler recorded as %r" % r["compiler"])
-        print("%s: clang build ok, %d insns" % (core, r["insns"]))
+        print("%-28s %s: clang build ok, %d insns" % (name, core, r["insns"]))
 
 
 def make_model(path, kind):

@@ -132,8 +132,9 @@ class EmbBERTClassifier(nn.Module):
 
 def make_texts(n, cfg, rng):
     """Topic classification. Each topic owns a set of keyword ids; a sequence is [CLS] + filler
-    words (Zipf-distributed over the rest of the vocabulary) with keywords sprinkled in, mostly
-    from its topic and a few distractors from the others; half the sequences are two
+    words (Zipf-distributed over the rest of the vocabulary) with keywords sprinkled in (8-25 %
+    of the tokens), 50-80 % of them from its topic and the rest distractors from the other
+    topics; half the sequences are two
     "sentences" joined by the separator token 4; right padding with 0. Label = the topic with
     the most keywords."""
     V, L, topics, kw = cfg["vocab"], cfg["max_len"], cfg["labels"], cfg["keywords"]
@@ -150,8 +151,9 @@ def make_texts(n, cfg, rng):
         length = int(np.exp(rng.uniform(np.log(cfg["min_len"]), np.log(L + 1))))
         seq = filler_lo + rng.choice(len(zipf), size=length, p=zipf)
         seq[0] = CLS
-        n_main = int(rng.integers(2, min(6, length // 3) + 1))
-        n_other = int(rng.integers(0, n_main))
+        n_kw = max(2, int(round(length * rng.uniform(0.08, 0.25))))
+        n_main = max(2, int(round(n_kw * rng.uniform(0.5, 0.8))))
+        n_other = min(n_kw - n_main, n_main - 1)
         words = [keywords[y[i], rng.integers(kw)] for _ in range(n_main)]
         others = [t for t in range(topics) if t != y[i]]
         words += [keywords[rng.choice(others), rng.integers(kw)] for _ in range(n_other)]

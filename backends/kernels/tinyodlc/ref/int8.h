@@ -10,9 +10,11 @@
 // Requantization (TFLite's MultiplyByQuantizedMultiplier, "double rounding"):
 //   x' = x * 2^max(shift, 0)                    (saturated to int32)
 //   h  = SaturatingRoundingDoublingHighMul(x', mult)
-//        = round_half_away_from_zero(x' * mult / 2^31), INT32_MIN * INT32_MIN saturates
+//        = floor(x' * mult / 2^31 + 1/2)  (nearest, ties toward +infinity);
+//          INT32_MIN * INT32_MIN saturates to INT32_MAX
 //   r  = RoundingDivideByPOT(h, max(-shift, 0))
 //        = h / 2^e rounded to nearest, ties away from zero
+// (two roundings: r may differ by 1 from single rounding of x * M, exactly as TFLite)
 // then y = clamp(r + y_zp, act_min, act_max). See docs/quantization.md.
 #pragma once
 

@@ -1,1 +1,1 @@
-BlossJdKЅA
+BlossJмвќ@

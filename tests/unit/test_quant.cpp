@@ -1,0 +1,140 @@
+// int8 quantization: fixed-point arithmetic (against exact rational arithmetic), multiplier
+// derivation, ONNX quantize rounding, and the PTQ rewrite of a small float graph.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ir/graph.h"
+#include "ir/interpreter.h"
+#include "passes/pass_manager.h"
+#include "passes/qdq_fold.h"
+#include "passes/quant_utils.h"
+#include "passes/quantize.h"
+#include "tinyodlc/ref/int8.h"
+#include "tinyodlc/ref/quant.h"
+
+using namespace tinyodlc;
+
+namespace {
+
+// round(x * mult / 2^(31 - shift)), ties away from zero, computed exactly in long double
+// from the definition of docs/quantization.md when no intermediate rounding applies.
+int64_t exact_round(int64_t x, int32_t mult, int32_t shift) {
+  long double v = static_cast<long double>(x) * mult / std::ldexp(1.0L, 31 - shift);
+  return static_cast<int64_t>(v < 0 ? -std::floor(-v + 0.5L) : std::floor(v + 0.5L));
+}
+
+}  // namespace
+
+TEST(QuantArith, MultiplierRepresentsReal) {
+  for (double real : {1e-6, 0.0001234, 0.00390625, 0.3, 0.5, 0.75, 0.999999, 1.0, 1.5, 3.99}) {
+    auto m = passes::quant::quantize_multiplier(real);
+    EXPECT_GE(m.mult, 1 << 30) << real;
+    EXPECT_NEAR(std::ldexp(static_cast<double>(m.mult), m.shift - 31), real, real * 1e-9) << real;
+  }
+  EXPECT_EQ(passes::quant::quantize_multiplier(0.0).mult, 0);
+  EXPECT_EQ(passes::quant::quantize_multiplier(1e-12).mult, 0);  // below 2^-31: product is 0
+}
+
+TEST(QuantArith, RequantizeMatchesExactRoundingForRightShifts) {
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int32_t> acc(-(1 << 24), 1 << 24);
+  int mismatches = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const double real = std::ldexp(0.5 + (rng() % 1000) / 2000.0, -static_cast<int>(rng() % 12));
+    auto m = passes::quant::quantize_multiplier(real);
+    const int32_t x = acc(rng);
+    const int64_t got = ref::q_multiply(x, m.mult, m.shift);
+    // TFLite's double rounding may differ from single rounding by at most 1.
+    const int64_t want = exact_round(x, m.mult, m.shift);
+    ASSERT_LE(std::llabs(got - want), 1) << x << " " << m.mult << " " << m.shift;
+    mismatches += got != want;
+  }
+  EXPECT_LT(mismatches, 2000);  // double rounding differs only near ties (~4% here)
+}
+
+TEST(QuantArith, KnownValues) {
+  // x * 0.5: mult 2^30, shift 0. The doubling high multiply rounds ties toward +infinity.
+  EXPECT_EQ(ref::q_multiply(3, 1 << 30, 0), 2);
+  EXPECT_EQ(ref::q_multiply(-3, 1 << 30, 0), -1);
+  // x * 0.25: high multiply (2.5 -> 3) then divide by 2 rounding half away from zero (1.5 -> 2):
+  // TFLite's double rounding gives 2 where single rounding of 1.25 would give 1.
+  EXPECT_EQ(ref::q_multiply(5, 1 << 30, -1), 2);
+  EXPECT_EQ(ref::q_multiply(6, 1 << 30, -1), 2);    // 1.5 -> 2 (away from zero)
+  EXPECT_EQ(ref::q_multiply(-6, 1 << 30, -1), -2);  // -1.5 -> -2
+  EXPECT_EQ(ref::q_multiply(100, 1 << 30, 2), 200);  // left shift
+  EXPECT_EQ(ref::q_multiply(INT32_MAX, INT32_MAX, 30), 2147483646);  // left shift saturates, no UB
+  EXPECT_EQ(ref::q_sat_rounding_doubling_high_mul(INT32_MIN, INT32_MIN), INT32_MAX);
+}
+
+TEST(QuantArith, OnnxQuantizeRoundsHalfToEven) {
+  const float x[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, 300.f, -300.f, 2.4f};
+  const float s = 1.0f;
+  int8_t y[8];
+  ref::quantize_linear<int8_t>(x, &s, nullptr, y, 1, 8, 1, false, 0);
+  const int8_t want[] = {0, 2, 2, 0, -2, 127, -128, 2};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(y[i], want[i]) << i;
+  uint8_t u[8];
+  const uint8_t zp = 10;
+  ref::quantize_linear<uint8_t>(x, &s, &zp, u, 1, 8, 1, false, 0);
+  EXPECT_EQ(u[0], 10);
+  EXPECT_EQ(u[6], 0);
+}
+
+// Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm, quantized with ranges from the float
+// interpreter, must become integer ops only and stay close to float.
+TEST(QuantPasses, PtqOfSmallCnn) {
+  ir::Graph g;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0, 0.5f);
+  auto cst = [&](const std::string& name, ir::Shape s) {
+    auto t = std::make_shared<ir::TensorData>(ir::DType::F32, s);
+    for (int64_t i = 0; i < t->numel(); ++i) t->data<float>()[i] = nd(rng);
+    return g.add_constant(name, t);
+  };
+  ir::Value* x = g.add_value("x", ir::DType::F32, {1, 2, 6, 6});
+  x->has_shape = true;
+  g.inputs.push_back(x);
+  ir::Value* c = g.add_value("c");
+  ir::Value* r = g.add_value("r");
+  ir::Value* p = g.add_value("p");
+  ir::Value* f = g.add_value("f");
+  ir::Value* y = g.add_value("y");
+  g.add_node("Conv", {x, cst("w", {4, 2, 3, 3}), cst("b", {4})}, {c}, {{"pads", ir::Attribute::Ints({1, 1, 1, 1})}}, "conv");
+  g.add_node("Relu", {c}, {r}, {}, "relu");
+  g.add_node("GlobalAveragePool", {r}, {p}, {}, "gap");
+  g.add_node("Flatten", {p}, {f}, {}, "flat");
+  g.add_node("Gemm", {f, cst("fw", {3, 4}), cst("fb", {3})}, {y}, {{"transB", ir::Attribute::Int(1)}}, "fc");
+  g.outputs.push_back(y);
+  passes::PassManager pm;
+  pm.add("shape-inference");
+  passes::PassContext ctx;
+  pm.run(g, ctx);
+
+  std::vector<ir::TensorData> inputs;
+  ir::TensorData xin(ir::DType::F32, {1, 2, 6, 6});
+  for (int64_t i = 0; i < xin.numel(); ++i) xin.data<float>()[i] = nd(rng) * 2;
+  inputs.push_back(xin);
+  const ir::TensorData yf = ir::interpret(g, inputs)[0];
+
+  // Ranges: generous fixed ranges (the calibration code is exercised by the CLI tests).
+  std::map<std::string, passes::ActRange> ranges;
+  for (const char* v : {"x", "r", "p", "f"}) ranges[v] = {-4, 4};
+  ranges["y"] = {-8, 8};
+  passes::insert_qdq(g, ranges);
+  auto st = passes::qdq_fold(g, true);
+  EXPECT_EQ(st.folded, 4);  // conv+relu, gap, flatten, gemm
+  passes::PassManager pm2;
+  pm2.add("dce");
+  pm2.add("shape-inference");
+  pm2.run(g, ctx);
+  int float_ops = 0;
+  for (const auto& n : g.nodes())
+    if (n->domain.empty() && n->op != "QuantizeLinear" && n->op != "DequantizeLinear" && n->op != "Flatten")
+      ++float_ops;
+  EXPECT_EQ(float_ops, 0);
+  const ir::TensorData yq = ir::interpret(g, inputs)[0];
+  ASSERT_EQ(yq.shape, yf.shape);
+  for (int64_t i = 0; i < yf.numel(); ++i) EXPECT_NEAR(yq.data<float>()[i], yf.data<float>()[i], 0.25) << i;
+}
