@@ -84,6 +84,33 @@ OpDef gelu_op() {
 }
 const OpRegistrar kGelu(gelu_op());
 
+// IsNaN / IsInf: float -> bool predicates (PyTorch's nan_to_num exports them).
+template <typename Op>
+OpDef predicate_op(const char* name, const char* functor, Param p0 = nullptr, Param p1 = nullptr) {
+  OpDef d;
+  d.name = name;
+  d.infer = [](Node& n) {
+    check_input_count(n, 1, 1);
+    check_dtype(n, 0, type_mask(FloatTypes{}));
+    set_output(n, 0, DType::Bool, shape_of(n, 0));
+  };
+  d.lower = [functor, p0, p1](const Node& n) {
+    return dispatch(FloatTypes{}, n.inputs[0]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return make_call(kHeader, ref_kernel("unary", {ctype_of<T>(), "bool", fmt::format("tinyodlc::ref::{}", functor)}),
+                       &ref::unary<T, bool, Op>, In{0}, Out{0}, static_cast<int32_t>(n.inputs[0]->numel()),
+                       p0 ? p0(n) : 0.0f, p1 ? p1(n) : 0.0f);
+    });
+  };
+  return d;
+}
+const OpRegistrar kPredicates[] = {
+    OpRegistrar(predicate_op<ref::IsNaNOp>("IsNaN", "IsNaNOp")),
+    OpRegistrar(predicate_op<ref::IsInfOp>(
+        "IsInf", "IsInfOp", [](const Node& n) { return static_cast<float>(n.attr_int_or("detect_negative", 1)); },
+        [](const Node& n) { return static_cast<float>(n.attr_int_or("detect_positive", 1)); })),
+};
+
 // ---- binary with broadcasting ----------------------------------------------------------
 // Picks the flat kernel when no real broadcasting is needed, else the N-d one.
 template <typename Op, typename T, typename R>

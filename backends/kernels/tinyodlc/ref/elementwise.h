@@ -63,6 +63,14 @@ struct SoftplusOp {
   static float apply(float x, float, float) { return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
 };
 struct EluOp { static float apply(float x, float alpha, float) { return x >= 0 ? x : alpha * (expf(x) - 1.0f); } };
+// Predicates with a bool result (used with unary<float, bool, Op>).
+struct IsNaNOp { template <typename T> static bool apply(T x, float, float) { return x != x; } };
+// p0 != 0: detect -inf; p1 != 0: detect +inf.
+struct IsInfOp {
+  template <typename T> static bool apply(T x, float neg, float pos) {
+    return (x == static_cast<T>(INFINITY) && pos != 0.0f) || (x == -static_cast<T>(INFINITY) && neg != 0.0f);
+  }
+};
 struct NotOp { static bool apply(bool x, float, float) { return !x; } };
 
 // ---- binary with numpy broadcasting ---------------------------------------------------

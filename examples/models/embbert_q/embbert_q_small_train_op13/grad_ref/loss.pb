@@ -1,1 +1,1 @@
-BlossJz`@
+BlossJ=^¢@
