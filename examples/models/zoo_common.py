@@ -4,6 +4,7 @@ Run with Debian's python3 (python3-torch 1.13, python3-onnx 1.12, numpy):
     /usr/bin/python3 examples/models/make_all.py
 Nothing here is needed at test time: tests read the committed .onnx and .pb files.
 """
+import copy
 import os
 import shutil
 import sys
@@ -262,5 +263,33 @@ def write_grad_refs(onnx_path, model, inputs, logits_fn, label, scenarios):
                 fail(f"{onnx_path}: no gradient for {pname}")
             onnx.save_tensor(numpy_helper.from_array(g.numpy().astype(np.float32), pname),
                              os.path.join(sdir, pname + ".pb"))
+    _finite_difference_check(onnx_path, model, inputs, logits_fn, label,
+                             sorted({n for names in scenarios.values() for n in names}))
     log(f"    grad_ref: loss {float(loss):.4f}, " +
         ", ".join(f"{k}: {len(v)} tensors" for k, v in scenarios.items()))
+
+
+def _finite_difference_check(onnx_path, model, inputs, logits_fn, label, names, probes=3, eps=1e-4):
+    """Checks the float32 autograd gradients against central differences of the loss computed
+    in float64 (a few random entries per parameter)."""
+    m64 = copy.deepcopy(model).double().eval()
+    xs = [torch.from_numpy(a).double() if a.dtype.kind == "f" else torch.from_numpy(a) for a in inputs]
+    lab = torch.tensor([label], dtype=torch.int64)
+    p64 = dict(m64.named_parameters())
+    p32 = dict(model.named_parameters())
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for name in names:
+            flat = p64[name].view(-1)
+            g32 = p32[name].grad.view(-1)
+            for k in rng.choice(flat.numel(), size=min(probes, flat.numel()), replace=False):
+                old = float(flat[k])
+                flat[k] = old + eps
+                lp = float(torch.nn.functional.cross_entropy(logits_fn(m64, *xs), lab))
+                flat[k] = old - eps
+                lm = float(torch.nn.functional.cross_entropy(logits_fn(m64, *xs), lab))
+                flat[k] = old
+                fd = (lp - lm) / (2 * eps)
+                if abs(fd - float(g32[k])) > 1e-3 * max(1.0, abs(fd)):
+                    fail(f"{onnx_path}: gradient of {name}[{k}]: autograd {float(g32[k]):.6g} vs "
+                         f"finite difference {fd:.6g}")

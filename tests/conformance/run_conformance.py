@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--sample", type=int, default=1,
                     help="run only every N-th test (by name), for the second-compiler and sanitizer runs; "
                          "the environment variable TINYODLC_FULL=1 forces 1")
+    ap.add_argument("--report", default="", help="write name<TAB>status<TAB>reason per test to this file")
     ap.add_argument("--update-expectations", action="store_true", help="rewrite the expectations file")
     args = ap.parse_args()
 
@@ -122,6 +123,10 @@ def main():
     regressions = sorted(n for n in expected if n in results and results[n][0] != "passed")
     new_passes = sorted(n for n in passed if n not in expected)
 
+    if args.report:
+        with open(args.report, "w") as f:
+            for n in sorted(results):
+                f.write(f"{n}\t{results[n][0]}\t{results[n][1].splitlines()[0] if results[n][1] else ''}\n")
     # Skip reasons, grouped.
     reasons = {}
     for n in skipped:

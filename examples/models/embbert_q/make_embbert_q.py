@@ -14,10 +14,15 @@ lib/Models/EmbBERT.py, lib/Models/final_classifiers.py Classifier_rms).
                  out = exp(lq1 . lk1) * attention - exp(lq2 . lk2) * conv
   head:        sqrt(mean(x^2 over the sequence)) -> Sigmoid -> Linear (Classifier_rms)
 
-Models: the released configuration (vocab 8192, hidden 128, reduced embedding 16, length 256,
-4 layers, 1 head, kernel 32), a small one for fast tests, and the small one with the attention
-mask input (masked softmax, nan_to_num as in the authors' code). Exported at opset 13 and 17,
-plus a training-friendly export of the small one.
+Models:
+  embbert_q             the released configuration (vocab 8192, hidden 128, reduced embedding 16,
+                        length 256, 4 layers, 1 head, kernel 32); one input (right-padded ids),
+                        the attention mask is derived from it (ids != 0): masked softmax +
+                        nan_to_num, as in the authors' code
+  embbert_q_small       vocab 512, hidden 32, reduced 8, length 64, 2 layers, kernel 8; no mask
+                        (every position attends to every position, padding included)
+  embbert_q_small_mask  the small one with the attention mask as a second input
+Exported at opset 13 and 17, plus a training-friendly export of embbert_q_small.
 Trained on a synthetic topic-classification task over token sequences (see README.md).
 Run: /usr/bin/python3 examples/models/embbert_q/make_embbert_q.py [model names]
 """
@@ -104,9 +109,10 @@ class EfficientDifferentialSkipAttention(nn.Module):
 class EmbBERTClassifier(nn.Module):
     """EmbBERT encoder + Classifier_rms head."""
 
-    def __init__(self, vocab, max_len, d, r, layers, kernel, labels, with_mask=False):
+    def __init__(self, vocab, max_len, d, r, layers, kernel, labels, mask="none"):
         super().__init__()
-        self.with_mask = with_mask
+        assert mask in ("none", "input", "ids")
+        self.mask = mask
         self.embedder = NanoEmbedder(vocab, max_len, d, r)
         self.norms = nn.ModuleList([RMSNorm(d) for _ in range(layers)])
         self.attentions = nn.ModuleList([EfficientDifferentialSkipAttention(d, kernel) for _ in range(layers)])
@@ -115,7 +121,10 @@ class EmbBERTClassifier(nn.Module):
 
     def forward(self, input_ids, attention_mask=None):
         score_mask = None
-        if self.with_mask:
+        if self.mask == "ids":
+            # single-input deployment form: the tokenizer's attention mask of right-padded ids
+            attention_mask = (input_ids != PAD).long()
+        if self.mask != "none":
             # [B, L, L]: query i may attend key j iff both are real tokens (for right padding this
             # is the authors' make_score_mask)
             score_mask = attention_mask.unsqueeze(2) * attention_mask.unsqueeze(1)
@@ -173,12 +182,12 @@ def build(cfg):
     zc.log(f"== {FAMILY}/{name}: vocab {cfg['vocab']} hidden {cfg['d']} reduced {cfg['r']} "
            f"length {cfg['max_len']} layers {cfg['layers']} kernel {cfg['kernel']} mask {cfg['mask']}")
     model = EmbBERTClassifier(cfg["vocab"], cfg["max_len"], cfg["d"], cfg["r"], cfg["layers"],
-                              cfg["kernel"], cfg["labels"], with_mask=cfg["mask"])
+                              cfg["kernel"], cfg["labels"], mask=cfg["mask"])
     nparams = sum(p.numel() for p in model.parameters())
     zc.log(f"  {nparams} parameters")
     ids, mask, y = make_texts(cfg["n_train"], cfg, rng)
     vids, vmask, vy = make_texts(cfg["n_val"], cfg, rng)
-    if cfg["mask"]:
+    if cfg["mask"] == "input":
         x, xv = (ids, mask), (vids, vmask)
     else:
         x, xv = ids, vids
@@ -207,7 +216,7 @@ def build(cfg):
     model.eval()
     # reference sets: validation sequences of 3 different topics and lengths
     idx = [int(np.nonzero(vy == c)[0][k]) for k, c in enumerate(cfg["ref_classes"])]
-    if cfg["mask"]:
+    if cfg["mask"] == "input":
         sets = [(vids[i:i + 1], vmask[i:i + 1]) for i in idx]
         in_names = ["input_ids", "attention_mask"]
     else:
@@ -235,12 +244,12 @@ SMALL = dict(vocab=512, max_len=64, d=32, r=8, layers=2, kernel=8, labels=4, key
              full_length_fraction=1.0)
 CONFIGS = [
     dict(name="embbert_q", vocab=8192, max_len=256, d=128, r=16, layers=4, kernel=32, labels=4,
-         keywords=24, min_len=16, mask=False, n_train=640, n_val=160, epochs=3, lr=2e-3, batch=16,
-         full_length_fraction=0.1,
+         keywords=24, min_len=16, mask="ids", n_train=1280, n_val=160, epochs=3, lr=3e-3, batch=16,
+         full_length_fraction=0.05,
          seed=21, ref_classes=[0, 1, 3]),
-    dict(name="embbert_q_small", **SMALL, mask=False, n_train=3000, n_val=400, epochs=12, lr=4e-3,
+    dict(name="embbert_q_small", **SMALL, mask="none", n_train=3000, n_val=400, epochs=12, lr=4e-3,
          batch=32, seed=22, ref_classes=[0, 2, 3], train_export=True, grad_label=1),
-    dict(name="embbert_q_small_mask", **SMALL, mask=True, n_train=3000, n_val=400, epochs=12, lr=4e-3,
+    dict(name="embbert_q_small_mask", **SMALL, mask="input", n_train=3000, n_val=400, epochs=12, lr=4e-3,
          batch=32, seed=23, ref_classes=[1, 2, 3]),
 ]
 
