@@ -14,19 +14,6 @@ namespace {
 
 constexpr const char* kHeader = "tinyodlc/ref/movement.h";
 
-bool before(const Node& n, int v) { return n.opset != 0 && n.opset < v; }
-
-void attr_to_input(Node& n, Graph& g, const char* attr, size_t k) {
-  const Attribute* a = n.attr(attr);
-  if (!a) return;
-  std::vector<int64_t> v = n.attr_ints_or(attr, {});
-  auto t = std::make_shared<TensorData>(DType::I64, Shape{static_cast<int64_t>(v.size())});
-  std::copy(v.begin(), v.end(), t->data<int64_t>());
-  if (n.inputs.size() <= k) n.inputs.resize(k + 1, nullptr);
-  n.inputs[k] = g.add_constant(n.name + "_" + attr, t);
-  n.attrs.erase(attr);
-}
-
 void check_rank(const Node& n, const Shape& s) {
   if (s.size() > static_cast<size_t>(ref::kMaxRank))
     fail(n, fmt::format("tensors of rank {} are not supported (maximum {})", s.size(), ref::kMaxRank));

@@ -1,5 +1,6 @@
 #include "ir/ops/op_utils.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace tinyodlc::ir::ops {
@@ -129,6 +130,16 @@ I32s to_i32s(const Node& n, const std::vector<int64_t>& v) {
 }
 
 I32s dims_i32(const Node& n, const Shape& s) { return to_i32s(n, s); }
+
+void attr_to_input(Node& n, Graph& g, const char* attr, size_t k) {
+  if (!n.attr(attr)) return;
+  std::vector<int64_t> v = n.attr_ints_or(attr, {});
+  auto t = std::make_shared<TensorData>(DType::I64, Shape{static_cast<int64_t>(v.size())});
+  std::copy(v.begin(), v.end(), t->data<int64_t>());
+  if (n.inputs.size() <= k) n.inputs.resize(k + 1, nullptr);
+  n.inputs[k] = g.add_constant(n.name + "_" + attr, t);
+  n.attrs.erase(attr);
+}
 
 std::string ref_kernel(std::string_view name, std::initializer_list<std::string_view> targs) {
   if (targs.size() == 0) return fmt::format("tinyodlc::ref::{}", name);

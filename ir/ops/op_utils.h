@@ -41,6 +41,12 @@ I32s contiguous_strides(const Shape& s);
 I32s to_i32s(const Node& n, const std::vector<int64_t>& v);
 I32s dims_i32(const Node& n, const Shape& s);
 
+// The node was imported at an opset older than `v` (node.opset 0 = newest).
+inline bool before(const Node& n, int v) { return n.opset != 0 && n.opset < v; }
+// canonicalize_import helper: moves the ints attribute `attr` (if present) to a new int64
+// constant input at position k (for ops whose later opsets take it as an input).
+void attr_to_input(Node& n, Graph& g, const char* attr, size_t k);
+
 // "tinyodlc::ref::name<T1, T2>"
 std::string ref_kernel(std::string_view name, std::initializer_list<std::string_view> targs = {});
 

@@ -14,8 +14,6 @@ namespace {
 
 constexpr const char* kHeader = "tinyodlc/ref/reduce.h";
 
-bool before(const Node& n, int v) { return n.opset != 0 && n.opset < v; }
-
 // Reduced axes (sorted, normalised); empty = none (noop_with_empty_axes with empty axes).
 std::vector<bool> reduced_axes(const Node& n) {
   const Shape& in = shape_of(n, 0);

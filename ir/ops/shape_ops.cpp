@@ -17,21 +17,6 @@ constexpr const char* kCommon = "tinyodlc/ref/common.h";
 constexpr const char* kShapeOps = "tinyodlc/ref/shape_ops.h";
 constexpr const char* kMovement = "tinyodlc/ref/movement.h";
 
-// The node was imported at an opset older than `v` (0 = newest).
-bool before(const Node& n, int v) { return n.opset != 0 && n.opset < v; }
-
-// Moves the ints attribute `attr` (if present) to a new int64 constant input at position k.
-void attr_to_input(Node& n, Graph& g, const char* attr, size_t k) {
-  const Attribute* a = n.attr(attr);
-  if (!a) return;
-  std::vector<int64_t> v = n.attr_ints_or(attr, {});
-  auto t = std::make_shared<TensorData>(DType::I64, Shape{static_cast<int64_t>(v.size())});
-  std::copy(v.begin(), v.end(), t->data<int64_t>());
-  if (n.inputs.size() <= k) n.inputs.resize(k + 1, nullptr);
-  n.inputs[k] = g.add_constant(n.name + "_" + attr, t);
-  n.attrs.erase(attr);
-}
-
 // Lowering of views: a byte copy (used when the planner does not alias the buffers).
 KernelCall lower_copy(const Node& n) {
   return make_call(kCommon, "tinyodlc::ref::copy_bytes", &ref::copy_bytes, In{0}, Out{0},
