@@ -48,15 +48,20 @@ def fail(msg):
 
 
 def train_classifier(model, x, y, *, epochs, lr, batch, rng, x_val, y_val, batcher=None, prep=None,
-                     weight_decay=0.0, name="model", forward=None, eval_every_epoch=True):
+                     weight_decay=0.0, name="model", forward=None, eval_every_epoch=True, lr_scale=None):
     """Adam (one-cycle schedule) + cross-entropy on (x, y) numpy arrays (x may be a tuple of
     arrays). forward(model, *xb) -> logits (default model(*xb)); batcher(rng) -> list of index
     arrays (default: shuffled batches); prep(list of batch tensors) -> list (e.g. crop padding).
+    lr_scale(parameter name) -> factor of the learning rate of that parameter (default 1).
     Returns the validation accuracy."""
     forward = forward or (lambda m, *xb: m(*xb))
     xs = x if isinstance(x, tuple) else (x,)
     xvs = x_val if isinstance(x_val, tuple) else (x_val,)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    groups = {}
+    for pname, p in model.named_parameters():
+        groups.setdefault(lr_scale(pname) if lr_scale else 1.0, []).append(p)
+    param_groups = [{"params": ps, "lr": lr * f} for f, ps in sorted(groups.items())]
+    opt = torch.optim.Adam(param_groups, lr=lr, weight_decay=weight_decay)
     n = len(y)
     if batcher is None:
         def batcher(r):
@@ -64,7 +69,8 @@ def train_classifier(model, x, y, *, epochs, lr, batch, rng, x_val, y_val, batch
             return [perm[i:i + batch] for i in range(0, n, batch)]
     prep = prep or (lambda xb: xb)
     steps = epochs * len(batcher(np.random.default_rng(0)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in param_groups], total_steps=steps,
+                                                pct_start=0.15)
     t0 = time.time()
     for ep in range(epochs):
         model.train()

@@ -212,7 +212,8 @@ def build(cfg):
     r_crop = np.random.default_rng(cfg["seed"] + 1000)
     acc = zc.train_classifier(model, x, y, epochs=cfg["epochs"], lr=cfg["lr"], batch=batch, rng=rng,
                               x_val=xv, y_val=vy, name=name, batcher=batcher, prep=prep,
-                              eval_every_epoch=cfg["max_len"] <= 64)
+                              eval_every_epoch=cfg["max_len"] <= 64,
+                              lr_scale=lambda n: cfg.get("lambda_lr_scale", 1.0) if "lambda_" in n else 1.0)
     model.eval()
     # reference sets: validation sequences of 3 different topics and lengths
     idx = [int(np.nonzero(vy == c)[0][k]) for k, c in enumerate(cfg["ref_classes"])]
@@ -244,8 +245,8 @@ SMALL = dict(vocab=512, max_len=64, d=32, r=8, layers=2, kernel=8, labels=4, key
              full_length_fraction=1.0)
 CONFIGS = [
     dict(name="embbert_q", vocab=8192, max_len=256, d=128, r=16, layers=4, kernel=32, labels=4,
-         keywords=24, min_len=16, mask="ids", n_train=1280, n_val=160, epochs=3, lr=3e-3, batch=16,
-         full_length_fraction=0.05,
+         keywords=24, min_len=16, mask="ids", n_train=2000, n_val=200, epochs=4, lr=1.5e-3, batch=16,
+         full_length_fraction=0.05, lambda_lr_scale=0.1,
          seed=21, ref_classes=[0, 1, 3]),
     dict(name="embbert_q_small", **SMALL, mask="none", n_train=3000, n_val=400, epochs=12, lr=4e-3,
          batch=32, seed=22, ref_classes=[0, 2, 3], train_export=True, grad_label=1),
