@@ -275,7 +275,7 @@ def write_grad_refs(onnx_path, model, inputs, logits_fn, label, scenarios):
         ", ".join(f"{k}: {len(v)} tensors" for k, v in scenarios.items()))
 
 
-def _finite_difference_check(onnx_path, model, inputs, logits_fn, label, names, probes=3, eps=1e-4):
+def _finite_difference_check(onnx_path, model, inputs, logits_fn, label, names, probes=3, eps=1e-6):
     """Checks the float32 autograd gradients against central differences of the loss computed
     in float64 (a few random entries per parameter)."""
     m64 = copy.deepcopy(model).double().eval()
@@ -296,6 +296,8 @@ def _finite_difference_check(onnx_path, model, inputs, logits_fn, label, names, 
                 lm = float(torch.nn.functional.cross_entropy(logits_fn(m64, *xs), lab))
                 flat[k] = old
                 fd = (lp - lm) / (2 * eps)
+                # float64 central differences with a small step (ReLU/MaxPool kinks are rarely
+                # crossed); the float32 autograd value must agree to 1e-3 relative
                 if abs(fd - float(g32[k])) > 1e-3 * max(1.0, abs(fd)):
                     fail(f"{onnx_path}: gradient of {name}[{k}]: autograd {float(g32[k]):.6g} vs "
                          f"finite difference {fd:.6g}")
