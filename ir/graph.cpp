@@ -283,4 +283,33 @@ void Graph::topo_sort() {
   nodes_.sort([&](const auto& a, const auto& b) { return rank[a.get()] < rank[b.get()]; });
 }
 
+std::unique_ptr<Graph> clone_graph(const Graph& g) {
+  auto r = std::make_unique<Graph>();
+  r->name = g.name;
+  r->opset_imports = g.opset_imports;
+  std::unordered_map<const Value*, Value*> map;
+  for (const auto& v : g.values()) {
+    Value* c = r->add_value(v->name, v->dtype, v->shape);
+    c->has_shape = v->has_shape;
+    c->quant = v->quant;
+    c->constant = v->constant;
+    c->state = v->state;
+    c->state_of = v->state_of;
+    c->init = v->init;
+    map[v.get()] = c;
+  }
+  auto m = [&](Value* v) -> Value* { return v ? map.at(v) : nullptr; };
+  for (const auto& n : g.nodes()) {
+    std::vector<Value*> ins, outs;
+    for (Value* v : n->inputs) ins.push_back(m(v));
+    for (Value* v : n->outputs) outs.push_back(m(v));
+    Node* c = r->add_node(n->op, ins, outs, n->attrs, n->name, nullptr, n->domain);
+    c->opset = n->opset;
+    c->def = n->def;
+  }
+  for (Value* v : g.inputs) r->inputs.push_back(m(v));
+  for (Value* v : g.outputs) r->outputs.push_back(m(v));
+  return r;
+}
+
 }  // namespace tinyodlc::ir

@@ -70,7 +70,19 @@ class Value {
   std::shared_ptr<const TensorData> constant;  // set for initializers/folded constants
   Node* producer = nullptr;
 
+  // On-device learning (docs/training.md). A value with a state other than None lives in a
+  // static RAM blob that persists across calls, not in the arena:
+  //  - Param: a trainable parameter. No producer, not constant (passes must not fold it);
+  //    its initial value (the ONNX initializer) is `init`.
+  //  - Grad: the gradient accumulator of the parameter named `state_of`, written (+=) by its
+  //    producer (tinyodlc.AccumulateGrad); a root for dead-code elimination.
+  enum class State { None, Param, Grad };
+  State state = State::None;
+  std::string state_of;
+  std::shared_ptr<const TensorData> init;
+
   bool is_constant() const { return constant != nullptr; }
+  bool is_param() const { return state == State::Param; }
   int64_t numel() const { return num_elements(shape); }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
   std::string type_str() const;  // "f32[1,3,8,8]" (or "f32[?]" without shape)
@@ -211,5 +223,9 @@ class Graph {
   std::unordered_map<std::string, Value*> value_by_name_;
   std::unordered_map<std::string, Node*> node_by_name_;
 };
+
+// A deep copy of g (values, nodes, schedule, interface). Constant and initial data are shared
+// (immutable), so the backend can tell that two graphs use the same weights.
+std::unique_ptr<Graph> clone_graph(const Graph& g);
 
 }  // namespace tinyodlc::ir

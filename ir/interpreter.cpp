@@ -28,6 +28,7 @@ std::vector<TensorData> interpret(const Graph& g, const std::vector<TensorData>&
   auto lookup = [&](const Value* v) -> const TensorData* {
     auto it = env.find(v);
     if (it != env.end()) return it->second.get();
+    if (v->is_param()) return v->init.get();
     return v->is_constant() ? v->constant.get() : nullptr;
   };
 

@@ -13,6 +13,8 @@
 
 namespace tinyodlc::ir {
 
+class GradContext;
+
 struct OpDef {
   std::string domain;  // "" for ai.onnx
   std::string name;
@@ -50,6 +52,11 @@ struct OpDef {
 
   // Multiply-accumulates per execution (for `inspect` and benchmarks). Empty = 0.
   std::function<int64_t(const Node&)> macs;
+
+  // Gradient rule (ir/grad.h): appends the nodes computing the gradients of the inputs that
+  // need one, from the gradients of the outputs. Empty: the op cannot be differentiated (the
+  // autodiff pass then names the node in its error).
+  std::function<void(GradContext&)> grad;
 };
 
 class OpRegistry {

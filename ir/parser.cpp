@@ -836,17 +836,19 @@ class Parser {
         }
       } while (accept(Tk::Comma));
       expect(Tk::Equal, "after the result names");
-      if (is_ident("constant") && peek(1).kind != Tk::ColonColon) {
+      if ((is_ident("constant") || is_ident("param")) && peek(1).kind != Tk::ColonColon) {
         const Token& kw = next();
         if (results.size() != 1 || !results[0]) error(kw, "a constant defines exactly one value");
-        parse_constant(*results[0]);
+        parse_constant(*results[0], kw.text == "param");
         return;
       }
     }
     parse_node(results);
   }
 
-  void parse_constant(const Token& result) {
+  // `%w = constant T dense<...>`, or `%w = param T dense<...>` (a trainable parameter:
+  // the data is its initial value).
+  void parse_constant(const Token& result, bool param = false) {
     Token type_tok = peek();
     TypeSpec ts = parse_type();
     if (ts.dtype == DType::Undefined) error(type_tok, "a constant needs an element type");
@@ -854,7 +856,12 @@ class Parser {
     auto data = parse_dense(ts.dtype, ts.shape, type_tok);
     Value* v = define(result);
     apply_type(v, ts);
-    v->constant = std::move(data);
+    if (param) {
+      v->state = Value::State::Param;
+      v->init = std::move(data);
+    } else {
+      v->constant = std::move(data);
+    }
   }
 
   std::string op_part(const Token& t, const char* what) {

@@ -16,7 +16,7 @@ bool is_value_name_char(char c) {
 
 // Words the parser gives a meaning to where an op or domain name could stand.
 const std::set<std::string>& keywords() {
-  static const std::set<std::string> k = {"_", "constant", "name", "opset", "graph", "dense", "quant",
+  static const std::set<std::string> k = {"_", "constant", "param", "name", "opset", "graph", "dense", "quant",
                                           "ints", "floats", "strings", "inf", "nan", "true", "false"};
   return k;
 }
@@ -310,15 +310,16 @@ std::string print_graph(const Graph& g, const PrintOptions& opts) {
     s += (k ? ", " : "") + (g.outputs[k] ? print_value_ref(g.outputs[k]->name) : std::string("_"));
   s += ") {\n";
   for (const auto& v : g.values()) {
-    if (!v->is_constant() || v->producer) continue;
+    if (!(v->is_constant() || (v->is_param() && v->init)) || v->producer) continue;
     // The data's own dtype/shape are authoritative (they are what gets parsed back).
+    const TensorData& data = v->is_param() ? *v->init : *v->constant;
     Value as_data;
-    as_data.dtype = v->constant->dtype;
-    as_data.shape = v->constant->shape;
+    as_data.dtype = data.dtype;
+    as_data.shape = data.shape;
     as_data.has_shape = true;
     as_data.quant = v->quant;
-    s += "  " + print_value_ref(v->name) + " = constant " + print_type(as_data) + " ";
-    print_dense(s, *v->constant, opts);
+    s += "  " + print_value_ref(v->name) + (v->is_param() ? " = param " : " = constant ") + print_type(as_data) + " ";
+    print_dense(s, data, opts);
     s += "\n";
   }
   for (const auto& n : g.nodes()) s += "  " + print_node(*n, opts) + "\n";

@@ -9,7 +9,7 @@ namespace tinyodlc::ir {
 void verify(const Graph& g) {
   std::set<const Value*> defined(g.inputs.begin(), g.inputs.end());
   for (const auto& v : g.values())
-    if (v->is_constant()) defined.insert(v.get());
+    if (v->is_constant() || v->is_param()) defined.insert(v.get());
   for (const auto& n : g.nodes()) {
     for (size_t k = 0; k < n->inputs.size(); ++k) {
       const Value* in = n->inputs[k];

@@ -1,5 +1,5 @@
 // dce: dead code elimination. Removes every node none of whose outputs is (transitively)
-// needed for a graph output, then every value that is no longer referenced (unused
+// needed for a graph output or a gradient accumulator (training state), then every value that is no longer referenced (unused
 // constants included). Graph inputs are kept even when unused: they are the model's interface.
 #include <unordered_set>
 
@@ -12,6 +12,9 @@ using namespace ir;
 
 void run_dce(Graph& g, PassContext&) {
   std::unordered_set<const Value*> live(g.outputs.begin(), g.outputs.end());
+  // Gradient accumulators (training state written by their producer) are results too.
+  for (const auto& v : g.values())
+    if (v->state == Value::State::Grad && v->producer) live.insert(v.get());
   std::vector<Node*> dead;
   // Reverse schedule order: all users of a value come after its producer. Nodes out of
   // order (not yet topologically sorted) are handled by iterating to a fixed point.

@@ -214,8 +214,10 @@ struct Builder {
     plan.elided.assign(n_steps, false);
     plan.inplace.assign(n_steps, false);
     for (const Value* v : g.inputs) plan.storage[v] = Storage::GraphInput;
-    for (const auto& v : g.values())
+    for (const auto& v : g.values()) {
       if (v->is_constant()) plan.storage[v.get()] = Storage::Constant;
+      if (v->state != Value::State::None) plan.storage[v.get()] = Storage::State;
+    }
 
     // Pass 1: views and the last use of every root value.
     int step = 0;
@@ -249,7 +251,7 @@ struct Builder {
       }
       for (size_t k = 0; k < n.outputs.size(); ++k) {
         const Value* o = n.outputs[k];
-        if (!o) continue;
+        if (!o || o->state != Value::State::None) continue;
         if (g.is_graph_output(o)) {
           plan.storage[o] = Storage::GraphOutput;
           continue;

@@ -30,6 +30,7 @@ enum class Storage {
   GraphOutput,  // caller's output pointer (written by its producer)
   Arena,        // a buffer in the arena
   Alias,        // a view of another value's storage (elided Reshape/Squeeze/...)
+  State,        // persistent training state (trainable parameter, gradient accumulator): not in the arena
 };
 
 struct Buffer {

@@ -13,10 +13,13 @@
 
 namespace tinyodlc::passes {
 
+struct TrainingOptions;  // passes/training.h
+
 // Options shared by all passes of one compilation.
 struct PassContext {
   std::map<std::string, int64_t> dim_values;  // --dim NAME=VALUE (symbolic dims)
   std::ostream* log = nullptr;                  // diagnostics / remarks (may be null)
+  const TrainingOptions* training = nullptr;    // on-device learning (select-trainable, autodiff)
 };
 
 struct PassInfo {

@@ -2,6 +2,7 @@
 // Sum/Mean/Min/Max, Clip, Where. Kernels: backends/kernels/tinyodlc/ref/elementwise.h.
 #include "tinyodlc/ref/elementwise.h"
 
+#include "ir/grad.h"
 #include "ir/ops/op_utils.h"
 
 namespace tinyodlc::ir::ops {
@@ -153,11 +154,37 @@ OpDef binary_op(const char* name, const char* functor) {
   return d;
 }
 
+// Gradient rules of the arithmetic binary ops; each input's gradient is summed over the axes
+// along which it was broadcast.
+OpDef with_grad(OpDef d, std::function<void(GradContext&)> g) {
+  d.grad = std::move(g);
+  return d;
+}
+void grad_add_sub(GradContext& c, bool sub) {
+  Value* dy = c.dy(0);
+  if (c.needs(0)) c.set_dx(0, c.unbroadcast(dy, c.node.inputs[0]->shape));
+  if (c.needs(1)) c.set_dx(1, c.unbroadcast(sub ? c.emit("Neg", {dy}) : dy, c.node.inputs[1]->shape));
+}
+void grad_mul(GradContext& c) {  // d(a b) = b da + a db
+  Value* dy = c.dy(0);
+  const Node& n = c.node;
+  if (c.needs(0)) c.set_dx(0, c.unbroadcast(c.emit("Mul", {dy, n.inputs[1]}), n.inputs[0]->shape));
+  if (c.needs(1)) c.set_dx(1, c.unbroadcast(c.emit("Mul", {dy, n.inputs[0]}), n.inputs[1]->shape));
+}
+void grad_div(GradContext& c) {  // y = a / b: da = dy / b, db = -dy y / b
+  Value* dy = c.dy(0);
+  const Node& n = c.node;
+  Value* dyb = c.emit("Div", {dy, n.inputs[1]});
+  if (c.needs(0)) c.set_dx(0, c.unbroadcast(dyb, n.inputs[0]->shape));
+  if (c.needs(1))
+    c.set_dx(1, c.unbroadcast(c.emit("Neg", {c.emit("Mul", {dyb, n.outputs[0]})}), n.inputs[1]->shape));
+}
+
 const OpRegistrar kBinary[] = {
-    OpRegistrar(binary_op<ref::AddOp, NumericTypes>("Add", "AddOp")),
-    OpRegistrar(binary_op<ref::SubOp, NumericTypes>("Sub", "SubOp")),
-    OpRegistrar(binary_op<ref::MulOp, NumericTypes>("Mul", "MulOp")),
-    OpRegistrar(binary_op<ref::DivOp, NumericTypes>("Div", "DivOp")),
+    OpRegistrar(with_grad(binary_op<ref::AddOp, NumericTypes>("Add", "AddOp"), [](GradContext& c) { grad_add_sub(c, false); })),
+    OpRegistrar(with_grad(binary_op<ref::SubOp, NumericTypes>("Sub", "SubOp"), [](GradContext& c) { grad_add_sub(c, true); })),
+    OpRegistrar(with_grad(binary_op<ref::MulOp, NumericTypes>("Mul", "MulOp"), grad_mul)),
+    OpRegistrar(with_grad(binary_op<ref::DivOp, NumericTypes>("Div", "DivOp"), grad_div)),
     OpRegistrar(binary_op<ref::EqualOp, AllTypes, true>("Equal", "EqualOp")),
     OpRegistrar(binary_op<ref::LessOp, NumericTypes, true>("Less", "LessOp")),
     OpRegistrar(binary_op<ref::LessOrEqualOp, NumericTypes, true>("LessOrEqual", "LessOrEqualOp")),

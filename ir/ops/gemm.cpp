@@ -3,6 +3,7 @@
 // again; batch dims broadcast). Kernels: backends/kernels/tinyodlc/ref/gemm.h.
 #include "tinyodlc/ref/gemm.h"
 
+#include "ir/grad.h"
 #include "ir/ops/nn_utils.h"
 
 namespace tinyodlc::ir::ops {
@@ -73,6 +74,28 @@ OpDef gemm_op() {
     GemmDims g = gemm_dims(n);
     return g.m * g.n * g.k;
   };
+  // Y = alpha op(A) op(B) + beta C:  d op(A) = alpha dY op(B)^T,  d op(B) = alpha op(A)^T dY,
+  // dC = beta * dY summed over C's broadcast axes. Each product is one Gemm with transposes
+  // chosen so that no operand is transposed in memory.
+  d.grad = [](GradContext& c) {
+    const Node& n = c.node;
+    Value* dy = c.dy(0);
+    const bool ta = n.attr_int_or("transA", 0) != 0, tb = n.attr_int_or("transB", 0) != 0;
+    const float alpha = n.attr_float_or("alpha", 1.0f), beta = n.attr_float_or("beta", 1.0f);
+    auto gemm = [&](Value* a, Value* b, bool t_a, bool t_b) {
+      return c.emit("Gemm", {a, b},
+                    {{"alpha", Attribute::Float(alpha)}, {"transA", Attribute::Int(t_a)}, {"transB", Attribute::Int(t_b)}});
+    };
+    Value* a = n.inputs[0];
+    Value* b = n.inputs[1];
+    if (c.needs(0)) c.set_dx(0, ta ? gemm(b, dy, tb, true) : gemm(dy, b, false, !tb));
+    if (c.needs(1)) c.set_dx(1, tb ? gemm(dy, a, true, ta) : gemm(a, dy, !ta, false));
+    if (c.needs(2)) {
+      Value* g = c.unbroadcast(dy, n.inputs[2]->shape);
+      if (beta != 1.0f) g = c.emit("Mul", {g, c.scalar_like(g, beta)});
+      c.set_dx(2, g);
+    }
+  };
   return d;
 }
 const OpRegistrar kGemm(gemm_op());
@@ -128,6 +151,50 @@ OpDef matmul_op() {
   d.macs = [](const Node& n) {
     MatMulDims m = matmul_dims(n);
     return num_elements(m.batch) * m.m * m.n * m.k;
+  };
+  // Y = A B (numpy matmul): dA = dY B^T, dB = A^T dY, summed over broadcast batch dims.
+  // A 2-D B (a Linear layer applied to [..., K] activations) uses Gemm on the flattened rows
+  // (no transposed copies); batched products (attention) use MatMul with Transpose.
+  d.grad = [](GradContext& c) {
+    const Node& n = c.node;
+    Value* a = n.inputs[0];
+    Value* b = n.inputs[1];
+    // Promote 1-D operands to matrices, as the forward op does.
+    Shape ap = a->shape, bp = b->shape;
+    if (ap.size() == 1) ap.insert(ap.begin(), 1);
+    if (bp.size() == 1) bp.push_back(1);
+    MatMulDims m = matmul_dims(n);
+    Shape yp = m.batch;
+    yp.push_back(m.m);
+    yp.push_back(m.n);
+    Value* dy = c.reshape(c.dy(0), yp);
+    if (bp.size() == 2) {
+      const int64_t rows = num_elements(ap) / m.k;
+      Value* dy2 = c.reshape(dy, {rows, m.n});
+      if (c.needs(0)) {
+        Value* g = c.emit("Gemm", {dy2, c.reshape(b, bp)}, {{"transB", Attribute::Int(1)}});
+        c.set_dx(0, c.reshape(g, a->shape));
+      }
+      if (c.needs(1)) {
+        Value* g = c.emit("Gemm", {c.reshape(a, {rows, m.k}), dy2}, {{"transA", Attribute::Int(1)}});
+        c.set_dx(1, c.reshape(g, b->shape));
+      }
+      return;
+    }
+    auto swap_last = [&](Value* x) {
+      std::vector<int64_t> perm;
+      for (size_t i = 0; i < x->shape.size(); ++i) perm.push_back(static_cast<int64_t>(i));
+      std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+      return c.transpose(x, perm);
+    };
+    if (c.needs(0)) {
+      Value* g = c.emit("MatMul", {dy, swap_last(c.reshape(b, bp))});
+      c.set_dx(0, c.reshape(c.unbroadcast(g, ap), a->shape));
+    }
+    if (c.needs(1)) {
+      Value* g = c.emit("MatMul", {swap_last(c.reshape(a, ap)), dy});
+      c.set_dx(1, c.reshape(c.unbroadcast(g, bp), b->shape));
+    }
   };
   return d;
 }

@@ -8,10 +8,18 @@
 #include "tinyodlc/ref/movement.h"
 #include "tinyodlc/ref/shape_ops.h"
 
+#include "ir/grad.h"
 #include "ir/ops/op_utils.h"
 
 namespace tinyodlc::ir::ops {
 namespace {
+
+// Views only reinterpret the data with another shape: the gradient is the output gradient
+// reinterpreted with the input's shape.
+void grad_view(GradContext& c) {
+  if (c.needs(0)) c.set_dx(0, c.reshape(c.dy(0), c.node.inputs[0]->shape));
+}
+
 
 constexpr const char* kCommon = "tinyodlc/ref/common.h";
 constexpr const char* kShapeOps = "tinyodlc/ref/shape_ops.h";
@@ -34,6 +42,7 @@ OpDef reshape_op() {
   OpDef d;
   d.name = "Reshape";
   d.is_view = true;
+  d.grad = grad_view;
   d.canonicalize_import = [](Node& n, Graph& g) {
     if (before(n, 5)) attr_to_input(n, g, "shape", 1);  // Reshape-1: shape attribute
   };
@@ -89,6 +98,7 @@ OpDef flatten_op() {
   OpDef d;
   d.name = "Flatten";
   d.is_view = true;
+  d.grad = grad_view;
   d.infer = [](Node& n) {
     check_input_count(n, 1, 1);
     const Shape& in = shape_of(n, 0);
@@ -110,6 +120,7 @@ OpDef squeeze_op() {
   OpDef d;
   d.name = "Squeeze";
   d.is_view = true;
+  d.grad = grad_view;
   d.canonicalize_import = [](Node& n, Graph& g) {
     if (before(n, 13)) attr_to_input(n, g, "axes", 1);
   };
@@ -143,6 +154,7 @@ OpDef unsqueeze_op() {
   OpDef d;
   d.name = "Unsqueeze";
   d.is_view = true;
+  d.grad = grad_view;
   d.canonicalize_import = [](Node& n, Graph& g) {
     if (before(n, 13)) attr_to_input(n, g, "axes", 1);
   };
@@ -171,6 +183,7 @@ OpDef identity_op() {
   OpDef d;
   d.name = "Identity";
   d.is_view = true;
+  d.grad = grad_view;
   d.infer = [](Node& n) {
     check_input_count(n, 1, 1);
     set_output(n, 0, req_input(n, 0)->dtype, shape_of(n, 0));

@@ -1,0 +1,41 @@
+// Options of on-device learning (docs/training.md): what trains, with which loss. Read by the
+// passes `select-trainable` (passes/trainable.cpp) and `autodiff` (passes/autodiff.cpp).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace tinyodlc::passes {
+
+struct TrainingOptions {
+  // Selection (combinable; the union is trained).
+  std::vector<std::string> trainable;  // initializer names: exact, or a regex that must match the whole name;
+                                       // the words "biases" and "norms" select all biases / norm affine parameters
+  int trainable_last = 0;              // the last N parametric layers (Conv/ConvTranspose/Gemm/MatMul, with the
+                                       // normalization layers between them)
+  std::string train_input;             // train only the part fed by this tensor (it becomes the graph input)
+
+  // Loss.
+  std::string loss = "cross-entropy";  // cross-entropy | mse | cosine-prototype
+  std::string loss_output;             // graph output the loss is computed on (default: the only output)
+  int append_head = 0;                 // append a linear classifier with this many classes to the loss output
+  std::shared_ptr<const ir::TensorData> prototypes;  // cosine-prototype: [classes, dim]
+  float scale = 10.0f;                 // cosine-prototype: logits = scale * cos(embedding, prototype)
+
+  bool enabled() const { return !trainable.empty() || trainable_last > 0 || !train_input.empty() || append_head > 0; }
+};
+
+// Names of the graph inputs the training step adds.
+inline constexpr const char* kLabelInput = "label";    // int64 [rows] (cross-entropy, cosine-prototype)
+inline constexpr const char* kTargetInput = "target";  // the prediction's type (mse)
+inline constexpr const char* kLossOutput = "loss";     // rank-0 float
+
+// The trainable parameters of a graph after select-trainable, in a deterministic order (their
+// order in the blob of the generated code: by first use in the schedule).
+std::vector<ir::Value*> trainable_params(const ir::Graph& g);
+
+}  // namespace tinyodlc::passes
