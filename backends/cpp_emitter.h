@@ -12,10 +12,24 @@
 
 namespace tinyodlc::backends {
 
+// Optimizer of the generated training step (docs/training.md).
+struct OptimizerOptions {
+  std::string kind = "sgd";  // sgd | momentum | adam
+  float lr = 0.01f;
+  float momentum = 0.9f;
+  float weight_decay = 0.0f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  int batch = 1;             // train_step() applies the update every `batch` samples
+};
+
 struct EmitOptions {
   std::string name = "model";  // C++ namespace and file stem; must be an identifier
   std::string source;          // model file name, for the header comment
   passes::PlanOptions memory;  // target memory regions for the memory plan (default: host)
+  // On-device learning: the training-step graph (passes/autodiff.cpp) emitted next to the
+  // inference graph; both share the trainable parameters (Value::State::Param, by name).
+  const ir::Graph* training = nullptr;
+  OptimizerOptions optimizer;
 };
 
 struct GeneratedFile {
@@ -23,10 +37,23 @@ struct GeneratedFile {
   std::string contents;
 };
 
+// One trainable parameter in the parameter / gradient blobs of the generated code.
+struct TrainableSlot {
+  std::string name;
+  ir::Shape shape;
+  size_t offset = 0;  // in floats
+  size_t count = 0;
+};
+
 struct EmitResult {
   std::vector<GeneratedFile> files;
-  passes::MemoryPlan plan;
+  passes::MemoryPlan plan;           // inference
   size_t weight_bytes = 0;
+  // Training (when EmitOptions::training is set).
+  passes::MemoryPlan training_plan;
+  std::vector<TrainableSlot> trainable;
+  size_t trainable_count = 0;        // floats per blob
+  size_t state_bytes = 0;            // parameters + gradient accumulator + optimizer state
 };
 
 // Throws CompileError when the graph contains a node that cannot be lowered.
@@ -34,6 +61,8 @@ EmitResult emit_cpp(const ir::Graph& g, const EmitOptions& opts);
 
 // The host test harness (reads raw inputs, runs invoke, writes raw outputs).
 std::string emit_host_harness(const EmitOptions& opts);
+// The host harness of a training build (runs invoke, then K training steps; see the template).
+std::string emit_train_harness(const EmitOptions& opts);
 
 // A C++ identifier derived from a tensor/model name ("conv1.weight" -> "conv1_weight").
 std::string sanitize_identifier(const std::string& s);

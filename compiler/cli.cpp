@@ -16,6 +16,7 @@
 #include "compiler/inspect.h"
 #include "compiler/target_run.h"
 #include "compiler/targets.h"
+#include "frontend/tensor_proto.h"
 #include "ir/graph.h"
 #include "passes/memory_plan.h"
 
@@ -36,6 +37,8 @@ struct Common {
   std::vector<std::string> print_after;
   std::string target_file;
   std::vector<std::string> reserve;
+  std::vector<std::string> trainable;
+  std::string prototypes_file;
 };
 
 void add_model_options(CLI::App* app, Common& c, bool codegen) {
@@ -75,6 +78,54 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "held-out input sets (same layout) for the accuracy part of quantization.md "
                     "(default: the calibration sets)")
         ->check(CLI::ExistingDirectory);
+    // on-device learning (docs/training.md)
+    auto& t = c.copts.training;
+    auto& o = c.copts.optimizer;
+    const std::string odl = "On-device learning (docs/training.md)";
+    app->add_option("--trainable", c.trainable,
+                    "train these initializers: exact names or regular expressions matching whole names "
+                    "(repeatable or comma-separated); 'biases' = all biases, 'norms' = all normalization "
+                    "scales/shifts. Adds a training step (accumulate/apply_update/train_step) to the generated code")
+        ->type_name("PATTERN")
+        ->group(odl);
+    app->add_option("--trainable-last", t.trainable_last,
+                    "train the last N parametric layers (Conv/ConvTranspose/Gemm/MatMul and the norms between them)")
+        ->type_name("N")
+        ->group(odl);
+    app->add_option("--train-input", t.train_input,
+                    "train only the part of the model fed by this tensor (it becomes the input: e.g. cached "
+                    "features); default trainable set: all of that part's parameters")
+        ->type_name("TENSOR")
+        ->group(odl);
+    app->add_option("--loss", t.loss, "loss: cross-entropy (softmax CE on logits, int64 label), mse (float target), "
+                                      "cosine-prototype (CE on scale * cos(embedding, prototypes))")
+        ->check(CLI::IsMember({"cross-entropy", "mse", "cosine-prototype"}))
+        ->default_val("cross-entropy")
+        ->group(odl);
+    app->add_option("--loss-output", t.loss_output, "the output (or tensor) the loss is computed on (default: the only output)")
+        ->type_name("TENSOR")
+        ->group(odl);
+    app->add_option("--append-head", t.append_head,
+                    "append a new linear classifier with N classes (zero-initialized, trainable) to the loss output")
+        ->type_name("N")
+        ->group(odl);
+    app->add_option("--prototypes", c.prototypes_file, "cosine-prototype: class prototypes, float [classes, dim] TensorProto")
+        ->check(CLI::ExistingFile)
+        ->group(odl);
+    app->add_option("--scale", t.scale, "cosine-prototype: logit scale s")->default_val(10.0f)->group(odl);
+    app->add_option("--optimizer", o.kind, "sgd, momentum (SGD with momentum) or adam")
+        ->check(CLI::IsMember({"sgd", "momentum", "adam"}))
+        ->default_val("sgd")
+        ->group(odl);
+    app->add_option("--lr", o.lr, "learning rate (also settable at run time)")->default_val(0.01f)->group(odl);
+    app->add_option("--momentum", o.momentum, "momentum of --optimizer momentum")->default_val(0.9f)->group(odl);
+    app->add_option("--weight-decay", o.weight_decay, "L2 weight decay (also settable at run time)")
+        ->default_val(0.0f)
+        ->group(odl);
+    app->add_option("--batch", o.batch, "train_step() applies the update every B samples (gradient accumulation)")
+        ->default_val(1)
+        ->check(CLI::PositiveNumber)
+        ->group(odl);
   }
 }
 
@@ -101,6 +152,31 @@ void finish_common(Common& c) {
       throw CLI::ValidationError("--reserve", "expected a byte count (4096, 0x1000, 64K, 1M) in '" + r + "'");
     }
   }
+  for (const auto& p : c.trainable) {
+    // Comma-separated lists too (a regex with a comma must be given alone: {m,n} is kept whole).
+    if (p.find('{') != std::string::npos) {
+      c.copts.training.trainable.push_back(p);
+      continue;
+    }
+    size_t start = 0;
+    while (start <= p.size()) {
+      size_t comma = p.find(',', start);
+      std::string item = p.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!item.empty()) c.copts.training.trainable.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (!c.prototypes_file.empty()) {
+    try {
+      c.copts.training.prototypes =
+          std::make_shared<ir::TensorData>(frontend::load_tensor_pb(c.prototypes_file).second);
+    } catch (const std::exception& e) {
+      throw CLI::ValidationError("--prototypes", e.what());
+    }
+  }
+  if (c.copts.training.loss == "cosine-prototype" && !c.copts.training.prototypes)
+    throw CLI::ValidationError("--loss", "cosine-prototype needs --prototypes FILE.pb");
   for (const auto& p : c.print_after) {
     // Accept comma-separated lists too.
     size_t start = 0;
@@ -152,6 +228,14 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   run->add_option("--outputs", ropts.outputs_dir, "folder for output_0.pb, ... (named after the graph outputs)")
       ->required();
+  run->add_option("--label", ropts.label_file,
+                  "training runs: the label (int64 [rows]) or, for --loss mse, the target (TensorProto .pb); "
+                  "writes loss.pb, losses.pb, grad_<NAME>.pb (first step) and param_<NAME>.pb (after the last)")
+      ->check(CLI::ExistingFile)
+      ->group("On-device learning (docs/training.md)");
+  run->add_option("--train-steps", ropts.train_steps, "training runs: number of steps on the sample")
+      ->default_val(1)
+      ->group("On-device learning (docs/training.md)");
 
   std::string data_dir;
   double rtol = 1e-3, atol = 1e-7;

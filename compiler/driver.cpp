@@ -1,6 +1,7 @@
 #include "compiler/driver.h"
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -71,14 +72,19 @@ std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts) {
       for (auto& x : n->inputs)
         if (x == in) x = c;
   }
+  const bool training = opts.training.enabled();
   passes::PassManager pm;
-  for (const auto& p : passes::default_pipeline()) pm.add(p);
-  std::set<std::string> known;
-  for (const auto* p : pm.pipeline()) known.insert(p->name);
+  std::vector<std::string> pipeline = passes::default_pipeline();
+  // Trainable parameters are marked first, so that no pass folds them into constants.
+  if (training) pipeline.insert(pipeline.begin(), "select-trainable");
+  for (const auto& p : pipeline) pm.add(p);
+  std::vector<std::string> all = pipeline;
+  if (training) all.insert(all.end(), training_pipeline().begin(), training_pipeline().end());
+  std::set<std::string> known(all.begin(), all.end());
   for (const auto& p : opts.print_ir_after)
     if (!known.count(p))
       throw CompileError("", fmt::format("--print-ir-after={}: no such pass in the pipeline (passes: {})", p,
-                                         fmt::join(passes::default_pipeline(), ", ")));
+                                         fmt::join(all, ", ")));
   pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
   pm.print_after_all(opts.print_ir_after_all);
   std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
@@ -87,6 +93,29 @@ std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts) {
   });
   passes::PassContext ctx;
   ctx.dim_values = opts.dims;
+  ctx.training = &opts.training;
+  pm.run(*g, ctx);
+  return g;
+}
+
+const std::vector<std::string>& training_pipeline() {
+  static const std::vector<std::string> p = {"autodiff", "dce", "shape-inference", "dce"};
+  return p;
+}
+
+std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, const CompileOptions& opts) {
+  std::unique_ptr<ir::Graph> g = ir::clone_graph(inference);
+  passes::PassManager pm;
+  for (const auto& p : training_pipeline()) pm.add(p);
+  pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
+  pm.print_after_all(opts.print_ir_after_all);
+  std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
+  pm.set_printer([&out](const std::string& pass, const ir::Graph& graph) {
+    out << "// ----- IR after " << pass << " (training step) -----\n" << ir::print_graph(graph) << std::flush;
+  });
+  passes::PassContext ctx;
+  ctx.dim_values = opts.dims;
+  ctx.training = &opts.training;
   pm.run(*g, ctx);
   return g;
 }
@@ -99,12 +128,17 @@ Compilation compile_model(const CompileOptions& opts) {
   Target target = find_target(opts.target);  // throws for unknown targets
   apply_reservations(target, opts.reserve);
   c.graph = import_and_optimize(opts);
+  if (opts.training.enabled() && !opts.quantize.empty())
+    throw CompileError("", "--quantize with a training step is not supported yet: train a float model (docs/training.md)");
   // int8: PTQ (--quantize) or folding of an imported QDQ model; report files (if any).
   std::vector<backends::GeneratedFile> quant_files = apply_quantization(*c.graph, opts);
+  if (opts.training.enabled()) c.training_graph = build_training_graph(*c.graph, opts);
   backends::EmitOptions eo;
   eo.name = c.name;
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
+  eo.training = c.training_graph.get();
+  eo.optimizer = opts.optimizer;
   c.emitted = backends::emit_cpp(*c.graph, eo);
   c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
   return c;
@@ -218,7 +252,11 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   TempDir build(ropts.build_dir);
   const Target& target = find_target(copts.target);
   std::vector<NamedTensor> outputs;
-  if (!target.is_host()) {
+  if (c.training_graph) {
+    if (!target.is_host())
+      throw CompileError("", "training runs in QEMU are not supported yet: run the training build on the host");
+    outputs = run_training_on_host(c, inputs, ropts, build.path);
+  } else if (!target.is_host()) {
     outputs = run_on_target(c, target, inputs, ropts, build.path);
   } else {
     outputs = run_on_host(c, inputs, ropts, build.path);
@@ -232,16 +270,17 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   return outputs;
 }
 
-std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
-                                     const RunOptions& ropts, const std::string& build_dir) {
-  const ir::Graph& g = *c.graph;
+namespace {
+
+// Writes the generated code and `harness_source` to build_dir and builds them with the host
+// compiler (warnings are errors). Returns the executable.
+std::string build_host(const Compilation& c, const std::string& harness_source, const RunOptions& ropts,
+                       const std::string& build_dir) {
   write_output_dir(build_dir, c);
-  backends::EmitOptions eo;
-  eo.name = c.name;
   std::string harness = (fs::path(build_dir) / "harness_main.cpp").string();
   {
     std::ofstream h(harness);
-    h << backends::emit_host_harness(eo);
+    h << harness_source;
   }
   std::string exe = (fs::path(build_dir) / "harness").string();
   std::string cxx = ropts.cxx;
@@ -261,7 +300,17 @@ std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<Nam
   if (built.exit_code != 0)
     throw std::runtime_error(fmt::format("building the generated code failed (exit {}):\n{}", built.exit_code,
                                          built.output));
+  return exe;
+}
 
+}  // namespace
+
+std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
+                                     const RunOptions& ropts, const std::string& build_dir) {
+  const ir::Graph& g = *c.graph;
+  backends::EmitOptions eo;
+  eo.name = c.name;
+  const std::string exe = build_host(c, backends::emit_host_harness(eo), ropts, build_dir);
   std::vector<std::string> run = {exe};
   for (size_t k = 0; k < inputs.size(); ++k) {
     std::string p = (fs::path(build_dir) / fmt::format("input_{}.bin", k)).string();
@@ -287,6 +336,79 @@ std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<Nam
       throw std::runtime_error(fmt::format("output {} has {} bytes, expected {}", k, raw.size(), t.data.bytes.size()));
     t.data.bytes = std::move(raw);
     outputs.push_back(std::move(t));
+  }
+  return outputs;
+}
+
+std::string file_safe_name(const std::string& s) {
+  std::string r;
+  for (char ch : s)
+    r += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-') ? ch : '_';
+  return r;
+}
+
+std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
+                                              const RunOptions& ropts, const std::string& build_dir) {
+  const ir::Graph& g = *c.graph;
+  const ir::Graph& tg = *c.training_graph;
+  if (ropts.label_file.empty())
+    throw CompileError("", fmt::format("a training run needs --label FILE.pb (the '{}' input of the training step: {})",
+                                       tg.inputs.back()->name, tg.inputs.back()->type_str()));
+  if (ropts.train_steps < 1) throw CompileError("", "--train-steps must be at least 1");
+  auto [lname, label] = frontend::load_tensor_pb(ropts.label_file);
+  const ir::Value* lv = tg.inputs.back();
+  if (label.dtype != lv->dtype || label.numel() != lv->numel())
+    throw CompileError(ropts.label_file, fmt::format("holds {}{} but the training step's '{}' input is {}",
+                                                     ir::dtype_name(label.dtype), ir::shape_str(label.shape), lv->name,
+                                                     lv->type_str()));
+  backends::EmitOptions eo;
+  eo.name = c.name;
+  const std::string exe = build_host(c, backends::emit_train_harness(eo), ropts, build_dir);
+  std::vector<std::string> run = {exe, std::to_string(ropts.train_steps)};
+  auto raw_in = [&](const std::string& stem, const ir::TensorData& t) {
+    std::string p = (fs::path(build_dir) / (stem + ".bin")).string();
+    write_raw(p, t);
+    run.push_back(p);
+  };
+  for (size_t k = 0; k < inputs.size(); ++k) raw_in(fmt::format("input_{}", k), inputs[k].data);
+  raw_in("label", label);
+  std::vector<std::string> out_raw;
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    out_raw.push_back((fs::path(build_dir) / fmt::format("output_{}.bin", k)).string());
+    run.push_back(out_raw.back());
+  }
+  for (const char* f : {"losses.bin", "grads.bin", "params.bin"}) run.push_back((fs::path(build_dir) / f).string());
+  ProcessResult ran = run_process(run, ropts.timeout_seconds);
+  if (ran.timed_out) throw std::runtime_error(fmt::format("the generated code timed out after {} s", ropts.timeout_seconds));
+  if (ran.exit_code != 0)
+    throw std::runtime_error(fmt::format("the generated code failed (exit {}):\n{}", ran.exit_code, ran.output));
+  std::vector<NamedTensor> outputs;
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    const ir::Value* v = g.outputs[k];
+    NamedTensor t{v->name, ir::TensorData(v->dtype, v->shape)};
+    t.data.bytes = read_raw(out_raw[k]);
+    if (t.data.bytes.size() != v->nbytes())
+      throw std::runtime_error(fmt::format("output {} has {} bytes, expected {}", k, t.data.bytes.size(), v->nbytes()));
+    outputs.push_back(std::move(t));
+  }
+  if (!ropts.outputs_dir.empty()) {
+    const fs::path dir(ropts.outputs_dir);
+    fs::create_directories(dir);
+    ir::TensorData losses(ir::DType::F32, {ropts.train_steps});
+    losses.bytes = read_raw((fs::path(build_dir) / "losses.bin").string());
+    ir::TensorData loss(ir::DType::F32, {});
+    std::memcpy(loss.bytes.data(), losses.bytes.data(), 4);
+    frontend::save_tensor_pb((dir / "loss.pb").string(), "loss", loss);
+    frontend::save_tensor_pb((dir / "losses.pb").string(), "losses", losses);
+    const std::vector<uint8_t> grads = read_raw((fs::path(build_dir) / "grads.bin").string());
+    const std::vector<uint8_t> params = read_raw((fs::path(build_dir) / "params.bin").string());
+    for (const auto& s : c.emitted.trainable) {
+      ir::TensorData t(ir::DType::F32, s.shape);
+      std::memcpy(t.bytes.data(), grads.data() + s.offset * 4, s.count * 4);
+      frontend::save_tensor_pb((dir / ("grad_" + file_safe_name(s.name) + ".pb")).string(), s.name, t);
+      std::memcpy(t.bytes.data(), params.data() + s.offset * 4, s.count * 4);
+      frontend::save_tensor_pb((dir / ("param_" + file_safe_name(s.name) + ".pb")).string(), s.name, t);
+    }
   }
   return outputs;
 }

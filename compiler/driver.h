@@ -11,6 +11,7 @@
 #include "backends/cpp_emitter.h"
 #include "compiler/targets.h"
 #include "ir/graph.h"
+#include "passes/training.h"
 
 namespace tinyodlc {
 
@@ -31,10 +32,14 @@ struct CompileOptions {
   std::string calibration_dir;                 // input sets for PTQ calibration
   std::string calibration_method = "minmax";   // minmax | percentile | mse
   std::string quant_eval_dir;                  // held-out sets for the report (default: calibration sets)
+  // On-device learning (docs/training.md): enabled when something is selected to train.
+  passes::TrainingOptions training;
+  backends::OptimizerOptions optimizer;
 };
 
 struct Compilation {
   std::unique_ptr<ir::Graph> graph;
+  std::unique_ptr<ir::Graph> training_graph;  // the training step (null without training)
   backends::EmitResult emitted;
   std::string name;
 };
@@ -42,6 +47,9 @@ struct Compilation {
 // Imports the model and runs the default pass pipeline. Throws ir::CompileError.
 std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts);
 Compilation compile_model(const CompileOptions& opts);
+// The passes that turn the (inference) graph into the training step, and that step.
+const std::vector<std::string>& training_pipeline();
+std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, const CompileOptions& opts);
 void write_output_dir(const std::string& dir, const Compilation& c);
 // The memory regions of a target, for the memory planner (passes/memory_plan.h).
 passes::PlanOptions plan_options(const Target& t);
@@ -56,6 +64,11 @@ struct RunOptions {
   std::vector<std::string> cxxflags;  // extra flags for the host build
   int timeout_seconds = 600;
   bool verbose = false;
+  // Training runs (CompileOptions::training enabled): the label (or mse target) file and the
+  // number of training steps on the sample. Writes loss.pb, losses.pb, grad_<NAME>.pb and
+  // param_<NAME>.pb next to the outputs.
+  std::string label_file;
+  int train_steps = 1;
 };
 
 struct NamedTensor {
@@ -73,6 +86,13 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts, const RunOptions
 // Builds the compiled code with the host C++ compiler in build_dir and runs it on inputs.
 std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
                                      const RunOptions& ropts, const std::string& build_dir);
+
+// The training build on the host: invoke() on the inputs, then RunOptions::train_steps
+// steps; writes loss.pb, losses.pb, grad_<NAME>.pb, param_<NAME>.pb to outputs_dir.
+std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
+                                              const RunOptions& ropts, const std::string& build_dir);
+// <NAME> in grad_<NAME>.pb: every character outside [A-Za-z0-9._-] replaced by '_'.
+std::string file_safe_name(const std::string& s);
 
 // Reads DIR/input_K.pb (or output_K.pb) for K = 0, 1, ... until a file is missing.
 std::vector<NamedTensor> load_tensor_files(const std::string& dir, const std::string& prefix);
