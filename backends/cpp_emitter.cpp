@@ -538,14 +538,17 @@ class Emitter {
     std::string o = "{\n";
     o += fmt::format("  \"model\": {},\n  \"optimizer\": {},\n  \"batch\": {},\n", json::quote(opts_.name),
                      json::quote(opts_.optimizer.kind), opts_.optimizer.batch);
-    o += fmt::format("  \"trainable_parameters\": {},\n  \"trainable\": [\n{}\n  ],\n", result_.trainable_count,
-                     fmt::join(list, ",\n"));
+    size_t real = 0;
+    for (const auto& s : result_.trainable) real += s.count;
+    o += fmt::format("  \"trainable_parameters\": {},\n  \"blob_floats\": {},\n  \"trainable\": [\n{}\n  ],\n", real,
+                     result_.trainable_count, fmt::join(list, ",\n"));
     o += fmt::format("  \"inference_arena_bytes\": {},\n  \"inference_lower_bound_bytes\": {},\n", ip.arena_bytes,
                      ip.lower_bound);
     o += fmt::format("  \"training_arena_bytes\": {},\n  \"training_lower_bound_bytes\": {},\n", tp.arena_bytes,
                      tp.lower_bound);
     o += fmt::format("  \"parameter_bytes\": {},\n  \"gradient_bytes\": {},\n  \"optimizer_state_bytes\": {},\n", params,
                      params, result_.state_bytes - 2 * params);
+    o += fmt::format("  \"state_bytes\": {},\n", result_.state_bytes);
     o += fmt::format("  \"forward_ram_bytes\": {},\n", ip.arena_bytes + params);
     o += fmt::format("  \"training_ram_bytes\": {},\n", arena + result_.state_bytes);
     o += fmt::format("  \"training_extra_ram_bytes\": {},\n", arena + result_.state_bytes - ip.arena_bytes);
