@@ -461,6 +461,7 @@ class Emitter {
     t["train_generic_args"] = fmt::format("{}", fmt::join(gen, ", "));
     t["train_doc"] = doc;
     t["train_num_inputs"] = std::to_string(tg.inputs.size());
+    t["label_bytes"] = std::to_string(tg.inputs.back()->nbytes());
     t["loss_out"] = train_.out_names.at(0);
     const auto& o = opts_.optimizer;
     t["optimizer"] = o.kind;

@@ -233,8 +233,18 @@ int cli_main(int argc, char** argv) {
                   "writes loss.pb, losses.pb, grad_<NAME>.pb (first step) and param_<NAME>.pb (after the last)")
       ->check(CLI::ExistingFile)
       ->group("On-device learning (docs/training.md)");
-  run->add_option("--train-steps", ropts.train_steps, "training runs: number of steps on the sample")
+  run->add_option("--train-steps", ropts.train_steps,
+                  "training runs: number of steps on the sample (with --train-data: epochs over the sets)")
       ->default_val(1)
+      ->group("On-device learning (docs/training.md)");
+  run->add_option("--train-data", ropts.train_data_dir,
+                  "target training runs: train on every set (subfolder with input_K.pb and label.pb) of DIR")
+      ->check(CLI::ExistingDirectory)
+      ->group("On-device learning (docs/training.md)");
+  run->add_option("--eval-data", ropts.eval_data_dir,
+                  "target training runs: held-out sets (same layout); the accuracy (argmax of output 0) before "
+                  "and after training goes to target_run.json")
+      ->check(CLI::ExistingDirectory)
       ->group("On-device learning (docs/training.md)");
 
   std::string data_dir;

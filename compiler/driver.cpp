@@ -252,9 +252,9 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   TempDir build(ropts.build_dir);
   const Target& target = find_target(copts.target);
   std::vector<NamedTensor> outputs;
-  if (c.training_graph) {
-    if (!target.is_host())
-      throw CompileError("", "training runs in QEMU are not supported yet: run the training build on the host");
+  if (c.training_graph && target.is_host()) {
+    if (!ropts.train_data_dir.empty())
+      throw CompileError("", "--train-data runs on a --target (QEMU); on the host use --label with --inputs");
     outputs = run_training_on_host(c, inputs, ropts, build.path);
   } else if (!target.is_host()) {
     outputs = run_on_target(c, target, inputs, ropts, build.path);
@@ -391,26 +391,34 @@ std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::v
       throw std::runtime_error(fmt::format("output {} has {} bytes, expected {}", k, t.data.bytes.size(), v->nbytes()));
     outputs.push_back(std::move(t));
   }
-  if (!ropts.outputs_dir.empty()) {
-    const fs::path dir(ropts.outputs_dir);
-    fs::create_directories(dir);
-    ir::TensorData losses(ir::DType::F32, {ropts.train_steps});
-    losses.bytes = read_raw((fs::path(build_dir) / "losses.bin").string());
-    ir::TensorData loss(ir::DType::F32, {});
-    std::memcpy(loss.bytes.data(), losses.bytes.data(), 4);
-    frontend::save_tensor_pb((dir / "loss.pb").string(), "loss", loss);
-    frontend::save_tensor_pb((dir / "losses.pb").string(), "losses", losses);
-    const std::vector<uint8_t> grads = read_raw((fs::path(build_dir) / "grads.bin").string());
-    const std::vector<uint8_t> params = read_raw((fs::path(build_dir) / "params.bin").string());
-    for (const auto& s : c.emitted.trainable) {
-      ir::TensorData t(ir::DType::F32, s.shape);
-      std::memcpy(t.bytes.data(), grads.data() + s.offset * 4, s.count * 4);
-      frontend::save_tensor_pb((dir / ("grad_" + file_safe_name(s.name) + ".pb")).string(), s.name, t);
-      std::memcpy(t.bytes.data(), params.data() + s.offset * 4, s.count * 4);
-      frontend::save_tensor_pb((dir / ("param_" + file_safe_name(s.name) + ".pb")).string(), s.name, t);
-    }
-  }
+  if (!ropts.outputs_dir.empty())
+    write_training_outputs(c, ropts.outputs_dir, read_raw((fs::path(build_dir) / "losses.bin").string()),
+                           read_raw((fs::path(build_dir) / "grads.bin").string()),
+                           read_raw((fs::path(build_dir) / "params.bin").string()));
   return outputs;
+}
+
+void write_training_outputs(const Compilation& c, const std::string& dir_name, const std::vector<uint8_t>& losses_raw,
+                            const std::vector<uint8_t>& grads, const std::vector<uint8_t>& params) {
+  const fs::path dir(dir_name);
+  fs::create_directories(dir);
+  const size_t blob = c.emitted.trainable_count * sizeof(float);
+  if (losses_raw.empty() || losses_raw.size() % 4 || grads.size() != blob || params.size() != blob)
+    throw std::runtime_error(fmt::format("the training harness wrote {} loss bytes, {} gradient and {} parameter bytes "
+                                         "(expected {} each)", losses_raw.size(), grads.size(), params.size(), blob));
+  ir::TensorData losses(ir::DType::F32, {static_cast<int64_t>(losses_raw.size() / 4)});
+  losses.bytes = losses_raw;
+  ir::TensorData loss(ir::DType::F32, {});
+  std::memcpy(loss.bytes.data(), losses.bytes.data(), 4);
+  frontend::save_tensor_pb((dir / "loss.pb").string(), "loss", loss);
+  frontend::save_tensor_pb((dir / "losses.pb").string(), "losses", losses);
+  for (const auto& s : c.emitted.trainable) {
+    ir::TensorData t(ir::DType::F32, s.shape);
+    std::memcpy(t.bytes.data(), grads.data() + s.offset * 4, s.count * 4);
+    frontend::save_tensor_pb((dir / ("grad_" + file_safe_name(s.name) + ".pb")).string(), s.name, t);
+    std::memcpy(t.bytes.data(), params.data() + s.offset * 4, s.count * 4);
+    frontend::save_tensor_pb((dir / ("param_" + file_safe_name(s.name) + ".pb")).string(), s.name, t);
+  }
 }
 
 Comparison compare_outputs(const std::vector<NamedTensor>& actual, const std::vector<NamedTensor>& expected,

@@ -69,6 +69,9 @@ struct RunOptions {
   // param_<NAME>.pb next to the outputs.
   std::string label_file;
   int train_steps = 1;
+  // Target training runs: train on the sets in train_data_dir (each subfolder: input_K.pb +
+  // label.pb) for train_steps epochs, and measure the accuracy on eval_data_dir before and after.
+  std::string train_data_dir, eval_data_dir;
 };
 
 struct NamedTensor {
@@ -91,6 +94,10 @@ std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<Nam
 // steps; writes loss.pb, losses.pb, grad_<NAME>.pb, param_<NAME>.pb to outputs_dir.
 std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
                                               const RunOptions& ropts, const std::string& build_dir);
+// Writes loss.pb (first step), losses.pb, grad_<NAME>.pb and param_<NAME>.pb from the raw
+// blobs a training harness produced.
+void write_training_outputs(const Compilation& c, const std::string& dir, const std::vector<uint8_t>& losses,
+                            const std::vector<uint8_t>& grads, const std::vector<uint8_t>& params);
 // <NAME> in grad_<NAME>.pb: every character outside [A-Za-z0-9._-] replaced by '_'.
 std::string file_safe_name(const std::string& s);
 

@@ -18,6 +18,7 @@
 
 #include "compiler/embedded.h"
 #include "compiler/process.h"
+#include "frontend/tensor_proto.h"
 #include "ir/graph.h"
 
 namespace tinyodlc {
@@ -354,12 +355,85 @@ std::string target_report_json(const TargetReport& r) {
       "  \"insns\": {},\n  \"marker_overhead_insns\": {},\n  \"layer_insns\": [{}],\n"
       "  \"stack_peak_bytes\": {},\n  \"model_stack_bytes\": {},\n  \"stack_reserved_bytes\": {},\n"
       "  \"sections\": {{\n    {},\n    {},\n    {},\n    {}\n  }},\n"
-      "  \"main_ram\": \"{}\",\n  \"regions\": [{}\n  ],\n  \"qemu_seconds\": {:.3f}\n}}\n",
+      "  \"main_ram\": \"{}\",\n  \"regions\": [{}\n  ],\n  \"qemu_seconds\": {:.3f},\n  \"measured\": \"{}\",\n"
+      "  \"harness_stats\": {{{}}}\n}}\n",
       r.target, r.core, r.qemu_machine, r.compiler, r.insns ? std::to_string(*r.insns) : "null", r.marker_overhead,
       segs, r.stack_peak_bytes, r.model_stack_bytes, r.stack_reserved_bytes, size_line("text", r.text),
       size_line("rodata", r.rodata), size_line("data", r.data), size_line("bss", r.bss), r.main_ram, regions,
-      r.seconds);
+      r.seconds, r.stats.count("correct_before") ? "first training step (accumulate + apply_update)" : "invoke()",
+      [&] {
+        std::string o;
+        for (const auto& [k, v] : r.stats) o += fmt::format("{}\"{}\": {}", o.empty() ? "" : ", ", k, v);
+        return o;
+      }());
 }
+
+namespace {
+
+std::vector<uint8_t> read_bytes(const fs::path& p) {
+  std::string s = read_file(p);
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+// Sets of a folder (subfolders holding input_0.pb), in name order: each is (inputs, label).
+std::vector<std::pair<std::vector<NamedTensor>, ir::TensorData>> load_labelled_sets(const std::string& dir) {
+  std::vector<fs::path> sets;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && fs::exists(e.path() / "input_0.pb")) sets.push_back(e.path());
+  std::sort(sets.begin(), sets.end());
+  if (sets.empty()) throw ir::CompileError(dir, "no sets (subfolders with input_0.pb and label.pb)");
+  std::vector<std::pair<std::vector<NamedTensor>, ir::TensorData>> r;
+  for (const auto& p : sets) {
+    if (!fs::exists(p / "label.pb")) throw ir::CompileError(p.string(), "no label.pb");
+    r.push_back({load_tensor_files(p.string(), "input"), frontend::load_tensor_pb((p / "label.pb").string()).second});
+  }
+  return r;
+}
+
+// input_K.bin / label.bin (and eval_*) for the training harness.
+void write_training_data(const Compilation& c, const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+                         const fs::path& dir) {
+  const ir::Graph& g = *c.graph;
+  const ir::Value* lv = c.training_graph->inputs.back();
+  auto check = [&](const std::vector<NamedTensor>& ins, const ir::TensorData& label, const std::string& where) {
+    if (ins.size() != g.inputs.size())
+      throw ir::CompileError(where, fmt::format("{} inputs, the model has {}", ins.size(), g.inputs.size()));
+    for (size_t k = 0; k < ins.size(); ++k)
+      if (ins[k].data.dtype != g.inputs[k]->dtype || ins[k].data.numel() != g.inputs[k]->numel())
+        throw ir::CompileError(where, fmt::format("input {} holds {}{}, the model input is {}", k,
+                                                  ir::dtype_name(ins[k].data.dtype), ir::shape_str(ins[k].data.shape),
+                                                  g.inputs[k]->type_str()));
+    if (label.dtype != lv->dtype || label.numel() != lv->numel())
+      throw ir::CompileError(where, fmt::format("the label holds {}{}, the training step's '{}' is {}",
+                                                ir::dtype_name(label.dtype), ir::shape_str(label.shape), lv->name,
+                                                lv->type_str()));
+  };
+  auto write_split = [&](const std::vector<std::pair<std::vector<NamedTensor>, ir::TensorData>>& sets,
+                         const std::string& prefix, const std::string& where) {
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+      std::string all;
+      for (const auto& [ins, label] : sets) {
+        check(ins, label, where);
+        all.append(ins[k].data.bytes.begin(), ins[k].data.bytes.end());
+      }
+      write_file(dir / fmt::format("{}input_{}.bin", prefix, k), all);
+    }
+    std::string labels;
+    for (const auto& s : sets) labels.append(s.second.bytes.begin(), s.second.bytes.end());
+    write_file(dir / (prefix + "label.bin"), labels);
+  };
+  if (!ropts.train_data_dir.empty()) {
+    write_split(load_labelled_sets(ropts.train_data_dir), "", ropts.train_data_dir);
+  } else {
+    if (ropts.label_file.empty())
+      throw ir::CompileError("", fmt::format("a training run needs --label FILE.pb (the '{}' input of the training "
+                                             "step: {}) or --train-data DIR", lv->name, lv->type_str()));
+    write_split({{inputs, frontend::load_tensor_pb(ropts.label_file).second}}, "", ropts.label_file);
+  }
+  if (!ropts.eval_data_dir.empty()) write_split(load_labelled_sets(ropts.eval_data_dir), "eval_", ropts.eval_data_dir);
+}
+
+}  // namespace
 
 std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& target,
                                        const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
@@ -392,7 +466,9 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
   // Runtime files and the per-model glue.
   const fs::path rt = dir / "tinyodlc_target";
   fs::create_directories(rt);
-  for (const char* f : {"tinyodlc_target.h", "startup.c", "semihost.c", "harness.cpp"})
+  const bool training = c.training_graph != nullptr;
+  const char* harness = training ? "train_harness.cpp" : "harness.cpp";
+  for (const char* f : {"tinyodlc_target.h", "startup.c", "semihost.c", harness})
     write_file(rt / f, std::string(embedded_file(std::string("runtime/target/") + f)));
   uint64_t io_bytes = 0;
   for (const ir::Value* v : g.inputs) io_bytes += (v->nbytes() + 15) / 16 * 16;
@@ -442,7 +518,7 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
   std::vector<std::string> objs;
   objs.push_back(compile(cxxcmd, topts.layer_markers ? dir / (c.name + "_markers.cpp") : model_cpp, kModelObject,
                          "the generated code"));
-  objs.push_back(compile(cxxcmd, rt / "harness.cpp", "harness.o", "the target harness"));
+  objs.push_back(compile(cxxcmd, rt / harness, "harness.o", "the target harness"));
   objs.push_back(compile(cflags, rt / "startup.c", "startup.o", "the startup code"));
   objs.push_back(compile(cflags, rt / "semihost.c", "semihost.o", "the semihosting runtime"));
 
@@ -500,8 +576,14 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
   measure_sizes(elf, target, ropts, rep);
 
   // Inputs.
-  for (size_t k = 0; k < inputs.size(); ++k) write_file(dir / fmt::format("input_{}.bin", k),
-                                                        std::string(inputs[k].data.bytes.begin(), inputs[k].data.bytes.end()));
+  for (const char* f : {"losses.bin", "grads.bin", "params.bin", "label.bin", "eval_label.bin"}) fs::remove(dir / f);
+  for (size_t k = 0; k < inputs.size(); ++k) fs::remove(dir / fmt::format("eval_input_{}.bin", k));
+  if (training) {
+    write_training_data(c, inputs, ropts, dir);
+  } else {
+    for (size_t k = 0; k < inputs.size(); ++k)
+      write_file(dir / fmt::format("input_{}.bin", k), std::string(inputs[k].data.bytes.begin(), inputs[k].data.bytes.end()));
+  }
   for (size_t k = 0; k < g.outputs.size(); ++k) fs::remove(dir / fmt::format("output_{}.bin", k));
   fs::remove(dir / "target_stats.txt");
   fs::remove(dir / "insn_counts.txt");
@@ -509,7 +591,8 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
   // Run.
   std::vector<std::string> qemu = {tool("TINYODLC_QEMU", "qemu-system-arm"), "-M", target.qemu_machine, "-nographic",
                                    "-monitor", "none", "-serial", "none", "-semihosting-config",
-                                   "enable=on,target=native,arg=tinyodlc,arg=" + qemu_escape(dir.string())};
+                                   "enable=on,target=native,arg=tinyodlc,arg=" + qemu_escape(dir.string()) +
+                                       (training ? fmt::format(",arg={}", ropts.train_steps) : std::string())};
   std::string plugin = find_plugin();
   if (!plugin.empty()) {
     Symbols sym = read_symbols(elf, ropts);
@@ -567,6 +650,7 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
     std::string key;
     uint64_t v;
     while (in >> key >> v) {
+      rep.stats[key] = v;
       if (key == "stack_peak_bytes") rep.stack_peak_bytes = v;
       if (key == "model_stack_bytes") rep.model_stack_bytes = v;
       if (key == "stack_reserved_bytes") rep.stack_reserved_bytes = v;
@@ -599,6 +683,9 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
       throw std::runtime_error(fmt::format("the instruction counter saw {} layer segments, expected {}",
                                            rep.segments.size(), layers.size() + 1));
   }
+  if (training && !ropts.outputs_dir.empty())
+    write_training_outputs(c, ropts.outputs_dir, read_bytes(dir / "losses.bin"), read_bytes(dir / "grads.bin"),
+                           read_bytes(dir / "params.bin"));
   std::string json = target_report_json(rep);
   write_file(dir / "target_run.json", json);
   if (!ropts.outputs_dir.empty()) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,7 @@ struct TargetReport {
   std::vector<RegionUse> regions;
   std::string main_ram;  // region holding .data/.bss/stack
   double seconds = 0;    // wall time of the QEMU run
+  std::map<std::string, uint64_t> stats;  // everything the harness wrote to target_stats.txt
 };
 
 struct TargetRunOptions {

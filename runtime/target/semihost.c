@@ -9,6 +9,7 @@ enum {
   SYS_WRITE0 = 0x04,
   SYS_WRITE = 0x05,
   SYS_READ = 0x06,
+  SYS_SEEK = 0x0A,
   SYS_FLEN = 0x0C,
   SYS_GET_CMDLINE = 0x15,
   SYS_EXIT_EXTENDED = 0x20
@@ -30,6 +31,11 @@ int tinyodlc_sh_open(const char* path, const char* mode) {
 int tinyodlc_sh_close(int handle) {
   uint32_t args[1] = {(uint32_t)handle};
   return sh_call(SYS_CLOSE, args);
+}
+
+int tinyodlc_sh_seek(int handle, long pos) {
+  uint32_t args[2] = {(uint32_t)handle, (uint32_t)pos};
+  return sh_call(SYS_SEEK, args);
 }
 
 long tinyodlc_sh_flen(int handle) {

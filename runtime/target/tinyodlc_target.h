@@ -16,6 +16,8 @@ extern "C" {
 /* Opens a host file; mode is "rb" or "wb". Returns a handle >= 0, or -1. */
 int tinyodlc_sh_open(const char* path, const char* mode);
 int tinyodlc_sh_close(int handle);
+/* Moves the file position to pos (bytes from the start); returns 0 on success. */
+int tinyodlc_sh_seek(int handle, long pos);
 /* Length of an open file in bytes, or -1. */
 long tinyodlc_sh_flen(int handle);
 /* Read/write n bytes; return the number of bytes transferred. */
