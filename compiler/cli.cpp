@@ -113,6 +113,12 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
         ->check(CLI::ExistingFile)
         ->group(odl);
     app->add_option("--scale", t.scale, "cosine-prototype: logit scale s")->default_val(10.0f)->group(odl);
+    app->add_option("--recompute", t.recompute,
+                    "saved activations of the training step: auto (recompute large ones in the backward pass when "
+                    "that lowers the training arena), always, never")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->default_val("auto")
+        ->group(odl);
     app->add_option("--optimizer", o.kind, "sgd, momentum (SGD with momentum) or adam")
         ->check(CLI::IsMember({"sgd", "momentum", "adam"}))
         ->default_val("sgd")

@@ -15,7 +15,9 @@
 #include "compiler/target_run.h"
 #include "compiler/targets.h"
 #include "frontend/onnx_import.h"
+#include "ir/op_registry.h"
 #include "ir/printer.h"
+#include "passes/memory_plan.h"
 #include "passes/pass_manager.h"
 
 namespace tinyodlc {
@@ -99,14 +101,25 @@ std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts) {
 }
 
 const std::vector<std::string>& training_pipeline() {
-  static const std::vector<std::string> p = {"autodiff", "dce", "shape-inference", "dce"};
+  static const std::vector<std::string> p = {"autodiff", "dce", "shape-inference", "recompute", "dce"};
   return p;
 }
 
-std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, const CompileOptions& opts) {
+namespace {
+
+// Single-arena peak of a graph on the host (lowering gives the kernels' scratch sizes).
+size_t host_arena_bytes(const ir::Graph& g) {
+  std::vector<size_t> scratch;
+  for (const auto& n : g.nodes())
+    scratch.push_back(n->def && n->def->lower && !passes::is_elided_view(g, *n) ? n->def->lower(*n).scratch_bytes : 0);
+  return passes::plan_memory(g, scratch).arena_bytes;
+}
+
+std::unique_ptr<ir::Graph> training_graph_with(const ir::Graph& inference, const CompileOptions& opts, bool recompute) {
   std::unique_ptr<ir::Graph> g = ir::clone_graph(inference);
   passes::PassManager pm;
-  for (const auto& p : training_pipeline()) pm.add(p);
+  for (const auto& p : training_pipeline())
+    if (p != "recompute" || recompute) pm.add(p);
   pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
   pm.print_after_all(opts.print_ir_after_all);
   std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
@@ -119,6 +132,26 @@ std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, cons
   pm.run(*g, ctx);
   return g;
 }
+
+}  // namespace
+
+std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, const CompileOptions& opts) {
+  const std::string& mode = opts.training.recompute;
+  if (mode == "always") return training_graph_with(inference, opts, true);
+  if (mode == "never") return training_graph_with(inference, opts, false);
+  if (mode != "auto") throw CompileError("", fmt::format("--recompute {}: expected auto, always or never", mode));
+  // auto: keep the saved activations unless recomputing them lowers the training arena by at
+  // least 10% (recomputation costs extra forward passes).
+  CompileOptions quiet = opts;
+  quiet.print_ir_after.clear();
+  quiet.print_ir_after_all = false;
+  std::unique_ptr<ir::Graph> saved = training_graph_with(inference, quiet, false);
+  std::unique_ptr<ir::Graph> recomputed = training_graph_with(inference, quiet, true);
+  const bool use = host_arena_bytes(*recomputed) < 0.9 * static_cast<double>(host_arena_bytes(*saved));
+  if (opts.print_ir_after.empty() && !opts.print_ir_after_all) return use ? std::move(recomputed) : std::move(saved);
+  return training_graph_with(inference, opts, use);  // again, printing the IR
+}
+
 
 Compilation compile_model(const CompileOptions& opts) {
   Compilation c;

@@ -26,6 +26,11 @@ struct TrainingOptions {
   std::shared_ptr<const ir::TensorData> prototypes;  // cosine-prototype: [classes, dim]
   float scale = 10.0f;                 // cosine-prototype: logits = scale * cos(embedding, prototype)
 
+  // Saved activations (passes/recompute.cpp): "auto" compiles the training step both ways and
+  // keeps recomputation if it lowers the training arena; "always" / "never" force the choice.
+  std::string recompute = "auto";
+  size_t recompute_min_bytes = 16384;  // activations at least this large are recomputed
+
   bool enabled() const { return !trainable.empty() || trainable_last > 0 || !train_input.empty() || append_head > 0; }
 };
 
