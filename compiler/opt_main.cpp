@@ -22,6 +22,7 @@
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
+#include "passes/training.h"
 
 namespace {
 
@@ -40,6 +41,10 @@ void usage(std::FILE* f) {
                "  --pass=P1,P2,...           append passes to the pipeline (repeatable)\n"
                "  --print-ir-after=P1,...    print the IR to stderr after these passes\n"
                "  --print-ir-after-all       print the IR to stderr after every pass\n"
+               "  --trainable P[,P...]       training passes (select-trainable, autodiff, recompute):\n"
+               "  --trainable-last N         the options of 'tinyodlc compile' with the same names\n"
+               "  --train-input T  --loss K  --loss-output T  --append-head N\n"
+               "  --recompute-min-bytes N    recompute: activations of at least N bytes (default 16384)\n"
                "  --dim NAME=VALUE           value of a symbolic dimension (repeatable; also used\n"
                "                             when importing .onnx input)\n"
                "  --elide-constants-above=N  print constants with more than N elements as dense<...>\n"
@@ -90,6 +95,7 @@ int main(int argc, char** argv) {
   std::set<std::string> print_after;
   bool print_after_all = false, verify = true;
   std::map<std::string, int64_t> dims;
+  passes::TrainingOptions training;
   std::string input, output;
   ir::PrintOptions popts;
 
@@ -131,6 +137,26 @@ int main(int argc, char** argv) {
         if (!parse_int64(v, n) || n < 0)
           return usage_error(fmt::format("--elide-constants-above expects a non-negative integer, got '{}'", v));
         popts.elide_constants_above = n;
+      } else if (value("--trainable", v)) {
+        for (auto& p : split_commas(v)) training.trainable.push_back(p);
+      } else if (value("--trainable-last", v)) {
+        int64_t n = 0;
+        if (!parse_int64(v, n) || n < 1) return usage_error(fmt::format("--trainable-last expects N >= 1, got '{}'", v));
+        training.trainable_last = static_cast<int>(n);
+      } else if (value("--train-input", v)) {
+        training.train_input = v;
+      } else if (value("--loss", v)) {
+        training.loss = v;
+      } else if (value("--loss-output", v)) {
+        training.loss_output = v;
+      } else if (value("--append-head", v)) {
+        int64_t n = 0;
+        if (!parse_int64(v, n) || n < 1) return usage_error(fmt::format("--append-head expects N >= 1, got '{}'", v));
+        training.append_head = static_cast<int>(n);
+      } else if (value("--recompute-min-bytes", v)) {
+        int64_t n = 0;
+        if (!parse_int64(v, n) || n < 0) return usage_error(fmt::format("--recompute-min-bytes expects N >= 0, got '{}'", v));
+        training.recompute_min_bytes = static_cast<size_t>(n);
       } else if (a == "--no-verify") {
         verify = false;
       } else if (value("-o", v)) {
@@ -177,6 +203,7 @@ int main(int argc, char** argv) {
     passes::PassContext ctx;
     ctx.dim_values = dims;
     ctx.log = &std::cerr;
+    ctx.training = &training;
     pm.run(*g, ctx);
 
     std::string text = ir::print_graph(*g, popts);
