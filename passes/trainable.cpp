@@ -64,9 +64,11 @@ void params_of(const Graph& g, const Node& n, std::set<Value*>& out) {
   }
 }
 
-void cut_at_input(Graph& g, const std::string& name) {
+void cut_at_input(Graph& g, const std::string& name, PassContext& outer) {
   Value* t = g.find_value(name);
   if (!t) fail(fmt::format("--train-input '{}': no such tensor in the model", name));
+  // The new graph input needs its type: infer the shapes of the whole model first.
+  if (!t->has_shape) PassRegistry::instance().find("shape-inference")->run(g, outer);
   if (t->is_constant()) fail(*t, "--train-input: the tensor is a constant");
   if (g.is_graph_input(t)) return;
   Node* p = t->producer;
@@ -93,7 +95,7 @@ void cut_at_input(Graph& g, const std::string& name) {
 void run_select_trainable(Graph& g, PassContext& ctx) {
   if (!ctx.training || !ctx.training->enabled()) return;
   const TrainingOptions& o = *ctx.training;
-  if (!o.train_input.empty()) cut_at_input(g, o.train_input);
+  if (!o.train_input.empty()) cut_at_input(g, o.train_input, ctx);
 
   std::vector<Value*> candidates;  // float initializers used by nodes, in first-use order
   {
