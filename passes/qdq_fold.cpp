@@ -3,9 +3,13 @@
 //
 //   DQ(x) -> Conv(DQ(w), bias) [-> Relu|Clip] -> Q   =>  tinyodlc.QConv(x, w, bias_i32)
 //   DQ(a) -> Gemm/MatMul(DQ(b)) [-> Relu|Clip] -> Q   =>  tinyodlc.QMatMul(a, b[K,N], bias_i32)
-//   DQ(a), DQ(b) -> Add|Mul [-> Relu|Clip] -> Q        =>  tinyodlc.QAdd | QMul
+//   DQ(a), DQ(b) -> Add|Sub|Mul [-> Relu|Clip] -> Q    =>  tinyodlc.QAdd | QSub | QMul
 //   DQ(x) -> GlobalAveragePool -> Q                    =>  tinyodlc.QGlobalAvgPool
+//   DQ(x) -> AveragePool (no padding) [-> Relu|Clip] -> Q => tinyodlc.QAvgPool
 //   DQ(x) -> Relu|Clip -> Q                            =>  tinyodlc.QRequantize (clamped)
+//   DQ(x) -> Mul|Div by a positive scalar -> Q         =>  tinyodlc.QRequantize
+//   DQ(x) [-> Where(m, -inf)] -> Softmax [-> nan_to_num] -> Q  =>  tinyodlc.QSoftmax (last axis)
+//   DQ(x) -> Sigmoid|Tanh|Exp|Sqrt|Pow(x, c)|c / x|... -> Q    =>  tinyodlc.QLookup (int8 table)
 //   DQ(x) -> MaxPool|Reshape|Flatten|Transpose|... -> Q => the same op on int8 (+ QRequantize
 //                                                         if the scales differ)
 //
@@ -20,7 +24,9 @@
 // fallback chains keep full float precision between their ops.
 #include "passes/qdq_fold.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <set>
 
@@ -136,7 +142,8 @@ Attribute ints(const std::vector<int32_t>& v) { return Attribute::Ints(std::vect
 // Replaces n (and the tail's act/Q) by `op` writing the tail's Q output.
 Node* replace_with(Graph& g, Node& n, const Tail& t, const std::string& op, std::vector<Value*> inputs,
                    std::map<std::string, Attribute> attrs) {
-  static const std::set<std::string> kInt8Ops = {"QConv", "QMatMul", "QAdd", "QMul", "QGlobalAvgPool", "QRequantize"};
+  static const std::set<std::string> kInt8Ops = {"QConv",          "QMatMul",     "QAdd",    "QMul",
+                                                 "QGlobalAvgPool", "QRequantize", "QSoftmax", "QLookup", "QSub", "QAvgPool"};
   Value* out = t.q->outputs[0];
   out->quant = QuantParams{{static_cast<float>(t.qp.scale[0])}, {t.qp.zp[0]}, 0};
   g.remove_node(t.q);
@@ -296,7 +303,7 @@ bool fold_binary(Graph& g, Node& n) {
   std::map<std::string, Attribute> a;
   a["a_zp"] = Attribute::Int(aq->zp[0]);
   a["b_zp"] = Attribute::Int(bq->zp[0]);
-  if (n.op == "Add") {
+  if (n.op == "Add" || n.op == "Sub") {
     const int left_shift = 20;
     const double twice_max = 2 * std::max(sa, sb);
     set_requant(a, {twice_max / (static_cast<double>(1 << left_shift) * sy)}, *t);
@@ -306,7 +313,7 @@ bool fold_binary(Graph& g, Node& n) {
     a["b_mult"] = Attribute::Int(mb.mult);
     a["b_shift"] = Attribute::Int(mb.shift);
     a["left_shift"] = Attribute::Int(left_shift);
-    replace_with(g, n, *t, "QAdd", {da->inputs[0], db->inputs[0]}, a);
+    replace_with(g, n, *t, n.op == "Add" ? "QAdd" : "QSub", {da->inputs[0], db->inputs[0]}, a);
   } else {
     set_requant(a, {sa * sb / sy}, *t);
     replace_with(g, n, *t, "QMul", {da->inputs[0], db->inputs[0]}, a);
@@ -323,6 +330,24 @@ bool fold_unary(Graph& g, Node& n) {
   if (!t) return false;
   std::map<std::string, Attribute> a;
   a["x_zp"] = Attribute::Int(xq->zp[0]);
+  if (n.op == "AveragePool") {  // windows inside the input only: one divisor for every output
+    const Shape& x = n.inputs[0]->shape;
+    std::vector<int64_t> k = n.attr_ints_or("kernel_shape", {});
+    const std::string ap = n.attr_string_or("auto_pad", "NOTSET");
+    if (x.size() < 3 || k.size() != x.size() - 2 || n.attr_int_or("ceil_mode", 0) != 0 ||
+        (ap != "NOTSET" && ap != "VALID"))
+      return false;
+    for (int64_t p : n.attr_ints_or("pads", {}))
+      if (p != 0) return false;
+    for (int64_t dl : n.attr_ints_or("dilations", {}))
+      if (dl != 1) return false;
+    int64_t size = 1;
+    for (int64_t v : k) size *= v;
+    copy_attrs(n, a, {"kernel_shape", "strides"});
+    set_requant(a, {xq->scale[0] / (t->qp.scale[0] * static_cast<double>(size))}, *t);
+    replace_with(g, n, *t, "QAvgPool", {dx->inputs[0]}, a);
+    return true;
+  }
   if (gap) {
     const Shape& x = n.inputs[0]->shape;
     int64_t size = 1;
@@ -418,6 +443,176 @@ bool fold_passthrough(Graph& g, Node& n) {
   return true;
 }
 
+// Scalar float constant value of v (nullopt if v is not a one-element constant).
+std::optional<double> scalar_const(const Value* v) {
+  if (!v || !v->is_constant() || v->constant->numel() != 1) return std::nullopt;
+  if (v->dtype != DType::F32 && v->dtype != DType::F64) return std::nullopt;
+  return v->constant->get_f64(0);
+}
+
+// DQ(x) -> Mul|Div by a positive scalar constant c -> Q  =>  QRequantize with M = s_x * c / s_y
+// (or s_x / (c * s_y)): the scale of attention scores (Q K^T / sqrt(d)).
+bool fold_scale(Graph& g, Node& n) {
+  const bool div = n.op == "Div";
+  std::optional<QP> xq;
+  size_t xi = 0;
+  Node* dx = dq_of(n.input(0), &xq);
+  std::optional<double> c = scalar_const(n.input(1));
+  if (!div && !dx) {
+    dx = dq_of(n.input(1), &xq);
+    c = scalar_const(n.input(0));
+    xi = 1;
+  }
+  if (!dx || !act_i8(xq) || !c || !(*c > 0) || !std::isfinite(*c)) return false;
+  if (n.outputs[0]->shape != n.inputs[xi]->shape) return false;
+  auto t = find_tail(g, n, true);
+  if (!t) return false;
+  std::map<std::string, Attribute> a;
+  a["x_zp"] = Attribute::Int(xq->zp[0]);
+  set_requant(a, {div ? xq->scale[0] / (*c * t->qp.scale[0]) : xq->scale[0] * *c / t->qp.scale[0]}, *t);
+  replace_with(g, n, *t, "QRequantize", {dx->inputs[0]}, a);
+  return true;
+}
+
+// Softmax over the last axis with int8 input and output:
+//   DQ(x) [-> Where(mask, -inf, .)] -> Softmax -> [Where(IsNaN(.), 0, .)] -> Q  =>  QSoftmax(x, lut, [mask])
+// The optional Where(IsNaN) tail is torch.nan_to_num of the masked softmax (fully masked rows
+// are NaN in float and 0 after nan_to_num; QSoftmax gives 0 for them).
+bool fold_softmax(Graph& g, Node& n) {
+  const int64_t rank = static_cast<int64_t>(n.inputs[0]->shape.size());
+  if (rank < 1) return false;
+  int64_t axis = n.attr_int_or("axis", (n.opset != 0 && n.opset < 13) ? 1 : -1);
+  if (axis < 0) axis += rank;
+  if (axis != rank - 1) return false;
+  Value* src = n.inputs[0];
+  Node* where = nullptr;
+  Value* mask = nullptr;
+  if (is_op(src->producer, "Where") && !g.is_graph_output(src) && g.users(src).size() == 1) {
+    Node* w = src->producer;
+    std::optional<double> fill = scalar_const(w->input(1));
+    if (!fill || !(std::isinf(*fill) && *fill < 0) || w->inputs[0]->dtype != DType::Bool ||
+        w->inputs[0]->shape != src->shape || w->inputs[2]->shape != src->shape)
+      return false;
+    where = w;
+    mask = w->inputs[0];
+    src = w->inputs[2];
+  }
+  std::optional<QP> xq;
+  Node* dx = dq_of(src, &xq);
+  if (!dx || !act_i8(xq)) return false;
+  // tail: [Where(IsNaN(s), 0, s) ->] Q
+  Node* nan_where = nullptr;
+  Node* isnan = nullptr;
+  Value* s = n.outputs[0];
+  if (g.is_graph_output(s)) return false;
+  auto us = g.users(s);
+  if (us.size() == 2) {
+    for (Node* u : us) {
+      if (is_op(u, "IsNaN")) isnan = u;
+      if (is_op(u, "Where")) nan_where = u;
+    }
+    if (!isnan || !nan_where || g.is_graph_output(isnan->outputs[0]) || g.users(isnan->outputs[0]).size() != 1 ||
+        nan_where->inputs[0] != isnan->outputs[0] || nan_where->inputs[2] != s)
+      return false;
+    std::optional<double> zero = scalar_const(nan_where->input(1));
+    if (!zero || *zero != 0.0) return false;
+  } else if (us.size() != 1) {
+    return false;
+  }
+  // The Q after the softmax (or after its nan_to_num).
+  Node& last = nan_where ? *nan_where : n;
+  auto t = find_tail(g, last, false);
+  if (!t) return false;
+  auto lut = std::make_shared<TensorData>(DType::I32, Shape{256});
+  for (int d = 0; d < 256; ++d)
+    lut->data<int32_t>()[d] = static_cast<int32_t>(std::nearbyint(1048576.0 * std::exp(-d * xq->scale[0])));
+  std::map<std::string, Attribute> a;
+  set_requant(a, {1.0 / (t->qp.scale[0] * 1073741824.0)}, *t);
+  std::vector<Value*> ins{dx->inputs[0], g.add_constant(g.unique_value_name(n.name + ".exp_lut"), lut)};
+  if (mask) ins.push_back(mask);
+  if (nan_where) {
+    Value* out = t->q->outputs[0];
+    out->quant = QuantParams{{static_cast<float>(t->qp.scale[0])}, {t->qp.zp[0]}, 0};
+    g.remove_node(t->q);
+    g.remove_node(nan_where);
+    g.remove_node(isnan);
+    Node* r = g.add_node("QSoftmax", ins, {out}, a, g.unique_node_name(n.name + ".q"), &n, "tinyodlc");
+    g.remove_node(&n);
+    r->def->infer(*r);
+  } else {
+    replace_with(g, n, *t, "QSoftmax", ins, a);
+  }
+  if (where) g.remove_node(where);
+  return true;
+}
+
+// The real function of an elementwise op that can be tabulated over the 256 int8 inputs
+// (nullopt if n is not one), and the index of its tensor input.
+std::optional<std::pair<std::function<double(double)>, size_t>> unary_function(const Node& n) {
+  using F = std::function<double(double)>;
+  const std::string& op = n.op;
+  if (n.inputs.empty() || !n.inputs[0]) return std::nullopt;
+  if (op == "Sigmoid") return std::make_pair(F([](double x) { return 1.0 / (1.0 + std::exp(-x)); }), size_t{0});
+  if (op == "Tanh") return std::make_pair(F([](double x) { return std::tanh(x); }), size_t{0});
+  if (op == "Exp") return std::make_pair(F([](double x) { return std::exp(x); }), size_t{0});
+  if (op == "Erf") return std::make_pair(F([](double x) { return std::erf(x); }), size_t{0});
+  if (op == "Sqrt") return std::make_pair(F([](double x) { return std::sqrt(x); }), size_t{0});
+  if (op == "Log") return std::make_pair(F([](double x) { return std::log(x); }), size_t{0});
+  if (op == "Abs") return std::make_pair(F([](double x) { return std::fabs(x); }), size_t{0});
+  if (op == "Neg") return std::make_pair(F([](double x) { return -x; }), size_t{0});
+  if (op == "Reciprocal") return std::make_pair(F([](double x) { return 1.0 / x; }), size_t{0});
+  if (op == "Softplus") return std::make_pair(F([](double x) { return std::log1p(std::exp(x)); }), size_t{0});
+  if (op == "HardSigmoid" || op == "HardSwish") {
+    const double a = op == "HardSwish" ? 1.0 / 6 : n.attr_float_or("alpha", 0.2f);
+    const double b = op == "HardSwish" ? 0.5 : n.attr_float_or("beta", 0.5f);
+    const bool swish = op == "HardSwish";
+    return std::make_pair(F([a, b, swish](double x) {
+                            const double h = std::max(0.0, std::min(1.0, a * x + b));
+                            return swish ? x * h : h;
+                          }),
+                          size_t{0});
+  }
+  if (op == "Pow") {
+    std::optional<double> e = scalar_const(n.input(1));
+    if (!e) return std::nullopt;
+    const double p = *e;
+    return std::make_pair(F([p](double x) { return std::pow(x, p); }), size_t{0});
+  }
+  if (op == "Div") {  // constant / x (x / constant is fold_scale)
+    std::optional<double> c = scalar_const(n.input(0));
+    if (!c || !n.input(1)) return std::nullopt;
+    const double cv = *c;
+    return std::make_pair(F([cv](double x) { return cv / x; }), size_t{1});
+  }
+  return std::nullopt;
+}
+
+// DQ(x) -> elementwise f [-> Relu|Clip] -> Q  =>  QLookup(x, table) with
+// table[q + 128] = clamp(round_half_even(f(s_x (q - z_x)) / s_y) + z_y, act_min, act_max)
+// (double precision; +-inf saturates; a NaN anywhere in the table keeps the float op).
+bool fold_lut(Graph& g, Node& n) {
+  auto uf = unary_function(n);
+  if (!uf) return false;
+  const size_t xi = uf->second;
+  std::optional<QP> xq;
+  Node* dx = dq_of(n.input(xi), &xq);
+  if (!dx || !act_i8(xq) || n.outputs[0]->shape != n.inputs[xi]->shape) return false;
+  auto t = find_tail(g, n, true);
+  if (!t) return false;
+  auto table = std::make_shared<TensorData>(DType::I8, Shape{256});
+  const double sy = t->qp.scale[0];
+  for (int q = -128; q < 128; ++q) {
+    const double v = uf->first(xq->scale[0] * (q - xq->zp[0]));
+    if (std::isnan(v)) return false;
+    double r = std::isinf(v) ? (v > 0 ? 1e9 : -1e9) : std::nearbyint(v / sy) + t->qp.zp[0];
+    r = std::max<double>(t->act_min, std::min<double>(t->act_max, r));
+    table->data<int8_t>()[q + 128] = static_cast<int8_t>(r);
+  }
+  Value* tv = g.add_constant(g.unique_value_name(n.name + ".table"), table);
+  replace_with(g, n, *t, "QLookup", {dx->inputs[0], tv}, {});
+  return true;
+}
+
 // Q -> DQ pairs whose quantized value only feeds DequantizeLinear nodes: bypassed.
 int drop_float_pairs(Graph& g) {
   int dropped = 0;
@@ -468,8 +663,12 @@ QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
     bool folded = false;
     if (op == "Conv") folded = fold_conv(g, *n);
     else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, *n);
-    else if (op == "Add" || op == "Mul") folded = fold_binary(g, *n);
-    else if (op == "GlobalAveragePool") folded = fold_unary(g, *n);
+    else if (op == "Add" || op == "Mul") folded = fold_binary(g, *n) || fold_scale(g, *n);
+    else if (op == "Sub") folded = fold_binary(g, *n);
+    else if (op == "Div") folded = fold_scale(g, *n) || fold_lut(g, *n);
+    else if (unary_function(*n)) folded = fold_lut(g, *n);
+    else if (op == "Softmax") folded = fold_softmax(g, *n);
+    else if (op == "GlobalAveragePool" || op == "AveragePool") folded = fold_unary(g, *n);
     else if (op == "Relu" || op == "Clip") folded = fold_activation(g, *n);
     else if (op == "MaxPool" || op == "GlobalMaxPool" || op == "Reshape" || op == "Flatten" || op == "Transpose" ||
              op == "Squeeze" || op == "Unsqueeze" || op == "Identity" || op == "Slice" || op == "Gather" ||

@@ -17,7 +17,7 @@ using namespace ir;
 
 const std::set<std::string> kPassThrough = {"MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze",
                                             "Unsqueeze", "Identity", "Slice", "Gather", "Pad"};
-const std::set<std::string> kFusesActivation = {"Conv", "Gemm", "MatMul", "Add", "Mul"};
+const std::set<std::string> kFusesActivation = {"Conv", "Gemm", "MatMul", "Add", "Sub", "Mul"};
 
 std::shared_ptr<TensorData> scalar_or_vec_f32(const std::vector<float>& v, bool vec) {
   auto t = std::make_shared<TensorData>(DType::F32, vec ? Shape{static_cast<int64_t>(v.size())} : Shape{});
@@ -65,6 +65,16 @@ void insert_pair(Graph& g, Value* v, const quant::ActParams& p,
   }
 }
 
+// Asymmetric per-tensor parameters of a constant (as quantize_constant with axis < 0).
+quant::ActParams const_params(const TensorData& d) {
+  double lo = 0, hi = 0;
+  for (int64_t i = 0; i < d.numel(); ++i) {
+    lo = std::min(lo, d.get_f64(i));
+    hi = std::max(hi, d.get_f64(i));
+  }
+  return quant::choose_act_params(lo, hi);
+}
+
 // Replaces constant input k of n by int8 data + DequantizeLinear: symmetric per `axis`
 // (axis >= 0) or asymmetric per tensor (axis < 0).
 void quantize_constant(Graph& g, Node& n, size_t k, int64_t axis) {
@@ -93,12 +103,7 @@ void quantize_constant(Graph& g, Node& n, size_t k, int64_t axis) {
           q->data<int8_t>()[e] = quant::quantize_value(d.get_f64(e), scales[a], 0);
         }
   } else {
-    double lo = 0, hi = 0;
-    for (int64_t i = 0; i < d.numel(); ++i) {
-      lo = std::min(lo, d.get_f64(i));
-      hi = std::max(hi, d.get_f64(i));
-    }
-    quant::ActParams p = quant::choose_act_params(lo, hi);
+    quant::ActParams p = const_params(d);
     scales.push_back(p.scale);
     zps.push_back(p.zero_point);
     for (int64_t i = 0; i < d.numel(); ++i) q->data<int8_t>()[i] = quant::quantize_value(d.get_f64(i), p.scale, p.zero_point);
@@ -115,10 +120,144 @@ void quantize_constant(Graph& g, Node& n, size_t k, int64_t axis) {
   n.inputs[k] = f;
 }
 
+// ---- exact float simplifications before quantization ----------------------------------------
+// torch.nan_to_num exports as Where(IsNaN(x), 0, x) followed by Where(IsInf(x) & x > 0, FLT_MAX, .)
+// and Where(IsInf(x) & x < 0, -FLT_MAX, .), on float64 casts. After a Softmax the value can
+// be NaN (fully masked rows) but never infinite: the IsInf tests are constant false, and the
+// two Where nodes are identities. Removing them leaves Where(IsNaN(softmax), 0, softmax), which
+// qdq_fold turns into an integer QSoftmax (and which saves two float64 copies of the scores).
+
+bool finite_constant(const Value* v) {
+  if (!v || !v->is_constant() || (v->dtype != DType::F32 && v->dtype != DType::F64)) return false;
+  for (int64_t i = 0; i < v->constant->numel(); ++i)
+    if (!std::isfinite(v->constant->get_f64(i))) return false;
+  return true;
+}
+
+// v can never hold +-infinity (NaN allowed).
+bool never_inf(const Value* v, int depth = 0) {
+  if (!v || depth > 16) return false;
+  if (finite_constant(v)) return true;
+  const Node* p = v->producer;
+  if (!p || !p->domain.empty()) return false;
+  if (p->op == "Softmax" || p->op == "Sigmoid" || p->op == "Tanh") return true;
+  if (p->op == "Where") return never_inf(p->input(1), depth + 1) && never_inf(p->input(2), depth + 1);
+  if (p->op == "Cast" && p->input(0) && p->input(0)->dtype == DType::F32 && (v->dtype == DType::F64 || v->dtype == DType::F32))
+    return never_inf(p->input(0), depth + 1);
+  return false;
+}
+
+int simplify_nan_to_num(Graph& g) {
+  std::set<const Value*> all_false;
+  int removed = 0;
+  std::vector<Node*> order;
+  for (const auto& np : g.nodes()) order.push_back(np.get());
+  for (Node* n : order) {
+    if (!n->domain.empty() || !n->output(0)) continue;
+    if (n->op == "IsInf" && never_inf(n->input(0))) {
+      all_false.insert(n->outputs[0]);
+    } else if ((n->op == "And" && (all_false.count(n->input(0)) || all_false.count(n->input(1)))) ||
+               (n->op == "Cast" && n->outputs[0]->dtype == DType::Bool && all_false.count(n->input(0)))) {
+      all_false.insert(n->outputs[0]);
+    } else if (n->op == "Where" && all_false.count(n->input(0)) && n->input(2) &&
+               n->inputs[2]->shape == n->outputs[0]->shape && n->inputs[2]->dtype == n->outputs[0]->dtype &&
+               !g.is_graph_output(n->outputs[0])) {
+      g.replace_all_uses(n->outputs[0], n->inputs[2]);
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+// Attention masks: torch exports `mask[:, :, None] * mask[:, None, :]` of an int64 mask that
+// is a cast of a bool (ids != 0) as an int64 [L, L] product, compared with 0 in every layer
+// (masked_fill(score_mask == 0, -inf)). With 0/1 operands the product is a logical And:
+//   Mul(Cast(p), Cast(q)) -> Cast(And(p, q))      Equal(Cast(z), 0) -> Not(z)   (z bool)
+// which keeps an [L, L] bool (L^2 bytes) instead of an int64 (8 L^2 bytes) live across the
+// embedder: 512 kB of the EmbBERT-Q release model's arena. Exact for every input.
+
+const std::set<std::string> kViewOps = {"Unsqueeze", "Squeeze", "Reshape", "Flatten", "Expand", "Transpose"};
+
+// v as a bool tensor if v is a 0/1 integer (a Cast of a bool, through shape ops); the shape ops
+// are replayed on the bool before `before`. nullptr otherwise.
+Value* bool_source(Graph& g, Value* v, Node* before, int depth = 0) {
+  const Node* p = v ? v->producer : nullptr;
+  if (!p || !p->domain.empty() || depth > 8 || !dtype_is_integer(v->dtype)) return nullptr;
+  if (p->op == "Cast" && p->input(0) && p->inputs[0]->dtype == DType::Bool) return p->inputs[0];
+  if (!kViewOps.count(p->op) || p->outputs.size() != 1) return nullptr;
+  Value* b = bool_source(g, p->inputs[0], before, depth + 1);
+  if (!b) return nullptr;
+  std::vector<Value*> ins = p->inputs;
+  ins[0] = b;
+  Value* o = g.add_value(g.unique_value_name(v->name + ".bool"), DType::Bool, v->shape);
+  Node* r = g.add_node(p->op, ins, {o}, p->attrs, g.unique_node_name(p->name + ".bool"), before);
+  r->opset = p->opset;
+  r->def->infer(*r);
+  return o;
+}
+
+bool is_zero_constant(const Value* v) {
+  if (!v || !v->is_constant()) return false;
+  for (int64_t i = 0; i < v->constant->numel(); ++i)
+    if (v->constant->get_f64(i) != 0.0) return false;
+  return true;
+}
+
+int simplify_bool_products(Graph& g) {
+  int changed = 0;
+  std::vector<Node*> order;
+  for (const auto& np : g.nodes()) order.push_back(np.get());
+  for (Node* n : order) {
+    if (!n->domain.empty() || !n->output(0) || g.is_graph_output(n->outputs[0])) continue;
+    Value* y = n->outputs[0];
+    if (n->op == "Mul" && dtype_is_integer(y->dtype) && n->input(0) && n->input(1)) {
+      // only when both operands are 0/1 casts (checked before creating anything)
+      auto castable = [](const Value* v) {
+        for (int d = 0; v && v->producer && d < 9; ++d, v = v->producer->inputs[0]) {
+          const Node* p = v->producer;
+          if (!p->domain.empty()) return false;
+          if (p->op == "Cast") return p->input(0) && p->inputs[0]->dtype == DType::Bool;
+          if (!kViewOps.count(p->op)) return false;
+        }
+        return false;
+      };
+      if (!castable(n->inputs[0]) || !castable(n->inputs[1])) continue;
+      Value* a = bool_source(g, n->inputs[0], n);
+      Value* b = bool_source(g, n->inputs[1], n);
+      if (!a || !b) continue;
+      Value* z = g.add_value(g.unique_value_name(y->name + ".and"), DType::Bool, y->shape);
+      Node* conj = g.add_node("And", {a, b}, {z}, {}, g.unique_node_name(n->name + ".and"), n);
+      conj->def->infer(*conj);
+      Value* c = g.add_value(g.unique_value_name(y->name + ".cast"), y->dtype, y->shape);
+      Node* cast = g.add_node("Cast", {z}, {c}, {{"to", Attribute::Int(dtype_to_onnx(y->dtype))}},
+                              g.unique_node_name(n->name + ".cast"), n);
+      cast->def->infer(*cast);
+      g.replace_all_uses(y, c);
+      ++changed;
+    } else if (n->op == "Equal" && n->input(0) && n->input(1) && y->dtype == DType::Bool) {
+      for (size_t k : {0, 1}) {
+        Value* x = n->inputs[k];
+        const Node* p = x->producer;
+        if (!p || !p->domain.empty() || p->op != "Cast" || !p->input(0) || p->inputs[0]->dtype != DType::Bool ||
+            !dtype_is_integer(x->dtype) || !is_zero_constant(n->input(1 - k)) || x->shape != y->shape)
+          continue;
+        Value* nz = g.add_value(g.unique_value_name(y->name + ".not"), DType::Bool, y->shape);
+        g.add_node("Not", {p->inputs[0]}, {nz}, {}, g.unique_node_name(n->name + ".not"), n);
+        g.replace_all_uses(y, nz);
+        ++changed;
+        break;
+      }
+    }
+  }
+  return changed;
+}
+
 }  // namespace
 
 InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& ranges) {
   InsertQdqStats st;
+  simplify_nan_to_num(g);  // the replaced Where/IsInf/And nodes are left to dce
+  simplify_bool_products(g);
   // 1. Parameters per activation, propagated through pass-through ops.
   std::map<const Value*, quant::ActParams> params;
   auto range_of = [&](const Value* v) -> const ActRange* {
@@ -137,6 +276,11 @@ InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& range
         params[o] = params[n.inputs[0]];
         continue;
       }
+      if (k == 0 && n.domain.empty() && n.op == "Gather" && n.input(0) && n.inputs[0]->is_constant() &&
+          n.inputs[0]->dtype == DType::F32) {  // embedding table: the output keeps the table's int8 parameters
+        params[o] = const_params(*n.inputs[0]->constant);
+        continue;
+      }
       if (const ActRange* r = range_of(o)) params[o] = quant::choose_act_params(r->lo, r->hi);
     }
   }
@@ -148,6 +292,17 @@ InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& range
     if (us.size() == 1 && us[0]->domain.empty() && (us[0]->op == "Relu" || us[0]->op == "Clip") &&
         !g.is_graph_output(n.outputs[0]))
       params.erase(n.outputs[0]);
+  }
+  // Values tested for NaN/Inf keep their float value (the test must see it), and so do the
+  // outputs of Where nodes that fill in +-infinity (masks before a Softmax: qdq_fold folds
+  // Where(mask, -inf, x) -> Softmax into a masked integer softmax).
+  for (const auto& np : g.nodes()) {
+    const Node& n = *np;
+    if (!n.domain.empty()) continue;
+    if ((n.op == "IsNaN" || n.op == "IsInf") && n.input(0)) params.erase(n.inputs[0]);
+    if (n.op == "Where" && n.output(0))
+      for (size_t k : {1, 2})
+        if (n.input(k) && n.inputs[k]->is_constant() && !finite_constant(n.inputs[k])) params.erase(n.outputs[0]);
   }
   // 3. Weights and constant operands.
   std::vector<Node*> nodes;
@@ -164,7 +319,14 @@ InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& range
     } else if (n->op == "MatMul" && is_f32_const(1) && n->inputs[1]->shape.size() >= 2) {
       quantize_constant(g, *n, 1, static_cast<int64_t>(n->inputs[1]->shape.size()) - 1);
       ++st.weights;
-    } else if (n->op == "Add" || n->op == "Mul") {
+      if (is_f32_const(0)) {  // constant left operand (e.g. a folded position embedding): per tensor
+        quantize_constant(g, *n, 0, -1);
+        ++st.weights;
+      }
+    } else if (n->op == "Gather" && is_f32_const(0)) {  // embedding table: int8 per tensor
+      quantize_constant(g, *n, 0, -1);
+      ++st.weights;
+    } else if (n->op == "Add" || n->op == "Sub" || n->op == "Mul") {
       for (size_t k : {0, 1})
         if (is_f32_const(k)) {
           quantize_constant(g, *n, k, -1);

@@ -9,8 +9,16 @@
 // are derived from total = natural - out: SAME_UPPER puts total/2 at the begin, otherwise
 // total - total/2 is at the begin. A negative total (output larger than natural) pads
 // nothing at the begin: the extra outputs at the end only receive the bias.
+//
+// Gradient (on-device learning): ConvTranspose is the input gradient of a Conv, so
+//   dX = Conv(dY, W) with the same strides/dilations/group, begin pads, and end pads such
+//        that the output has X's size,
+//   dW = tinyodlc::ConvGradWeight(dY, X) (ir/ops/conv.cpp: the Conv weight gradient with the
+//        roles of input and output gradient exchanged),
+//   dB = ReduceSum(dY) over batch and spatial dims.
 #include "tinyodlc/ref/conv_transpose.h"
 
+#include "ir/grad.h"
 #include "ir/ops/nn_utils.h"
 
 namespace tinyodlc::ir::ops {
@@ -132,7 +140,52 @@ OpDef conv_transpose_op() {
   };
   return d;
 }
-const OpRegistrar kConvTranspose(conv_transpose_op());
+void conv_transpose_grad(GradContext& c) {
+  const Node& n = c.node;
+  Value* dy = c.dy(0);
+  const Window win = conv_transpose_window(n);
+  const size_t r = win.in.size();
+  const int64_t group = n.attr_int_or("group", 1);
+  if (c.needs(0)) {
+    std::vector<int64_t> pads = win.pads_begin;
+    for (size_t i = 0; i < r; ++i) {
+      // The Conv output size (out + pb + pe - ext) / stride + 1 must be `in`: the smallest
+      // pe >= 0 with (in - 1) * stride + ext - pb - out <= pe. Trailing outputs no input
+      // reaches (output_padding) are then not read.
+      const int64_t ext = (win.kernel[i] - 1) * win.dilations[i] + 1;
+      const int64_t pe = std::max<int64_t>(0, (win.in[i] - 1) * win.strides[i] + ext - win.pads_begin[i] - win.out[i]);
+      if ((win.out[i] + win.pads_begin[i] + pe - ext) / win.strides[i] + 1 != win.in[i])
+        fail(n, fmt::format("gradient of the input: the output size {} along spatial dim {} extends beyond what the "
+                            "input reaches by a stride or more; not supported",
+                            win.out[i], i));
+      pads.push_back(pe);
+    }
+    c.set_dx(0, c.emit("Conv", {dy, n.inputs[1]},
+                       {{"strides", Attribute::Ints(win.strides)},
+                        {"dilations", Attribute::Ints(win.dilations)},
+                        {"pads", Attribute::Ints(pads)},
+                        {"group", Attribute::Int(group)}}));
+  }
+  if (c.needs(1))
+    c.set_dx(1, c.emit("ConvGradWeight", {dy, n.inputs[0]},
+                       {{"kernel_shape", Attribute::Ints(win.kernel)},
+                        {"strides", Attribute::Ints(win.strides)},
+                        {"dilations", Attribute::Ints(win.dilations)},
+                        {"pads_begin", Attribute::Ints(win.pads_begin)},
+                        {"group", Attribute::Int(group)}},
+                       kTinyodlcDomain));
+  if (c.needs(2)) {
+    std::vector<int64_t> axes{0};
+    for (size_t i = 0; i < r; ++i) axes.push_back(static_cast<int64_t>(i + 2));
+    c.set_dx(2, c.emit("ReduceSum", {dy, c.const_i64(axes)}, {{"keepdims", Attribute::Int(0)}}));
+  }
+}
+
+const OpRegistrar kConvTranspose([] {
+  OpDef d = conv_transpose_op();
+  d.grad = conv_transpose_grad;
+  return d;
+}());
 
 }  // namespace
 }  // namespace tinyodlc::ir::ops

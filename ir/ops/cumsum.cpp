@@ -1,7 +1,9 @@
 // CumSum(x, axis) {exclusive, reverse}: cumulative sum along a constant axis.
-// Kernel: backends/kernels/tinyodlc/ref/cumsum.h.
+// Kernel: backends/kernels/tinyodlc/ref/cumsum.h. Gradient: the cumulative sum of dy in the
+// other direction.
 #include "tinyodlc/ref/cumsum.h"
 
+#include "ir/grad.h"
 #include "ir/ops/op_utils.h"
 
 namespace tinyodlc::ir::ops {
@@ -40,6 +42,15 @@ OpDef cumsum_op() {
     });
   };
   d.macs = [](const Node& n) { return n.inputs[0]->numel(); };
+  // y_j = sum_{i <= j} x_i (exclusive: i < j) => dx_i = sum_{j >= i} dy_j (exclusive: j > i):
+  // the same CumSum with the direction reversed.
+  d.grad = [](GradContext& c) {
+    if (!c.needs(0)) return;
+    const Node& n = c.node;
+    c.set_dx(0, c.emit("CumSum", {c.dy(0), n.inputs[1]},
+                       {{"exclusive", Attribute::Int(n.attr_int_or("exclusive", 0) != 0)},
+                        {"reverse", Attribute::Int(n.attr_int_or("reverse", 0) == 0)}}));
+  };
   return d;
 }
 

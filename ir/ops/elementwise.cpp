@@ -4,6 +4,7 @@
 
 #include "ir/grad.h"
 #include "ir/ops/op_utils.h"
+#include "ir/ops/tensor_grads.h"
 
 namespace tinyodlc::ir::ops {
 namespace {
@@ -38,52 +39,162 @@ OpDef unary_op(const char* name, const char* functor, Param p0 = nullptr, Param 
 
 float alpha(const Node& n, float dflt) { return n.attr_float_or("alpha", dflt); }
 
+OpDef with_grad(OpDef d, std::function<void(GradContext&)> g) {
+  d.grad = std::move(g);
+  return d;
+}
+
+// ---- gradients of the unary ops ----------------------------------------------------------
+// Most use tinyodlc::UnaryGrad(dy, saved) {op = "<forward op>", alpha, beta, approximate}: one
+// fused elementwise pass dx = dy * f'(.) (kernel functors <Op>GradOp in ref/elementwise.h)
+// reading the saved forward tensor: the output y where f' is a function of it (Relu, Sigmoid,
+// Tanh, Sqrt, Reciprocal: the input may then be freed), else the input x. dx may reuse dy's
+// buffer. Exp (dy * y), Log (dy / x) and Neg (-dy) use one forward op instead.
+enum class Saved { X, Y };
+std::function<void(GradContext&)> unary_grad_rule(Saved saved) {
+  return [saved](GradContext& c) {
+    if (!c.needs(0)) return;
+    const Node& n = c.node;
+    std::map<std::string, Attribute> attrs{{"op", Attribute::String(n.op)}};
+    for (const char* a : {"alpha", "beta", "approximate"})
+      if (const Attribute* v = n.attr(a)) attrs[a] = *v;
+    Value* s = saved == Saved::Y ? n.outputs[0] : n.inputs[0];
+    c.set_dx(0, c.emit("UnaryGrad", {c.dy(0), s}, attrs, kTinyodlcDomain));
+  };
+}
+
+using F = FloatTypes;
 const OpRegistrar kUnary[] = {
-    OpRegistrar(unary_op<ref::ReluOp, SignedTypes>("Relu", "ReluOp")),
-    OpRegistrar(unary_op<ref::NegOp, SignedTypes>("Neg", "NegOp")),
-    OpRegistrar(unary_op<ref::AbsOp, SignedTypes>("Abs", "AbsOp")),
-    OpRegistrar(unary_op<ref::SqrtOp, F32Type>("Sqrt", "SqrtOp")),
-    OpRegistrar(unary_op<ref::ExpOp, F32Type>("Exp", "ExpOp")),
-    OpRegistrar(unary_op<ref::LogOp, F32Type>("Log", "LogOp")),
-    OpRegistrar(unary_op<ref::ErfOp, F32Type>("Erf", "ErfOp")),
-    OpRegistrar(unary_op<ref::TanhOp, F32Type>("Tanh", "TanhOp")),
-    OpRegistrar(unary_op<ref::SigmoidOp, F32Type>("Sigmoid", "SigmoidOp")),
-    OpRegistrar(unary_op<ref::HardSwishOp, F32Type>("HardSwish", "HardSwishOp")),
+    OpRegistrar(with_grad(unary_op<ref::ReluOp, SignedTypes>("Relu", "ReluOp"), unary_grad_rule(Saved::Y))),
+    OpRegistrar(with_grad(unary_op<ref::NegOp, SignedTypes>("Neg", "NegOp"),
+                          [](GradContext& c) {
+                            if (c.needs(0)) c.set_dx(0, c.emit("Neg", {c.dy(0)}));
+                          })),
+    OpRegistrar(with_grad(unary_op<ref::AbsOp, SignedTypes>("Abs", "AbsOp"), unary_grad_rule(Saved::X))),
+    OpRegistrar(with_grad(unary_op<ref::SqrtOp, F>("Sqrt", "SqrtOp"), unary_grad_rule(Saved::Y))),
+    OpRegistrar(with_grad(unary_op<ref::ExpOp, F>("Exp", "ExpOp"),
+                          [](GradContext& c) {
+                            if (c.needs(0)) c.set_dx(0, c.emit("Mul", {c.dy(0), c.node.outputs[0]}));
+                          })),
+    OpRegistrar(with_grad(unary_op<ref::LogOp, F>("Log", "LogOp"),
+                          [](GradContext& c) {
+                            if (c.needs(0)) c.set_dx(0, c.emit("Div", {c.dy(0), c.node.inputs[0]}));
+                          })),
+    OpRegistrar(with_grad(unary_op<ref::ErfOp, F>("Erf", "ErfOp"), unary_grad_rule(Saved::X))),
+    OpRegistrar(with_grad(unary_op<ref::TanhOp, F>("Tanh", "TanhOp"), unary_grad_rule(Saved::Y))),
+    OpRegistrar(with_grad(unary_op<ref::SigmoidOp, F>("Sigmoid", "SigmoidOp"), unary_grad_rule(Saved::Y))),
+    OpRegistrar(with_grad(unary_op<ref::HardSwishOp, F>("HardSwish", "HardSwishOp"), unary_grad_rule(Saved::X))),
     OpRegistrar(unary_op<ref::NotOp, BoolType>("Not", "NotOp")),
-    OpRegistrar(unary_op<ref::ReciprocalOp, F32Type>("Reciprocal", "ReciprocalOp")),
+    OpRegistrar(with_grad(unary_op<ref::ReciprocalOp, F>("Reciprocal", "ReciprocalOp"), unary_grad_rule(Saved::Y))),
     OpRegistrar(unary_op<ref::CeilOp, F32Type>("Ceil", "CeilOp")),
     OpRegistrar(unary_op<ref::FloorOp, F32Type>("Floor", "FloorOp")),
     OpRegistrar(unary_op<ref::RoundOp, F32Type>("Round", "RoundOp")),
-    OpRegistrar(unary_op<ref::SoftplusOp, F32Type>("Softplus", "SoftplusOp")),
-    OpRegistrar(unary_op<ref::EluOp, F32Type>("Elu", "EluOp", [](const Node& n) { return alpha(n, 1.0f); })),
-    OpRegistrar(unary_op<ref::LeakyReluOp, F32Type>("LeakyRelu", "LeakyReluOp",
-                                                    [](const Node& n) { return alpha(n, 0.01f); })),
-    OpRegistrar(unary_op<ref::HardSigmoidOp, F32Type>(
-        "HardSigmoid", "HardSigmoidOp", [](const Node& n) { return alpha(n, 0.2f); },
-        [](const Node& n) { return n.attr_float_or("beta", 0.5f); })),
+    OpRegistrar(with_grad(unary_op<ref::SoftplusOp, F>("Softplus", "SoftplusOp"), unary_grad_rule(Saved::X))),
+    OpRegistrar(with_grad(unary_op<ref::EluOp, F>("Elu", "EluOp", [](const Node& n) { return alpha(n, 1.0f); }),
+                          unary_grad_rule(Saved::X))),
+    OpRegistrar(with_grad(unary_op<ref::LeakyReluOp, F>("LeakyRelu", "LeakyReluOp",
+                                                         [](const Node& n) { return alpha(n, 0.01f); }),
+                          unary_grad_rule(Saved::X))),
+    OpRegistrar(with_grad(unary_op<ref::HardSigmoidOp, F>(
+                              "HardSigmoid", "HardSigmoidOp", [](const Node& n) { return alpha(n, 0.2f); },
+                              [](const Node& n) { return n.attr_float_or("beta", 0.5f); }),
+                          unary_grad_rule(Saved::X))),
 };
 
 // Gelu: approximate = "none" | "tanh" selects the functor.
 OpDef gelu_op() {
-  OpDef d = unary_op<ref::GeluErfOp, F32Type>("Gelu", "GeluErfOp");
+  OpDef d = unary_op<ref::GeluErfOp, F>("Gelu", "GeluErfOp");
   auto erf_lower = d.lower;
   d.infer = [](Node& n) {
     check_input_count(n, 1, 1);
-    check_dtype(n, 0, type_mask(F32Type{}));
+    check_dtype(n, 0, type_mask(F{}));
     std::string a = n.attr_string_or("approximate", "none");
     if (a != "none" && a != "tanh") fail(n, fmt::format("unsupported approximate='{}'", a));
     set_output(n, 0, n.inputs[0]->dtype, shape_of(n, 0));
   };
   d.lower = [erf_lower](const Node& n) {
     if (n.attr_string_or("approximate", "none") == "tanh")
-      return make_call(kHeader, ref_kernel("unary", {"float", "float", "tinyodlc::ref::GeluTanhOp"}),
-                       &ref::unary<float, float, ref::GeluTanhOp>, In{0}, Out{0},
-                       static_cast<int32_t>(n.inputs[0]->numel()), 0.0f, 0.0f);
+      return dispatch(F{}, n.inputs[0]->dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        return make_call(kHeader, ref_kernel("unary", {ctype_of<T>(), ctype_of<T>(), "tinyodlc::ref::GeluTanhOp"}),
+                         &ref::unary<T, T, ref::GeluTanhOp>, In{0}, Out{0},
+                         static_cast<int32_t>(n.inputs[0]->numel()), 0.0f, 0.0f);
+      });
     return erf_lower(n);
   };
+  d.grad = unary_grad_rule(Saved::X);
   return d;
 }
 const OpRegistrar kGelu(gelu_op());
+
+// tinyodlc::UnaryGrad(dy, saved) -> dx {op, alpha?, beta?, approximate?}: see unary_grad_rule.
+template <typename Op>
+KernelCall lower_unary_grad(const Node& n, const char* functor, float p0, float p1) {
+  return dispatch(F{}, n.inputs[0]->dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return make_call(kHeader, ref_kernel("unary_grad", {ctype_of<T>(), fmt::format("tinyodlc::ref::{}", functor)}),
+                     &ref::unary_grad<T, Op>, In{0}, In{1}, Out{0}, static_cast<int32_t>(n.inputs[0]->numel()), p0,
+                     p1);
+  });
+}
+
+struct UnaryGradKind {
+  const char* op;
+  float alpha, beta;  // attribute defaults of the forward op
+  KernelCall (*lower)(const Node&, float, float);
+};
+#define TINYODLC_UGRAD(OP, FUNCTOR, A, B)                                                                   \
+  UnaryGradKind {                                                                                          \
+    OP, A, B, [](const Node& n, float p0, float p1) { return lower_unary_grad<ref::FUNCTOR>(n, #FUNCTOR, p0, p1); } \
+  }
+const UnaryGradKind kUnaryGradKinds[] = {
+    TINYODLC_UGRAD("Relu", ReluGradOp, 0, 0),
+    TINYODLC_UGRAD("LeakyRelu", LeakyReluGradOp, 0.01f, 0),
+    TINYODLC_UGRAD("Abs", AbsGradOp, 0, 0),
+    TINYODLC_UGRAD("Sigmoid", SigmoidGradOp, 0, 0),
+    TINYODLC_UGRAD("Tanh", TanhGradOp, 0, 0),
+    TINYODLC_UGRAD("Sqrt", SqrtGradOp, 0, 0),
+    TINYODLC_UGRAD("Reciprocal", ReciprocalGradOp, 0, 0),
+    TINYODLC_UGRAD("Erf", ErfGradOp, 0, 0),
+    TINYODLC_UGRAD("Gelu", GeluErfGradOp, 0, 0),
+    TINYODLC_UGRAD("GeluTanh", GeluTanhGradOp, 0, 0),
+    TINYODLC_UGRAD("HardSigmoid", HardSigmoidGradOp, 0.2f, 0.5f),
+    TINYODLC_UGRAD("HardSwish", HardSwishGradOp, 0, 0),
+    TINYODLC_UGRAD("Softplus", SoftplusGradOp, 0, 0),
+    TINYODLC_UGRAD("Elu", EluGradOp, 1.0f, 0),
+};
+#undef TINYODLC_UGRAD
+
+const UnaryGradKind& unary_grad_kind(const Node& n) {
+  std::string op = n.attr_string_or("op", "");
+  if (op == "Gelu" && n.attr_string_or("approximate", "none") == "tanh") op = "GeluTanh";
+  for (const UnaryGradKind& k : kUnaryGradKinds)
+    if (op == k.op) return k;
+  fail(n, fmt::format("unknown forward op '{}' (attribute op)", op));
+}
+
+OpDef unary_grad_op() {
+  OpDef d;
+  d.domain = kTinyodlcDomain;
+  d.name = "UnaryGrad";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 2);
+    DType t = check_same_dtype(n, {0, 1}, type_mask(F{}));
+    if (shape_of(n, 0) != shape_of(n, 1))
+      fail(n, fmt::format("dy {} and the saved tensor {} must have the same shape", shape_str(shape_of(n, 0)),
+                          shape_str(shape_of(n, 1))));
+    unary_grad_kind(n);
+    set_output(n, 0, t, shape_of(n, 0));
+  };
+  d.lower = [](const Node& n) {
+    const UnaryGradKind& k = unary_grad_kind(n);
+    return k.lower(n, n.attr_float_or("alpha", k.alpha), n.attr_float_or("beta", k.beta));
+  };
+  d.macs = [](const Node& n) { return n.inputs[0]->numel(); };
+  d.inplace_ok = true;
+  return d;
+}
+const OpRegistrar kUnaryGrad(unary_grad_op());
 
 // IsNaN / IsInf: float -> bool predicates (PyTorch's nan_to_num exports them).
 template <typename Op>
@@ -156,10 +267,6 @@ OpDef binary_op(const char* name, const char* functor) {
 
 // Gradient rules of the arithmetic binary ops; each input's gradient is summed over the axes
 // along which it was broadcast.
-OpDef with_grad(OpDef d, std::function<void(GradContext&)> g) {
-  d.grad = std::move(g);
-  return d;
-}
 void grad_add_sub(GradContext& c, bool sub) {
   Value* dy = c.dy(0);
   if (c.needs(0)) c.set_dx(0, c.unbroadcast(dy, c.node.inputs[0]->shape));
@@ -221,6 +328,58 @@ OpDef pow_op() {
     });
   };
   d.macs = [](const Node& n) { return n.outputs[0]->numel(); };
+  // y = a^b: da = dy b a^(b-1), db = dy y log(a). A constant exponent (x^2 of the RMSNorm
+  // exports) is folded: b = 1: da = dy; b = 2: da = dy (2a); b = 0: 0; else dy (b a^(b-1))
+  // with b and b-1 as constants. Zeros as PyTorch's pow_backward where a formula gives 0 * inf.
+  d.grad = [](GradContext& c) {
+    const Node& n = c.node;
+    Value* a = n.inputs[0];
+    Value* b = n.inputs[1];
+    Value* dy = c.dy(0);
+    if (c.needs(0)) {
+      Value* g = nullptr;
+      if (b->is_constant() && b->dtype != DType::Bool) {
+        const TensorData& bd = *b->constant;
+        bool uniform = true;
+        for (int64_t i = 1; i < bd.numel(); ++i) uniform &= bd.get_f64(i) == bd.get_f64(0);
+        auto like_a = [&](double off) {  // b + off as a's dtype; 0 where b = 0 (then b a^(b-1) = 0 even at a = 0)
+          auto t = std::make_shared<TensorData>(a->dtype, bd.shape);
+          dispatch(FloatTypes{}, a->dtype, [&](auto tag) {
+            using T = typename decltype(tag)::type;
+            for (int64_t i = 0; i < bd.numel(); ++i)
+              t->data<T>()[i] = bd.get_f64(i) == 0 ? T(0) : static_cast<T>(bd.get_f64(i) + off);
+          });
+          return c.constant(t, "exponent");
+        };
+        const double e = bd.numel() > 0 ? bd.get_f64(0) : 1.0;
+        if (uniform && e == 1.0) g = dy;
+        else if (uniform && e == 2.0) g = c.emit("Mul", {dy, c.emit("Add", {a, a})});
+        else if (uniform && e == 0.0) g = c.emit("Mul", {dy, c.scalar_like(a, 0.0)});  // also at a = 0
+        else g = c.emit("Mul", {dy, c.emit("Mul", {c.emit("Pow", {a, like_a(-1.0)}), like_a(0.0)})});
+      } else {
+        if (b->dtype != a->dtype)
+          fail(n, fmt::format("gradient of the base: the exponent '{}' ({}) must be constant or of the base's type {}",
+                              b->name, dtype_name(b->dtype), dtype_name(a->dtype)));
+        // As PyTorch: 0 where the exponent is 0 (b a^(b-1) would be 0 * inf at a = 0).
+        Value* bm1 = c.emit("Sub", {b, c.scalar_like(a, 1.0)});
+        Value* d = c.emit("Mul", {c.emit("Pow", {a, bm1}), b});
+        Value* zero = c.scalar_like(a, 0.0);
+        d = c.emit("Where", {c.emit("Equal", {b, zero}), zero, d});
+        g = c.emit("Mul", {dy, d});
+      }
+      c.set_dx(0, c.unbroadcast(g, a->shape));
+    }
+    if (c.needs(1)) {
+      if (b->dtype != a->dtype)
+        fail(n, fmt::format("gradient of the exponent '{}': it must have the base's type {}, got {}", b->name,
+                            dtype_name(a->dtype), dtype_name(b->dtype)));
+      // As PyTorch: 0 where a = 0 and b >= 0 (y log a would be 0 * -inf); NaN for a < 0.
+      Value* zero = c.scalar_like(a, 0.0);
+      Value* t = c.emit("Mul", {c.emit("Mul", {dy, n.outputs[0]}), c.emit("Log", {a})});
+      Value* at_zero = c.emit("And", {c.emit("Equal", {a, zero}), c.emit("GreaterOrEqual", {b, zero})});
+      c.set_dx(1, c.unbroadcast(c.emit("Where", {at_zero, zero, t}), b->shape));
+    }
+  };
   return d;
 }
 const OpRegistrar kPow(pow_op());
@@ -262,10 +421,10 @@ OpDef nary_op(const char* name, const char* functor, bool mean) {
 }
 
 const OpRegistrar kNary[] = {
-    OpRegistrar(nary_op<ref::AddOp, NumericTypes>("Sum", "AddOp", false)),
-    OpRegistrar(nary_op<ref::AddOp, FloatTypes>("Mean", "AddOp", true)),
-    OpRegistrar(nary_op<ref::MinOp, NumericTypes>("Min", "MinOp", false)),
-    OpRegistrar(nary_op<ref::MaxOp, NumericTypes>("Max", "MaxOp", false)),
+    OpRegistrar(with_grad(nary_op<ref::AddOp, NumericTypes>("Sum", "AddOp", false), grad_sum)),
+    OpRegistrar(with_grad(nary_op<ref::AddOp, FloatTypes>("Mean", "AddOp", true), grad_mean)),
+    OpRegistrar(with_grad(nary_op<ref::MinOp, NumericTypes>("Min", "MinOp", false), grad_max_min)),
+    OpRegistrar(with_grad(nary_op<ref::MaxOp, NumericTypes>("Max", "MaxOp", false), grad_max_min)),
 };
 
 // ---- Clip(x, min?, max?) ----------------------------------------------------------------
@@ -299,9 +458,56 @@ OpDef clip_op() {
                        static_cast<int32_t>(n.inputs[0]->numel()));
     });
   };
+  // dx = dy where min <= x <= max (PyTorch's clamp: the bounds themselves pass the
+  // gradient); a trainable bound gets the sum of dy where x is beyond it.
+  d.grad = [](GradContext& c) {
+    const Node& n = c.node;
+    Value* x = n.inputs[0];
+    if (c.needs(0)) {
+      std::vector<Value*> ins{c.dy(0), x, n.input(1), n.input(2)};
+      c.set_dx(0, c.emit("ClipGrad", ins, {}, kTinyodlcDomain));
+    }
+    for (size_t k = 1; k <= 2; ++k) {
+      if (!c.needs(k)) continue;
+      Value* beyond = c.emit(k == 1 ? "Less" : "Greater", {x, n.inputs[k]});
+      Value* g = c.emit("Where", {beyond, c.dy(0), c.scalar_like(x, 0.0)});
+      g = c.emit("ReduceSum", {g}, {{"keepdims", Attribute::Int(0)}});
+      c.set_dx(k, c.reshape(g, n.inputs[k]->shape));
+    }
+  };
   return d;
 }
 const OpRegistrar kClip(clip_op());
+
+// tinyodlc::ClipGrad(dy, x, min?, max?) -> dx
+OpDef clip_grad_op() {
+  OpDef d;
+  d.domain = kTinyodlcDomain;
+  d.name = "ClipGrad";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 4);
+    DType t = check_same_dtype(n, {0, 1, 2, 3}, type_mask(FloatTypes{}));
+    if (shape_of(n, 0) != shape_of(n, 1))
+      fail(n, fmt::format("dy {} and x {} must have the same shape", shape_str(shape_of(n, 0)), shape_str(shape_of(n, 1))));
+    for (size_t k = 2; k < 4; ++k)
+      if (n.input(k) && n.input(k)->numel() != 1) fail(n, fmt::format("input {} must be a scalar", k));
+    set_output(n, 0, t, shape_of(n, 0));
+  };
+  d.lower = [](const Node& n) {
+    return dispatch(FloatTypes{}, n.inputs[0]->dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      auto call = [&](auto lo, auto hi) {
+        return make_call(kHeader, ref_kernel("clip_grad", {ctype_of<T>()}), &ref::clip_grad<T>, In{0}, In{1}, lo, hi,
+                         Out{0}, static_cast<int32_t>(n.inputs[0]->numel()));
+      };
+      return n.input(2) ? (n.input(3) ? call(In{2}, In{3}) : call(In{2}, Null{}))
+                        : (n.input(3) ? call(Null{}, In{3}) : call(Null{}, Null{}));
+    });
+  };
+  d.inplace_ok = true;
+  return d;
+}
+const OpRegistrar kClipGrad(clip_grad_op());
 
 // ---- Where(cond, x, y) -------------------------------------------------------------------
 OpDef where_op() {
@@ -326,7 +532,7 @@ OpDef where_op() {
   };
   return d;
 }
-const OpRegistrar kWhere(where_op());
+const OpRegistrar kWhere(with_grad(where_op(), grad_where));
 
 }  // namespace
 }  // namespace tinyodlc::ir::ops

@@ -5,6 +5,7 @@
 
 #include "tinyodlc/ref/generators.h"
 
+#include "ir/grad.h"
 #include "ir/ops/op_utils.h"
 
 namespace tinyodlc::ir::ops {
@@ -106,6 +107,17 @@ OpDef range_op() {
 const OpRegistrar kRange(range_op());
 
 // ---- Cast(input; to), CastLike(input, target_type) -------------------------------------------------
+// Gradient: float -> float casts pass dy back, cast to the input's type; casts from or to a
+// non-float type carry no gradient (autodiff never asks: such outputs do not depend
+// differentiably on a parameter).
+void grad_cast(GradContext& c) {
+  const Node& n = c.node;
+  const Value* x = n.inputs[0];
+  if (!c.needs(0) || !c.dy(0) || !dtype_is_float(x->dtype) || !dtype_is_float(n.outputs[0]->dtype)) return;
+  Value* dy = c.dy(0);
+  c.set_dx(0, dy->dtype == x->dtype ? dy : c.emit("Cast", {dy}, {{"to", Attribute::Int(dtype_to_onnx(x->dtype))}}));
+}
+
 // ONNX element type names, for Cast-1's string `to` and for messages.
 DType cast_target(const Node& n) {
   const Attribute* a = n.attr("to");
@@ -156,6 +168,7 @@ OpDef cast_op() {
     set_output(n, 0, t, shape_of(n, 0));
   };
   d.lower = lower_cast;
+  d.grad = grad_cast;
   return d;
 }
 const OpRegistrar kCast(cast_op());
@@ -172,6 +185,7 @@ OpDef cast_like_op() {
     set_output(n, 0, like->dtype, shape_of(n, 0));
   };
   d.lower = lower_cast;
+  d.grad = grad_cast;  // no gradient for target_type (only its type is read)
   return d;
 }
 const OpRegistrar kCastLike(cast_like_op());

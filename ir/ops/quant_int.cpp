@@ -7,9 +7,14 @@
 //                                  (b is [.., K, N]; mult/shift per column of b or one)
 //   tinyodlc.QAdd(a, b)           a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift, y_mult,
 //                                 y_shift, left_shift, act_min, act_max
+//   tinyodlc.QSub(a, b)           as QAdd, a - b
 //   tinyodlc.QMul(a, b)           a_zp, b_zp, y_zp, mult, shift, act_min, act_max
 //   tinyodlc.QGlobalAvgPool(x)    x_zp, y_zp, mult, shift, act_min, act_max
 //   tinyodlc.QRequantize(x)       x_zp, y_zp, mult, shift, act_min, act_max
+//   tinyodlc.QAvgPool(x)          kernel_shape, strides (no padding), x_zp, y_zp, mult, shift, act_min, act_max
+//   tinyodlc.QLookup(x, table)    y = table[x + 128] (int8 table of an elementwise function)
+//   tinyodlc.QSoftmax(x, lut, [mask]) y_zp, mult, shift, act_min, act_max (last axis; lut[d] =
+//                                 round(2^20 exp(-d s_x)); mask true = excluded)
 #include "tinyodlc/ref/int8.h"
 
 #include "ir/ops/nn_utils.h"
@@ -170,11 +175,14 @@ OpDef qmatmul_op() {
 const OpRegistrar kQMatMul(qmatmul_op());
 
 // ---- QAdd / QMul ----------------------------------------------------------------------------
-template <bool kAdd>
+enum class QBin { Add, Sub, Mul };
+
+template <QBin kOp>
 OpDef qbinary_op() {
+  constexpr bool kAdd = kOp != QBin::Mul;  // Add and Sub share attributes and arithmetic
   OpDef d;
   d.domain = kDomain;
-  d.name = kAdd ? "QAdd" : "QMul";
+  d.name = kOp == QBin::Add ? "QAdd" : (kOp == QBin::Sub ? "QSub" : "QMul");
   d.infer = [](Node& n) {
     check_input_count(n, 2, 2);
     check_i8(n, 0);
@@ -192,7 +200,9 @@ OpDef qbinary_op() {
     I32s as = broadcast_strides(n.inputs[0]->shape, out), bs = broadcast_strides(n.inputs[1]->shape, out);
     const int32_t rank = static_cast<int32_t>(out.size());
     if constexpr (kAdd) {
-      return make_call(kHeader, "tinyodlc::ref::qadd_s8", &ref::qadd_s8, In{0}, In{1}, Out{0}, rank, dims_i32(n, out),
+      const bool sub = kOp == QBin::Sub;
+      return make_call(kHeader, sub ? "tinyodlc::ref::qsub_s8" : "tinyodlc::ref::qadd_s8",
+                       sub ? &ref::qsub_s8 : &ref::qadd_s8, In{0}, In{1}, Out{0}, rank, dims_i32(n, out),
                        as, bs, req_i32(n, "a_zp"), req_i32(n, "b_zp"), r.y_zp, req_i32(n, "a_mult"),
                        req_i32(n, "a_shift"), req_i32(n, "b_mult"), req_i32(n, "b_shift"), r.mult[0], r.shift[0],
                        req_i32(n, "left_shift"), r.act_min, r.act_max);
@@ -204,8 +214,9 @@ OpDef qbinary_op() {
   };
   return d;
 }
-const OpRegistrar kQAdd(qbinary_op<true>());
-const OpRegistrar kQMul(qbinary_op<false>());
+const OpRegistrar kQAdd(qbinary_op<QBin::Add>());
+const OpRegistrar kQSub(qbinary_op<QBin::Sub>());
+const OpRegistrar kQMul(qbinary_op<QBin::Mul>());
 
 // ---- QGlobalAvgPool / QRequantize -----------------------------------------------------------
 OpDef qglobal_avg_pool_op() {
@@ -255,6 +266,104 @@ OpDef qrequantize_op() {
   return d;
 }
 const OpRegistrar kQRequantize(qrequantize_op());
+
+// ---- QSoftmax --------------------------------------------------------------------------------
+// QSoftmax(x, lut, [mask]): softmax over the last axis; lut int32[256]; mask bool, same shape as x.
+OpDef qsoftmax_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QSoftmax";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 3);
+    check_i8(n, 0);
+    check_dtype(n, 1, dtype_bit(DType::I32));
+    if (shape_of(n, 1) != Shape{256}) fail(n, fmt::format("lut has shape {}, expected [256]", shape_str(shape_of(n, 1))));
+    if (n.input(2)) {
+      check_dtype(n, 2, dtype_bit(DType::Bool));
+      if (shape_of(n, 2) != shape_of(n, 0))
+        fail(n, fmt::format("mask has shape {}, expected the input's {}", shape_str(shape_of(n, 2)),
+                            shape_str(shape_of(n, 0))));
+    }
+    if (shape_of(n, 0).empty()) fail(n, "input must have rank >= 1");
+    requant_attrs(n, 1);
+    set_output(n, 0, DType::I8, shape_of(n, 0));
+  };
+  d.lower = [](const Node& n) {
+    const Shape& x = n.inputs[0]->shape;
+    Requant r = requant_attrs(n, 1);
+    const int64_t len = x.back();
+    return with_opt_input(n, 2, [&](auto mask) {
+      return make_call(kHeader, "tinyodlc::ref::qsoftmax_s8", &ref::qsoftmax_s8, In{0}, mask, In{1}, Out{0},
+                       static_cast<int32_t>(len ? n.inputs[0]->numel() / len : 0), static_cast<int32_t>(len), r.y_zp,
+                       r.mult[0], r.shift[0], r.act_min, r.act_max);
+    });
+  };
+  return d;
+}
+const OpRegistrar kQSoftmax(qsoftmax_op());
+
+// ---- QAvgPool ---------------------------------------------------------------------------------
+// QAvgPool(x): kernel_shape, strides (no padding, no dilation, floor mode), x_zp, y_zp, mult,
+// shift, act_min, act_max.
+Window qavg_window(const Node& n) {
+  const size_t r = spatial_rank(n);
+  std::vector<int64_t> k = n.attr_ints_or("kernel_shape", {});
+  if (k.size() != r) fail(n, fmt::format("kernel_shape has {} entries, expected {}", k.size(), r));
+  const Shape& x = shape_of(n, 0);
+  Window w = forward_window(n, Shape(x.begin() + 2, x.end()), k, false);
+  for (size_t i = 0; i < r; ++i)
+    if (w.pads_begin[i] != 0 || w.pads_end[i] != 0 || w.dilations[i] != 1)
+      fail(n, "QAvgPool supports neither padding nor dilation");
+  return w;
+}
+
+OpDef qavg_pool_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QAvgPool";
+  d.infer = [](Node& n) {
+    check_input_count(n, 1, 1);
+    check_i8(n, 0);
+    Window w = qavg_window(n);
+    requant_attrs(n, 1);
+    req_i32(n, "x_zp");
+    Shape y{shape_of(n, 0)[0], shape_of(n, 0)[1]};
+    y.insert(y.end(), w.out.begin(), w.out.end());
+    set_output(n, 0, DType::I8, y);
+  };
+  d.lower = [](const Node& n) {
+    Window w = qavg_window(n);
+    Requant r = requant_attrs(n, 1);
+    const Shape& x = n.inputs[0]->shape;
+    return make_call(kHeader, "tinyodlc::ref::qavg_pool_s8", &ref::qavg_pool_s8, In{0}, Out{0},
+                     static_cast<int32_t>(x[0] * x[1]), pad3(n, w.in, 1), pad3(n, w.kernel, 1), pad3(n, w.out, 1),
+                     pad3(n, w.strides, 1), req_i32(n, "x_zp"), r.y_zp, r.mult[0], r.shift[0], r.act_min, r.act_max);
+  };
+  return d;
+}
+const OpRegistrar kQAvgPool(qavg_pool_op());
+
+// ---- QLookup ----------------------------------------------------------------------------------
+// QLookup(x, table): y = table[x + 128]; table int8[256] (an elementwise function, tabulated).
+OpDef qlookup_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QLookup";
+  d.infer = [](Node& n) {
+    check_input_count(n, 2, 2);
+    check_i8(n, 0);
+    check_i8(n, 1);
+    if (shape_of(n, 1) != Shape{256})
+      fail(n, fmt::format("table has shape {}, expected [256]", shape_str(shape_of(n, 1))));
+    set_output(n, 0, DType::I8, shape_of(n, 0));
+  };
+  d.lower = [](const Node& n) {
+    return make_call(kHeader, "tinyodlc::ref::qlookup_s8", &ref::qlookup_s8, In{0}, In{1}, Out{0},
+                     static_cast<int32_t>(n.inputs[0]->numel()));
+  };
+  return d;
+}
+const OpRegistrar kQLookup(qlookup_op());
 
 }  // namespace
 }  // namespace tinyodlc::ir::ops

@@ -2,11 +2,13 @@
 // ReduceSumSquare, ReduceLogSum, ReduceLogSumExp (data, axes?; keepdims = 1,
 // noop_with_empty_axes = 0), and ArgMax/ArgMin (data; axis = 0, keepdims = 1,
 // select_last_index = 0). Kernels: backends/kernels/tinyodlc/ref/reduce.h.
+// Gradient rules: Sum, Mean, SumSquare, L1, L2, LogSum, LogSumExp, Max, Min (not Prod).
 #include <algorithm>
 #include <set>
 
 #include "tinyodlc/ref/reduce.h"
 
+#include "ir/grad.h"
 #include "ir/ops/op_utils.h"
 
 namespace tinyodlc::ir::ops {
@@ -50,8 +52,64 @@ Shape reduced_shape(const Shape& in, const std::vector<bool>& red, bool keepdims
 // Marks ReduceLogSumExp, which has its own (two-pass, overflow-safe) kernel.
 struct LogSumExp {};
 
+// ---- gradients -----------------------------------------------------------------------------
+// Every rule works on dy in the keepdims layout (dy_k, broadcastable against x) and on the
+// output y in that layout (y_k): Mul/Div/Sub with x broadcast it back to x's shape; a rule whose
+// result does not involve x broadcasts with Expand.
+enum class ReduceGrad { None, Sum, Mean, SumSquare, L1, L2, LogSum, LogSumExp, MaxMin };
+
+void reduce_grad(GradContext& c, ReduceGrad kind) {
+  if (!c.needs(0)) return;
+  const Node& n = c.node;
+  Value* x = n.inputs[0];
+  const Shape& in = x->shape;
+  const std::vector<bool> red = reduced_axes(n);
+  const Shape kept = reduced_shape(in, red, true);
+  Value* dy = c.reshape(c.dy(0), kept);
+  auto y_k = [&]() { return c.reshape(n.outputs[0], kept); };
+  auto expand = [&](Value* v) { return v->shape == in ? v : c.emit("Expand", {v, c.const_i64(in)}); };
+  int64_t count = 1;
+  std::vector<int64_t> axes;
+  for (size_t i = 0; i < in.size(); ++i)
+    if (red[i]) count *= in[i], axes.push_back(static_cast<int64_t>(i));
+  Value* dx = nullptr;
+  switch (kind) {
+    case ReduceGrad::None:
+      return;
+    case ReduceGrad::Sum:  // dx = dy
+      dx = expand(dy);
+      break;
+    case ReduceGrad::Mean:  // dx = dy / count
+      dx = expand(count == 1 ? dy : c.emit("Mul", {dy, c.scalar_like(dy, 1.0 / static_cast<double>(count))}));
+      break;
+    case ReduceGrad::SumSquare:  // dx = 2 x dy
+      dx = c.emit("Mul", {x, c.emit("Add", {dy, dy})});
+      break;
+    case ReduceGrad::L1:  // dx = sign(x) dy (0 at x = 0)
+      dx = c.emit("UnaryGrad", {expand(dy), x}, {{"op", Attribute::String("Abs")}}, kTinyodlcDomain);
+      break;
+    case ReduceGrad::L2:  // y = sqrt(sum x^2): dx = x dy / y
+      dx = c.emit("Mul", {x, c.emit("Div", {dy, y_k()})});
+      break;
+    case ReduceGrad::LogSum:  // y = log(sum x): dx = dy / exp(y)
+      dx = expand(c.emit("Div", {dy, c.emit("Exp", {y_k()})}));
+      break;
+    case ReduceGrad::LogSumExp:  // dx = dy exp(x - y)
+      dx = c.emit("Mul", {c.emit("Exp", {c.emit("Sub", {x, y_k()})}), dy});
+      break;
+    case ReduceGrad::MaxMin: {  // dy shared evenly by the elements equal to the extreme value
+      Value* mask = c.emit("Cast", {c.emit("Equal", {x, y_k()})}, {{"to", Attribute::Int(dtype_to_onnx(x->dtype))}});
+      Value* ties = axes.empty() ? nullptr
+                                 : c.emit("ReduceSum", {mask, c.const_i64(axes)}, {{"keepdims", Attribute::Int(1)}});
+      dx = c.emit("Mul", {mask, ties ? c.emit("Div", {dy, ties}) : dy});
+      break;
+    }
+  }
+  c.set_dx(0, dx);
+}
+
 template <typename Op, typename Types>
-OpDef reduce_op(const char* name, const char* functor, int axes_input_since) {
+OpDef reduce_op(const char* name, const char* functor, int axes_input_since, ReduceGrad grad = ReduceGrad::None) {
   OpDef d;
   d.name = name;
   d.canonicalize_import = [axes_input_since](Node& n, Graph& g) {
@@ -99,6 +157,7 @@ OpDef reduce_op(const char* name, const char* functor, int axes_input_since) {
     });
   };
   d.macs = [](const Node& n) { return n.inputs[0]->numel(); };
+  if (grad != ReduceGrad::None) d.grad = [grad](GradContext& c) { reduce_grad(c, grad); };
   return d;
 }
 
@@ -107,16 +166,17 @@ using MeanTypes = TypeList<float, double, int32_t, uint32_t, int64_t, uint64_t>;
 using MinMaxTypes = TypeList<float, double, int8_t, uint8_t, int16_t, uint16_t, int32_t, uint32_t, int64_t, uint64_t, bool>;
 
 const OpRegistrar kReduce[] = {
-    OpRegistrar(reduce_op<ref::ReduceSumOp, SumTypes>("ReduceSum", "ReduceSumOp", 13)),
-    OpRegistrar(reduce_op<ref::ReduceMeanOp, MeanTypes>("ReduceMean", "ReduceMeanOp", 18)),
-    OpRegistrar(reduce_op<ref::ReduceMaxOp, MinMaxTypes>("ReduceMax", "ReduceMaxOp", 18)),
-    OpRegistrar(reduce_op<ref::ReduceMinOp, MinMaxTypes>("ReduceMin", "ReduceMinOp", 18)),
+    OpRegistrar(reduce_op<ref::ReduceSumOp, SumTypes>("ReduceSum", "ReduceSumOp", 13, ReduceGrad::Sum)),
+    OpRegistrar(reduce_op<ref::ReduceMeanOp, MeanTypes>("ReduceMean", "ReduceMeanOp", 18, ReduceGrad::Mean)),
+    OpRegistrar(reduce_op<ref::ReduceMaxOp, MinMaxTypes>("ReduceMax", "ReduceMaxOp", 18, ReduceGrad::MaxMin)),
+    OpRegistrar(reduce_op<ref::ReduceMinOp, MinMaxTypes>("ReduceMin", "ReduceMinOp", 18, ReduceGrad::MaxMin)),
     OpRegistrar(reduce_op<ref::ReduceProdOp, SumTypes>("ReduceProd", "ReduceProdOp", 18)),
-    OpRegistrar(reduce_op<ref::ReduceL1Op, SumTypes>("ReduceL1", "ReduceL1Op", 18)),
-    OpRegistrar(reduce_op<ref::ReduceL2Op, FloatTypes>("ReduceL2", "ReduceL2Op", 18)),
-    OpRegistrar(reduce_op<ref::ReduceSumSquareOp, SumTypes>("ReduceSumSquare", "ReduceSumSquareOp", 18)),
-    OpRegistrar(reduce_op<ref::ReduceLogSumOp, FloatTypes>("ReduceLogSum", "ReduceLogSumOp", 18)),
-    OpRegistrar(reduce_op<LogSumExp, FloatTypes>("ReduceLogSumExp", "", 18)),
+    OpRegistrar(reduce_op<ref::ReduceL1Op, SumTypes>("ReduceL1", "ReduceL1Op", 18, ReduceGrad::L1)),
+    OpRegistrar(reduce_op<ref::ReduceL2Op, FloatTypes>("ReduceL2", "ReduceL2Op", 18, ReduceGrad::L2)),
+    OpRegistrar(reduce_op<ref::ReduceSumSquareOp, SumTypes>("ReduceSumSquare", "ReduceSumSquareOp", 18,
+                                                            ReduceGrad::SumSquare)),
+    OpRegistrar(reduce_op<ref::ReduceLogSumOp, FloatTypes>("ReduceLogSum", "ReduceLogSumOp", 18, ReduceGrad::LogSum)),
+    OpRegistrar(reduce_op<LogSumExp, FloatTypes>("ReduceLogSumExp", "", 18, ReduceGrad::LogSumExp)),
 };
 
 // ---- ArgMax / ArgMin --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Shape operators: Reshape, Flatten, Squeeze, Unsqueeze, Identity (views: the output is the
 // input's data with another shape), Shape, Size (shape-only: the result depends on the input's
-// shape alone), Expand, Tile (data movement), Dropout (inference: identity).
+// shape alone), Expand, Tile (data movement), Dropout (inference: identity). Gradient rules:
+// views reshape dy back; Expand and Tile sum dy over the copies; Dropout passes dy.
 // Kernels: backends/kernels/tinyodlc/ref/{common,shape_ops,movement}.h.
 #include <algorithm>
 #include <set>
@@ -263,6 +264,10 @@ OpDef expand_op() {
                        static_cast<int32_t>(y.size()), dims_i32(n, y), broadcast_strides(shape_of(n, 0), y), 0);
     });
   };
+  // dx = dy summed over the broadcast axes.
+  d.grad = [](GradContext& c) {
+    if (c.needs(0)) c.set_dx(0, c.unbroadcast(c.dy(0), c.node.inputs[0]->shape));
+  };
   return d;
 }
 const OpRegistrar kExpand(expand_op());
@@ -295,6 +300,32 @@ OpDef tile_op() {
       return make_call(kMovement, ref_kernel("tile", {ctype_of<T>()}), &ref::tile<T>, In{0}, Out{0},
                        static_cast<int32_t>(y.size()), dims_i32(n, x), dims_i32(n, y));
     });
+  };
+  // dx = dy summed over the copies: dy viewed as [r0, d0, r1, d1, ...] (an r_i = 1 axis
+  // omitted), ReduceSum over the r axes.
+  d.grad = [](GradContext& c) {
+    if (!c.needs(0)) return;
+    const Node& n = c.node;
+    const Shape& x = shape_of(n, 0);
+    const std::vector<int64_t> rep = const_input(n, 1, "repeats").to_i64();
+    Shape split;
+    std::vector<int64_t> axes;
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (rep[i] != 1) {
+        axes.push_back(static_cast<int64_t>(split.size()));
+        split.push_back(rep[i]);
+      }
+      split.push_back(x[i]);
+    }
+    if (axes.empty()) {
+      c.set_dx(0, c.dy(0));
+      return;
+    }
+    if (split.size() > static_cast<size_t>(ref::kMaxRank))
+      fail(n, fmt::format("gradient: tiling {} axes of a rank-{} tensor needs rank {} (maximum {})", axes.size(),
+                          x.size(), split.size(), ref::kMaxRank));
+    Value* s = c.emit("ReduceSum", {c.reshape(c.dy(0), split), c.const_i64(axes)}, {{"keepdims", Attribute::Int(0)}});
+    c.set_dx(0, c.reshape(s, x));
   };
   return d;
 }
@@ -356,6 +387,9 @@ OpDef dropout_op() {
     set_output(n, 1, before(n, 10) ? n.inputs[0]->dtype : DType::Bool, s);
   };
   d.inplace_ok = true;  // y[i] = x[i]; the kernel skips the copy when y == x
+  d.grad = [](GradContext& c) {  // inference semantics: the identity (the mask has no gradient)
+    if (c.needs(0) && c.dy(0)) c.set_dx(0, c.dy(0));
+  };
   d.lower = [](const Node& n) {
     const int32_t count = static_cast<int32_t>(n.inputs[0]->numel());
     return dispatch(FloatTypes{}, n.inputs[0]->dtype, [&](auto tag) {

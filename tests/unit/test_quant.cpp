@@ -138,3 +138,50 @@ TEST(QuantPasses, PtqOfSmallCnn) {
   ASSERT_EQ(yq.shape, yf.shape);
   for (int64_t i = 0; i < yf.numel(); ++i) EXPECT_NEAR(yq.data<float>()[i], yf.data<float>()[i], 0.25) << i;
 }
+
+// QSoftmax (int8.h qsoftmax_s8): against the float softmax of the dequantized input, within
+// one output step plus the LUT rounding; masked elements give 0, a fully masked row gives 0
+// everywhere (torch.nan_to_num of the float NaN row).
+TEST(QuantKernels, SoftmaxCloseToFloatAndMasks) {
+  const float sx = 0.07f, sy = 1.0f / 256;
+  const int32_t zy = -128;
+  int32_t lut[256];
+  for (int d = 0; d < 256; ++d) lut[d] = static_cast<int32_t>(std::nearbyint(1048576.0 * std::exp(-d * double(sx))));
+  auto m = passes::quant::quantize_multiplier(1.0 / (double(sy) * 1073741824.0));
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> val(-128, 127);
+  const int rows = 40, n = 37;
+  std::vector<int8_t> x(rows * n), y(rows * n);
+  bool mask[rows * n];
+  for (int i = 0; i < rows * n; ++i) {
+    x[i] = static_cast<int8_t>(val(rng));
+    mask[i] = (i / n) % 3 == 1 && (i % 5 == 0);  // some rows with masked elements
+  }
+  for (int i = 0; i < n; ++i) mask[6 * n + i] = true;  // row 6: fully masked
+  ref::qsoftmax_s8(x.data(), mask, lut, y.data(), rows, n, zy, m.mult, m.shift, -128, 127);
+  for (int r = 0; r < rows; ++r) {
+    bool all = true;
+    for (int i = 0; i < n; ++i) all = all && mask[r * n + i];
+    double mx = -1e30, sum = 0;
+    for (int i = 0; i < n; ++i)
+      if (!mask[r * n + i]) mx = std::max(mx, double(sx) * x[r * n + i]);
+    for (int i = 0; i < n; ++i)
+      if (!mask[r * n + i]) sum += std::exp(double(sx) * x[r * n + i] - mx);
+    for (int i = 0; i < n; ++i) {
+      const int got = y[r * n + i];
+      if (all || mask[r * n + i]) {
+        EXPECT_EQ(got, zy) << "row " << r << " element " << i;
+        continue;
+      }
+      const double p = std::exp(double(sx) * x[r * n + i] - mx) / sum;
+      const double want = std::min(127.0, std::nearbyint(p / sy) + zy);
+      EXPECT_LE(std::fabs(got - want), 1.0) << "row " << r << " element " << i << " p " << p;
+    }
+  }
+  // unmasked call (mask == nullptr) equals the call with an all-false mask
+  std::vector<int8_t> y2(rows * n), y3(rows * n);
+  bool none[rows * n] = {};
+  ref::qsoftmax_s8(x.data(), nullptr, lut, y2.data(), rows, n, zy, m.mult, m.shift, -128, 127);
+  ref::qsoftmax_s8(x.data(), none, lut, y3.data(), rows, n, zy, m.mult, m.shift, -128, 127);
+  EXPECT_EQ(y2, y3);
+}

@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-#include "tinyodlc/ref/common.h"
+#include "tinyodlc/ref/nn_common.h"
 
 namespace tinyodlc {
 namespace ref {
@@ -19,50 +19,62 @@ void unary(const T* x, R* y, int32_t n, float p0, float p1) {
 struct ReluOp { template <typename T> static T apply(T x, float, float) { return x > T(0) ? x : T(0); } };
 struct NegOp { template <typename T> static T apply(T x, float, float) { return static_cast<T>(-x); } };
 struct AbsOp { template <typename T> static T apply(T x, float, float) { return x < T(0) ? static_cast<T>(-x) : x; } };
-struct SqrtOp { static float apply(float x, float, float) { return sqrtf(x); } };
-struct ExpOp { static float apply(float x, float, float) { return expf(x); } };
-struct LogOp { static float apply(float x, float, float) { return logf(x); } };
-struct ErfOp { static float apply(float x, float, float) { return erff(x); } };
-struct TanhOp { static float apply(float x, float, float) { return tanhf(x); } };
+// Float functors are templated on float/double (T(c) of a float literal is that literal, so
+// the float instantiations compute exactly what the float-only forms did).
+struct SqrtOp { template <typename T> static T apply(T x, float, float) { return m_sqrt(x); } };
+struct ExpOp { template <typename T> static T apply(T x, float, float) { return m_exp(x); } };
+struct LogOp { template <typename T> static T apply(T x, float, float) { return m_log(x); } };
+struct ErfOp { template <typename T> static T apply(T x, float, float) { return m_erf(x); } };
+struct TanhOp { template <typename T> static T apply(T x, float, float) { return m_tanh(x); } };
 struct SigmoidOp {
-  static float apply(float x, float, float) {
+  template <typename T> static T apply(T x, float, float) {
     // Evaluated so that neither branch overflows.
-    if (x >= 0) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
+    if (x >= 0) return T(1) / (T(1) + m_exp(-x));
+    T e = m_exp(x);
+    return e / (T(1) + e);
   }
 };
-struct LeakyReluOp { static float apply(float x, float alpha, float) { return x >= 0 ? x : alpha * x; } };
+struct LeakyReluOp {
+  template <typename T> static T apply(T x, float alpha, float) { return x >= 0 ? x : static_cast<T>(alpha) * x; }
+};
 struct HardSigmoidOp {
-  static float apply(float x, float alpha, float beta) {
-    float v = alpha * x + beta;
-    return v < 0 ? 0.0f : (v > 1 ? 1.0f : v);
+  template <typename T> static T apply(T x, float alpha, float beta) {
+    T v = static_cast<T>(alpha) * x + static_cast<T>(beta);
+    return v < 0 ? T(0) : (v > 1 ? T(1) : v);
   }
 };
 struct HardSwishOp {
-  static float apply(float x, float, float) {
-    float v = x / 6.0f + 0.5f;
-    v = v < 0 ? 0.0f : (v > 1 ? 1.0f : v);
+  template <typename T> static T apply(T x, float, float) {
+    T v = x / T(6) + T(0.5);
+    v = v < 0 ? T(0) : (v > 1 ? T(1) : v);
     return x * v;
   }
 };
 struct GeluErfOp {
-  static float apply(float x, float, float) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); }
-};
-struct GeluTanhOp {
-  static float apply(float x, float, float) {
-    return 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
+  template <typename T> static T apply(T x, float, float) {
+    return T(0.5) * x * (T(1) + m_erf(x * T(0.70710678118654752440)));
   }
 };
-struct ReciprocalOp { static float apply(float x, float, float) { return 1.0f / x; } };
+struct GeluTanhOp {
+  template <typename T> static T apply(T x, float, float) {
+    return T(0.5) * x * (T(1) + m_tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
+  }
+};
+struct ReciprocalOp { template <typename T> static T apply(T x, float, float) { return T(1) / x; } };
 struct CeilOp { static float apply(float x, float, float) { return ceilf(x); } };
 struct FloorOp { static float apply(float x, float, float) { return floorf(x); } };
 // Round half to even (the default floating-point rounding mode).
 struct RoundOp { static float apply(float x, float, float) { return rintf(x); } };
 struct SoftplusOp {
-  static float apply(float x, float, float) { return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
+  template <typename T> static T apply(T x, float, float) {
+    return x > 0 ? x + m_log1p(m_exp(-x)) : m_log1p(m_exp(x));
+  }
 };
-struct EluOp { static float apply(float x, float alpha, float) { return x >= 0 ? x : alpha * (expf(x) - 1.0f); } };
+struct EluOp {
+  template <typename T> static T apply(T x, float alpha, float) {
+    return x >= 0 ? x : static_cast<T>(alpha) * (m_exp(x) - T(1));
+  }
+};
 // Predicates with a bool result (used with unary<float, bool, Op>).
 struct IsNaNOp { template <typename T> static bool apply(T x, float, float) { return x != x; } };
 // p0 != 0: detect -inf; p1 != 0: detect +inf.
@@ -72,6 +84,75 @@ struct IsInfOp {
   }
 };
 struct NotOp { static bool apply(bool x, float, float) { return !x; } };
+
+// ---- unary gradients: dx[i] = Op::grad(dy[i], s[i], p0, p1) -----------------------------
+// s is the saved forward tensor the derivative needs: the output y for Relu, Sigmoid, Tanh,
+// Sqrt, Reciprocal; the input x for the others. Derivatives at kinks follow PyTorch's autograd
+// (Relu, LeakyRelu, Abs: 0 / the negative slope at 0; HardSwish: x/3 + 1/2 on [-3, 3]).
+// dx may alias dy (element i is read before it is written).
+template <typename T, typename Op>
+void unary_grad(const T* dy, const T* s, T* dx, int32_t n, float p0, float p1) {
+  for (int32_t i = 0; i < n; ++i) dx[i] = Op::grad(dy[i], s[i], p0, p1);
+}
+
+struct ReluGradOp { template <typename T> static T grad(T dy, T y, float, float) { return y > T(0) ? dy : T(0); } };
+struct LeakyReluGradOp {
+  template <typename T> static T grad(T dy, T x, float alpha, float) { return x > T(0) ? dy : static_cast<T>(alpha) * dy; }
+};
+struct AbsGradOp {
+  template <typename T> static T grad(T dy, T x, float, float) { return x > T(0) ? dy : (x < T(0) ? -dy : T(0)); }
+};
+struct SigmoidGradOp { template <typename T> static T grad(T dy, T y, float, float) { return dy * y * (T(1) - y); } };
+struct TanhGradOp { template <typename T> static T grad(T dy, T y, float, float) { return dy * (T(1) - y * y); } };
+struct SqrtGradOp { template <typename T> static T grad(T dy, T y, float, float) { return dy / (T(2) * y); } };
+struct ReciprocalGradOp { template <typename T> static T grad(T dy, T y, float, float) { return -dy * y * y; } };
+// d erf(x) = 2/sqrt(pi) exp(-x^2)
+struct ErfGradOp {
+  template <typename T> static T grad(T dy, T x, float, float) {
+    return dy * T(1.12837916709551257390) * m_exp(-x * x);
+  }
+};
+// d gelu(x) = Phi(x) + x phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+struct GeluErfGradOp {
+  template <typename T> static T grad(T dy, T x, float, float) {
+    const T cdf = T(0.5) * (T(1) + m_erf(x * T(0.70710678118654752440)));
+    const T pdf = T(0.39894228040143267794) * m_exp(T(-0.5) * x * x);
+    return dy * (cdf + x * pdf);
+  }
+};
+// tanh form: u = k0 (x + k1 x^3), d = (1 + tanh u) / 2 + x/2 (1 - tanh^2 u) k0 (1 + 3 k1 x^2)
+struct GeluTanhGradOp {
+  template <typename T> static T grad(T dy, T x, float, float) {
+    const T k0 = T(0.79788456080286535588), k1 = T(0.044715);
+    const T t = m_tanh(k0 * (x + k1 * x * x * x));
+    return dy * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k0 * (T(1) + T(3) * k1 * x * x));
+  }
+};
+struct HardSigmoidGradOp {
+  template <typename T> static T grad(T dy, T x, float alpha, float beta) {
+    const T v = static_cast<T>(alpha) * x + static_cast<T>(beta);
+    return v > T(0) && v < T(1) ? static_cast<T>(alpha) * dy : T(0);
+  }
+};
+struct HardSwishGradOp {
+  template <typename T> static T grad(T dy, T x, float, float) {
+    return x < T(-3) ? T(0) : (x <= T(3) ? dy * (x / T(3) + T(0.5)) : dy);
+  }
+};
+struct SoftplusGradOp {
+  template <typename T> static T grad(T dy, T x, float, float) { return dy * SigmoidOp::apply(x, 0.0f, 0.0f); }
+};
+struct EluGradOp {
+  template <typename T> static T grad(T dy, T x, float alpha, float) {
+    return x > T(0) ? dy : dy * static_cast<T>(alpha) * m_exp(x);
+  }
+};
+
+// Clip: the gradient passes where lo <= x <= hi (bounds may be null = unbounded).
+template <typename T>
+void clip_grad(const T* dy, const T* x, const T* lo, const T* hi, T* dx, int32_t n) {
+  for (int32_t i = 0; i < n; ++i) dx[i] = (lo && x[i] < *lo) || (hi && x[i] > *hi) ? T(0) : dy[i];
+}
 
 // ---- binary with numpy broadcasting ---------------------------------------------------
 // Same-shape (or scalar-broadcast) fast path: a_step/b_step are 1 or 0.

@@ -1,6 +1,6 @@
 // int8 reference kernels with TFLite / CMSIS-NN arithmetic (the "tinyodlc" domain ops the
 // quantization passes produce: tinyodlc.QConv, QMatMul, QAdd, QMul, QGlobalAvgPool,
-// QRequantize). No floating point anywhere in this file.
+// QRequantize, QSoftmax, QLookup, QSub, QAvgPool). No floating point anywhere in this file.
 //
 // Scheme: real = scale * (q - zero_point); activations int8 per tensor (asymmetric),
 // weights int8 per output channel (symmetric, zero point 0), bias int32 with scale
@@ -147,21 +147,38 @@ inline void qmatmul_s8(const int8_t* a, const int8_t* b, const int32_t* bias, in
   }
 }
 
-// Broadcast elementwise add (TFLite's quantized Add): both inputs are shifted left by
-// `left_shift` (20) and rescaled to a common scale 2 * max(s_a, s_b), summed, and rescaled
-// to the output: y = clamp(q_multiply(qa + qb, y_mult, y_shift) + y_zp).
-inline void qadd_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
-                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
-                    int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift,
-                    int32_t left_shift, int32_t act_min, int32_t act_max) {
+// Broadcast elementwise add / subtract (TFLite's quantized Add and Sub): both inputs are
+// shifted left by `left_shift` (20) and rescaled to a common scale 2 * max(s_a, s_b), added
+// (subtracted), and rescaled to the output: y = clamp(q_multiply(qa +- qb, y_mult, y_shift) + y_zp).
+template <bool kSub>
+inline void qaddsub_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                       const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                       int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult,
+                       int32_t y_shift, int32_t left_shift, int32_t act_min, int32_t act_max) {
   const int64_t n = product(dims, rank);
   NdIter it(rank, dims, 2, a_strides, b_strides);
   for (int64_t i = 0; i < n; ++i, it.next()) {
     const int32_t sa = (static_cast<int32_t>(a[it.off[0]]) - a_zp) * (int32_t(1) << left_shift);
     const int32_t sb = (static_cast<int32_t>(b[it.off[1]]) - b_zp) * (int32_t(1) << left_shift);
     const int32_t ra = q_multiply(sa, a_mult, a_shift), rb = q_multiply(sb, b_mult, b_shift);
-    y[i] = q_clamp(q_multiply(ra + rb, y_mult, y_shift) + y_zp, act_min, act_max);
+    y[i] = q_clamp(q_multiply(kSub ? ra - rb : ra + rb, y_mult, y_shift) + y_zp, act_min, act_max);
   }
+}
+
+inline void qadd_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift,
+                    int32_t left_shift, int32_t act_min, int32_t act_max) {
+  qaddsub_s8<false>(a, b, y, rank, dims, a_strides, b_strides, a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift,
+                    y_mult, y_shift, left_shift, act_min, act_max);
+}
+
+inline void qsub_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift,
+                    int32_t left_shift, int32_t act_min, int32_t act_max) {
+  qaddsub_s8<true>(a, b, y, rank, dims, a_strides, b_strides, a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift,
+                   y_mult, y_shift, left_shift, act_min, act_max);
 }
 
 // Broadcast elementwise multiply: y = clamp(q_multiply((a - a_zp) * (b - b_zp), mult, shift) + y_zp).
@@ -188,12 +205,80 @@ inline void qglobal_avg_pool_s8(const int8_t* x, int8_t* y, int32_t nc, int32_t 
   }
 }
 
+// Average pool without padding (every window lies inside the input, ceil_mode 0): geometry as
+// qconv_s8 (3 spatial dims, unused ones 1); y = clamp(q_multiply(sum (x - x_zp), mult, shift) +
+// y_zp), where (mult, shift) encodes s_x / (s_y * kernel size).
+inline void qavg_pool_s8(const int8_t* x, int8_t* y, int32_t nc, const int32_t* in_sp, const int32_t* k_sp,
+                         const int32_t* out_sp, const int32_t* strides, int32_t x_zp, int32_t y_zp, int32_t mult,
+                         int32_t shift, int32_t act_min, int32_t act_max) {
+  const int32_t IH = in_sp[1], IW = in_sp[2];
+  const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * IH * IW;
+  const int64_t out_plane = static_cast<int64_t>(out_sp[0]) * out_sp[1] * out_sp[2];
+  for (int32_t p = 0; p < nc; ++p) {
+    const int8_t* xp = x + static_cast<int64_t>(p) * in_plane;
+    int8_t* yp = y + static_cast<int64_t>(p) * out_plane;
+    for (int32_t od = 0; od < out_sp[0]; ++od)
+      for (int32_t oh = 0; oh < out_sp[1]; ++oh)
+        for (int32_t ow = 0; ow < out_sp[2]; ++ow) {
+          int32_t acc = 0;
+          for (int32_t kd = 0; kd < k_sp[0]; ++kd)
+            for (int32_t kh = 0; kh < k_sp[1]; ++kh) {
+              const int64_t row = (static_cast<int64_t>(od * strides[0] + kd) * IH + oh * strides[1] + kh) * IW +
+                                  static_cast<int64_t>(ow) * strides[2];
+              for (int32_t kw = 0; kw < k_sp[2]; ++kw) acc = q_wrap_add(acc, static_cast<int32_t>(xp[row + kw]) - x_zp);
+            }
+          yp[(static_cast<int64_t>(od) * out_sp[1] + oh) * out_sp[2] + ow] =
+              q_clamp(q_multiply(acc, mult, shift) + y_zp, act_min, act_max);
+        }
+  }
+}
+
 // Requantize to another scale/zero point (and clamp: folded Relu/Clip):
 // y = clamp(q_multiply(x - x_zp, mult, shift) + y_zp).
 inline void qrequantize_s8(const int8_t* x, int8_t* y, int32_t n, int32_t x_zp, int32_t y_zp, int32_t mult,
                            int32_t shift, int32_t act_min, int32_t act_max) {
   for (int32_t i = 0; i < n; ++i)
     y[i] = q_clamp(q_multiply(static_cast<int32_t>(x[i]) - x_zp, mult, shift) + y_zp, act_min, act_max);
+}
+
+// Softmax over the last axis (rows of n elements), int8 in and out, with an optional mask
+// (true = excluded, as Where(mask, -inf, x) before a float Softmax). lut[d] =
+// round(2^20 * exp(-d * s_x)) for d = 0..255 is computed by the compiler, so the kernel is
+// integer-only:
+//   mx = max of the row's included x;  e_i = lut[mx - x_i] (0 if excluded);  sum = sum e_i (int64)
+//   r_i = (e_i * 2^30 + sum / 2) / sum          (p_i in Q30, rounded half up)
+//   y_i = clamp(q_multiply(r_i, mult, shift) + y_zp)   with (mult, shift) ~ 1 / (s_y * 2^30)
+// A row with every element excluded gives y = clamp(y_zp), i.e. 0: the value nan_to_num gives
+// for the float Softmax of a fully masked row.
+inline void qsoftmax_s8(const int8_t* x, const bool* mask, const int32_t* lut, int8_t* y, int32_t rows, int32_t n,
+                        int32_t y_zp, int32_t mult, int32_t shift, int32_t act_min, int32_t act_max) {
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t* xr = x + static_cast<int64_t>(r) * n;
+    const bool* mr = mask ? mask + static_cast<int64_t>(r) * n : nullptr;
+    int8_t* yr = y + static_cast<int64_t>(r) * n;
+    int32_t mx = -129;
+    for (int32_t i = 0; i < n; ++i)
+      if (!(mr && mr[i]) && xr[i] > mx) mx = xr[i];
+    if (mx == -129) {
+      for (int32_t i = 0; i < n; ++i) yr[i] = q_clamp(y_zp, act_min, act_max);
+      continue;
+    }
+    int64_t sum = 0;
+    for (int32_t i = 0; i < n; ++i)
+      if (!(mr && mr[i])) sum += lut[mx - xr[i]];
+    for (int32_t i = 0; i < n; ++i) {
+      const int64_t e = (mr && mr[i]) ? 0 : lut[mx - xr[i]];
+      const int32_t p = static_cast<int32_t>((e * (int64_t(1) << 30) + sum / 2) / sum);
+      yr[i] = q_clamp(q_multiply(p, mult, shift) + y_zp, act_min, act_max);
+    }
+  }
+}
+
+// Elementwise function by table lookup (Sigmoid, Tanh, Exp, Sqrt, Pow by a constant, ...):
+// y = table[x + 128]; the compiler fills the table with
+// clamp(round_half_even(f(s_x (q - x_zp)) / s_y) + y_zp, act_min, act_max) for q = -128..127.
+inline void qlookup_s8(const int8_t* x, const int8_t* table, int8_t* y, int32_t n) {
+  for (int32_t i = 0; i < n; ++i) y[i] = table[static_cast<int32_t>(x[i]) + 128];
 }
 
 }  // namespace ref

@@ -1,5 +1,6 @@
 // Data-movement reference kernels: strided copy (Transpose, Slice, Expand), Concat, Split,
-// Gather, Pad, Tile. Shapes are static: the compiler passes dims/strides as int32 arrays.
+// Gather, Pad, Tile, and the backward kernels of on-device learning (slice_grad, split_grad,
+// gather_grad, pad_grad). Shapes are static: the compiler passes dims/strides as int32 arrays.
 #pragma once
 
 #include "tinyodlc/ref/common.h"
@@ -200,6 +201,126 @@ void tile(const T* x, T* y, int32_t rank, const int32_t* in_dims, const int32_t*
       if (++idx[d] < out_dims[d]) break;
       idx[d] = 0;
       in_idx[d] = 0;
+    }
+  }
+}
+
+// ---- backward kernels (on-device learning; ir/ops/movement.cpp) ---------------------------
+// Each writes the whole gradient dx: zeros where the forward op did not read the input.
+
+// Gradient of a strided slice: dx (dx_n elements) = 0, then dx[offset + sum_d i_d *
+// in_strides[d]] = dy[i] (dy contiguous with dims dy_dims[rank]); the same strides/offset as
+// the forward strided_copy. Slice positions are distinct, so each is written once.
+template <typename T>
+void slice_grad(const T* dy, T* dx, int32_t dx_n, int32_t rank, const int32_t* dy_dims, const int32_t* in_strides,
+                int32_t offset) {
+  for (int32_t i = 0; i < dx_n; ++i) dx[i] = T(0);
+  if (rank == 0) {
+    if (dx_n > 0) dx[offset] = dy[0];
+    return;
+  }
+  const int64_t n = product(dy_dims, rank);
+  if (n == 0) return;
+  const int32_t inner = dy_dims[rank - 1];
+  const int64_t s = in_strides[rank - 1];
+  const int64_t rows = n / inner;
+  NdIter it(rank - 1, dy_dims, 1, in_strides);
+  int64_t k = 0;
+  for (int64_t r = 0; r < rows; ++r, it.next()) {
+    const int64_t base = offset + it.off[0];
+    for (int32_t j = 0; j < inner; ++j) dx[base + j * s] = dy[k++];
+  }
+}
+
+// Gradient of Split when some outputs carry no gradient: y = [outer, sum chunks] is the
+// concatenation of the pieces, where piece i is ins[present[i]] ([outer, chunks[i]]) or zeros
+// when present[i] < 0.
+template <typename T>
+void split_grad(const T* const* ins, const int32_t* present, int32_t n_pieces, T* y, int32_t outer,
+                const int32_t* chunks) {
+  int64_t k = 0;
+  for (int32_t o = 0; o < outer; ++o) {
+    for (int32_t i = 0; i < n_pieces; ++i) {
+      const int32_t c = chunks[i];
+      if (present[i] < 0) {
+        for (int32_t j = 0; j < c; ++j) y[k++] = T(0);
+        continue;
+      }
+      const T* src = ins[present[i]] + static_cast<int64_t>(o) * c;
+      for (int32_t j = 0; j < c; ++j) y[k++] = src[j];
+    }
+  }
+}
+
+// Gradient of Gather w.r.t. the data: dx ([outer, axis_dim, inner]) = 0, then row q of each
+// outer slice accumulates the dy rows ([outer, n_idx, inner]) gathered from it (repeated
+// indices add up). Out-of-range indices (zeros in the forward) contribute nothing, nor does
+// row padding_row (>= 0; -1 = none: PyTorch's Embedding padding_idx).
+template <typename T, typename I>
+void gather_grad(const T* dy, const I* indices, T* dx, int32_t outer, int32_t axis_dim, int32_t inner,
+                 int32_t n_idx, int32_t padding_row) {
+  const int64_t total = static_cast<int64_t>(outer) * axis_dim * inner;
+  for (int64_t i = 0; i < total; ++i) dx[i] = T(0);
+  int64_t k = 0;
+  for (int32_t o = 0; o < outer; ++o) {
+    const int64_t row0 = static_cast<int64_t>(o) * axis_dim;
+    for (int32_t j = 0; j < n_idx; ++j, k += inner) {
+      int64_t q = static_cast<int64_t>(indices[j]);
+      if (q < 0) q += axis_dim;
+      if (q < 0 || q >= axis_dim || q == padding_row) continue;
+      T* dst = dx + (row0 + q) * inner;
+      for (int32_t e = 0; e < inner; ++e) dst[e] += dy[k + e];
+    }
+  }
+}
+
+// Gradient of Pad w.r.t. the data for any mode: dx (in_dims) = 0, then every dy element
+// (out_dims) read from a data element (pad_source) is added to it; constant-padded positions
+// contribute nothing. Same geometry arguments as pad().
+template <typename T>
+void pad_grad(const T* dy, T* dx, int32_t rank, const int32_t* in_dims, const int32_t* out_dims,
+              const int32_t* pads_begin, int32_t mode) {
+  if (rank == 0) {
+    dx[0] = dy[0];
+    return;
+  }
+  const int64_t in_n = product(in_dims, rank);
+  for (int64_t i = 0; i < in_n; ++i) dx[i] = T(0);
+  const int64_t n = product(out_dims, rank);
+  if (n == 0 || in_n == 0) return;
+  int64_t in_strides[kMaxRank];
+  int64_t acc = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) {
+    in_strides[d] = acc;
+    acc *= in_dims[d];
+  }
+  const int32_t last = rank - 1;
+  const int32_t inner = out_dims[last];
+  const int64_t rows = n / inner;
+  int32_t idx[kMaxRank] = {};
+  int64_t k = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t base = 0;
+    bool constant_row = false;
+    for (int32_t d = 0; d < last; ++d) {
+      const int32_t s = pad_source(idx[d] - pads_begin[d], in_dims[d], mode);
+      if (s < 0) {
+        constant_row = true;
+        break;
+      }
+      base += s * in_strides[d];
+    }
+    if (constant_row) {
+      k += inner;
+    } else {
+      for (int32_t j = 0; j < inner; ++j, ++k) {
+        const int32_t s = pad_source(j - pads_begin[last], in_dims[last], mode);
+        if (s >= 0) dx[base + s] += dy[k];
+      }
+    }
+    for (int32_t d = last - 1; d >= 0; --d) {
+      if (++idx[d] < out_dims[d]) break;
+      idx[d] = 0;
     }
   }
 }

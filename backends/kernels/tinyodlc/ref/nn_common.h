@@ -5,6 +5,8 @@
 // dilation 1, pad 0), so one loop nest serves every spatial rank; the extra loops run once.
 #pragma once
 
+#include <math.h>
+
 #include "tinyodlc/ref/common.h"
 
 namespace tinyodlc {
@@ -26,6 +28,22 @@ inline void window_taps(int32_t start, int32_t k, int32_t d, int32_t size, int32
   *lo = a;
   *hi = b;
 }
+
+// Math functions overloaded on float (the f-suffixed libm functions, so float kernels stay
+// bit-identical to their float-only forms) and double (used by the double-precision
+// gradient checks on the host).
+inline float m_exp(float x) { return expf(x); }
+inline double m_exp(double x) { return exp(x); }
+inline float m_log(float x) { return logf(x); }
+inline double m_log(double x) { return log(x); }
+inline float m_sqrt(float x) { return sqrtf(x); }
+inline double m_sqrt(double x) { return sqrt(x); }
+inline float m_erf(float x) { return erff(x); }
+inline double m_erf(double x) { return erf(x); }
+inline float m_tanh(float x) { return tanhf(x); }
+inline double m_tanh(double x) { return tanh(x); }
+inline float m_log1p(float x) { return log1pf(x); }
+inline double m_log1p(double x) { return log1p(x); }
 
 // Multiply-accumulate acc + a * b. Floating types use plain arithmetic; integer types wrap
 // modulo 2^bits (computed in uint64_t) so that overflow is never undefined behaviour.
