@@ -50,10 +50,15 @@ def _eval_const(n, ins):
     if op == "Squeeze":
         axes = _attr(n, "axes") if len(ins) < 2 else ins[1]
         return np.squeeze(ins[0], axis=tuple(int(a) for a in axes)) if axes is not None else np.squeeze(ins[0])
+    if op == "Shape":
+        return np.array(ins[0].shape, dtype=np.int64)
     if op == "Concat":
         return np.concatenate(ins, axis=_attr(n, "axis"))
     if op == "Cast":
-        return ins[0].astype(onnx.helper.tensor_dtype_to_np_dtype(_attr(n, "to")))
+        to = _attr(n, "to")
+        if hasattr(onnx.helper, "tensor_dtype_to_np_dtype"):
+            return ins[0].astype(onnx.helper.tensor_dtype_to_np_dtype(to))
+        return ins[0].astype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[to])  # onnx < 1.13 (Debian 12: 1.12)
     if op == "Reshape":
         shape = [d if d != 0 else ins[0].shape[i] for i, d in enumerate(ins[1])]
         return ins[0].reshape(shape)
@@ -87,13 +92,29 @@ def _eval_const(n, ins):
     return None
 
 
-def fold_shape_constants(m):
+def static_shapes(m):
+    """{tensor name: static shape} of the graph inputs and the shape-inferred tensors."""
+    r = {}
+    for vi in list(m.graph.input) + list(m.graph.value_info) + list(m.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if vi.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
+            r[vi.name] = tuple(d.dim_value for d in dims)
+    return r
+
+
+def fold_shape_constants(m, shapes=None):
     """Replaces constant-only nodes by initializers so that onnx shape inference sees the
-    reshape shapes and pads of un-folded (training-friendly) exports."""
+    reshape shapes and pads of un-folded (training-friendly) exports. shapes: known static
+    shapes; a Shape node of such a tensor folds too (pads computed from x.shape)."""
     g = m.graph
     known = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     keep = []
     for n in g.node:
+        if n.op_type == "Shape" and shapes and n.input[0] in shapes and not n.attribute:
+            val = np.array(shapes[n.input[0]], dtype=np.int64)
+            known[n.output[0]] = val
+            g.initializer.append(numpy_helper.from_array(val, n.output[0]))
+            continue
         ins = [known.get(t) if t else None for t in n.input]
         val = None
         if all(t == "" or t in known for t in n.input) and len(n.output) == 1:
@@ -112,8 +133,12 @@ def fold_shape_constants(m):
 
 
 def naive_peak(path):
-    m = fold_shape_constants(onnx.load(path))
-    m = shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
+    m = onnx.load(path)
+    nodes = -1
+    while nodes != len(m.graph.node):  # fold, infer shapes, fold Shape of inferred tensors, ...
+        nodes = len(m.graph.node)
+        m = fold_shape_constants(m, static_shapes(m))
+        m = shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
     g = m.graph
     sizes = {}
     for vi in list(g.input) + list(g.value_info) + list(g.output):
@@ -182,7 +207,8 @@ def main():
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for family, model, path in rows:
         m = onnx.load(path)
-        shape = lambda vi: "x".join(str(d.dim_value) for d in vi.type.tensor_type.shape.dim)  # noqa: E731
+        shape = lambda vi: "x".join(str(d.dim_value) if d.HasField("dim_value") else "?"  # noqa: E731
+                                    for d in vi.type.tensor_type.shape.dim)
         ins = ", ".join(f"{vi.name} {shape(vi)}" for vi in m.graph.input)
         outs = ", ".join(f"{vi.name} {shape(vi)}" for vi in m.graph.output)
         nums, err = tinyodlc_numbers(args.tinyodlc, path)

@@ -111,15 +111,16 @@ def evaluate(model, xs, y, forward=None, batch=64, prep=None):
 # export
 
 
-def export(model, args, folder, input_names, output_names, opset, training_friendly=False):
-    """Exports `model` (eval mode, static shapes) to examples/models/<folder>/<basename>.onnx.
+def export(model, args, folder, input_names, output_names, opset, training_friendly=False, root=None):
+    """Exports `model` (eval mode, static shapes) to <root>/<folder>/<basename>.onnx (root:
+    default examples/models).
 
     Standard export: do_constant_folding=True, TrainingMode.EVAL (torch fuses BatchNorm into
     the preceding Conv), exactly as users run torch.onnx.export. Training-friendly export:
     do_constant_folding=False, TrainingMode.PRESERVE on an eval-mode model (BatchNormalization
     stays, in inference form), initializers keep the PyTorch parameter names.
     """
-    path = os.path.join(ROOT, folder, os.path.basename(folder) + ".onnx")
+    path = os.path.join(root or ROOT, folder, os.path.basename(folder) + ".onnx")
     if os.path.isdir(os.path.dirname(path)):
         shutil.rmtree(os.path.dirname(path))
     os.makedirs(os.path.dirname(path))
@@ -149,7 +150,7 @@ def export(model, args, folder, input_names, output_names, opset, training_frien
             log(f"  note: output {vi.name} has symbolic dimensions in the export: "
                 f"{[d.dim_value or d.dim_param for d in vi.type.tensor_type.shape.dim]}")
     ops = sorted({n.op_type for n in m.graph.node})
-    log(f"  exported {os.path.relpath(path, ROOT)} ({size} bytes, {len(m.graph.node)} nodes): {' '.join(ops)}")
+    log(f"  exported {os.path.relpath(path, root or ROOT)} ({size} bytes, {len(m.graph.node)} nodes): {' '.join(ops)}")
     return path
 
 
@@ -212,11 +213,11 @@ def write_sets(onnx_path, inputs_per_set, outputs_per_set):
 
 
 def export_with_refs(name, model, sets, folder, input_names, output_names, opset,
-                     training_friendly=False):
+                     training_friendly=False, root=None):
     """Exports and writes the 3 reference sets (inputs: list of tuples of numpy arrays);
     reference outputs come from PyTorch. Returns (onnx path, outputs per set)."""
     example = tuple(torch.from_numpy(a) for a in sets[0])
-    path = export(model, example, folder, input_names, output_names, opset, training_friendly)
+    path = export(model, example, folder, input_names, output_names, opset, training_friendly, root)
     outs = [torch_outputs(model, tuple(torch.from_numpy(a) for a in s)) for s in sets]
     alive = check_alive(name, output_names, outs)
     write_sets(path, sets, outs)
@@ -228,18 +229,26 @@ def export_with_refs(name, model, sets, folder, input_names, output_names, opset
 # reference gradients for on-device learning
 
 
-def write_grad_refs(onnx_path, model, inputs, logits_fn, label, scenarios):
+def cross_entropy(logits, label):
+    return torch.nn.functional.cross_entropy(logits, label)
+
+
+def write_grad_refs(onnx_path, model, inputs, logits_fn, label, scenarios, loss_fn=None, folder="grad_ref",
+                    extra=None):
     """PyTorch autograd reference gradients for the training-friendly export at onnx_path.
 
-    loss = torch.nn.functional.cross_entropy(logits_fn(model, *inputs), label) (mean over the
-    batch of 1 = -log softmax(logits)[label]), model in eval mode (BatchNorm uses its running
-    statistics, Dropout is off). scenarios: {folder: [parameter names]}. Writes
-    grad_ref/label.pb (int64 [1], name 'label'), grad_ref/input_N.pb, grad_ref/loss.pb
-    (float [], name 'loss') and grad_ref/<scenario>/<initializer name>.pb (the gradient,
-    tensor name = initializer name)."""
+    loss = loss_fn(logits_fn(model, *inputs), label); the default loss_fn is
+    torch.nn.functional.cross_entropy (mean over the batch of 1 = -log softmax(logits)[label])
+    with an integer label. Model in eval mode (BatchNorm uses its running statistics, Dropout is
+    off). scenarios: {folder: [parameter names]}. Writes into <model folder>/<folder>/:
+    label.pb (an int label: int64 [1] named 'label'; an array label, e.g. an MSE target: float
+    named 'target', file target.pb), input_N.pb, loss.pb (float [], name 'loss'), one
+    <name>.pb per entry of extra ({name: array}: loss constants such as prototypes) and
+    <scenario>/<initializer name>.pb (the gradient, tensor name = initializer name)."""
+    loss_fn = loss_fn or cross_entropy
     m = onnx.load(onnx_path)
     init_names = {t.name for t in m.graph.initializer}
-    gdir = os.path.join(os.path.dirname(onnx_path), "grad_ref")
+    gdir = os.path.join(os.path.dirname(onnx_path), folder)
     os.makedirs(gdir, exist_ok=True)
     model.eval()
     params = dict(model.named_parameters())
@@ -247,15 +256,22 @@ def write_grad_refs(onnx_path, model, inputs, logits_fn, label, scenarios):
         p.requires_grad_(True)
         p.grad = None
     xs = [torch.from_numpy(a) for a in inputs]
-    lab = torch.tensor([label], dtype=torch.int64)
-    loss = torch.nn.functional.cross_entropy(logits_fn(model, *xs), lab)
+    if isinstance(label, (int, np.integer)):
+        lab = torch.tensor([int(label)], dtype=torch.int64)
+        lab_name = "label"
+    else:
+        lab = torch.from_numpy(np.asarray(label))
+        lab_name = "target"
+    loss = loss_fn(logits_fn(model, *xs), lab)
     loss.backward()
     if float(loss) < 0.05:
-        fail(f"{onnx_path}: reference loss {float(loss):.2g} for label {label} is too small "
+        fail(f"{onnx_path}: reference loss {float(loss):.2g} for {lab_name} {label} is too small "
              "(the model already predicts it: gradients ~0); choose another label")
-    onnx.save_tensor(numpy_helper.from_array(lab.numpy(), "label"), os.path.join(gdir, "label.pb"))
+    onnx.save_tensor(numpy_helper.from_array(lab.numpy(), lab_name), os.path.join(gdir, lab_name + ".pb"))
     onnx.save_tensor(numpy_helper.from_array(np.array(float(loss), dtype=np.float32), "loss"),
                      os.path.join(gdir, "loss.pb"))
+    for name, a in (extra or {}).items():
+        onnx.save_tensor(numpy_helper.from_array(np.asarray(a), name), os.path.join(gdir, name + ".pb"))
     for n, (vi, a) in enumerate(zip(m.graph.input, inputs)):
         onnx.save_tensor(numpy_helper.from_array(a, vi.name), os.path.join(gdir, f"input_{n}.pb"))
     for scen, names in scenarios.items():
@@ -269,18 +285,18 @@ def write_grad_refs(onnx_path, model, inputs, logits_fn, label, scenarios):
                 fail(f"{onnx_path}: no gradient for {pname}")
             onnx.save_tensor(numpy_helper.from_array(g.numpy().astype(np.float32), pname),
                              os.path.join(sdir, pname + ".pb"))
-    _finite_difference_check(onnx_path, model, inputs, logits_fn, label,
-                             sorted({n for names in scenarios.values() for n in names}))
-    log(f"    grad_ref: loss {float(loss):.4f}, " +
+    _finite_difference_check(onnx_path, model, inputs, logits_fn, lab,
+                             sorted({n for names in scenarios.values() for n in names}), loss_fn)
+    log(f"    {folder}: loss {float(loss):.4f}, " +
         ", ".join(f"{k}: {len(v)} tensors" for k, v in scenarios.items()))
 
 
-def _finite_difference_check(onnx_path, model, inputs, logits_fn, label, names, probes=3, eps=1e-6):
+def _finite_difference_check(onnx_path, model, inputs, logits_fn, label, names, loss_fn, probes=3, eps=1e-6):
     """Checks the float32 autograd gradients against central differences of the loss computed
-    in float64 (a few random entries per parameter)."""
+    in float64 (a few random entries per parameter). label: the tensor given to loss_fn."""
     m64 = copy.deepcopy(model).double().eval()
     xs = [torch.from_numpy(a).double() if a.dtype.kind == "f" else torch.from_numpy(a) for a in inputs]
-    lab = torch.tensor([label], dtype=torch.int64)
+    lab = label.double() if label.is_floating_point() else label
     p64 = dict(m64.named_parameters())
     p32 = dict(model.named_parameters())
     rng = np.random.default_rng(0)
@@ -291,9 +307,9 @@ def _finite_difference_check(onnx_path, model, inputs, logits_fn, label, names, 
             for k in rng.choice(flat.numel(), size=min(probes, flat.numel()), replace=False):
                 old = float(flat[k])
                 flat[k] = old + eps
-                lp = float(torch.nn.functional.cross_entropy(logits_fn(m64, *xs), lab))
+                lp = float(loss_fn(logits_fn(m64, *xs), lab))
                 flat[k] = old - eps
-                lm = float(torch.nn.functional.cross_entropy(logits_fn(m64, *xs), lab))
+                lm = float(loss_fn(logits_fn(m64, *xs), lab))
                 flat[k] = old
                 fd = (lp - lm) / (2 * eps)
                 # float64 central differences with a small step (ReLU/MaxPool kinks are rarely

@@ -2,13 +2,14 @@
 """Target (Cortex-M in QEMU) tests of tinyodlc: ctest label `target` (tests/CMakeLists.txt).
 
 Each case runs the `tinyodlc` binary given with --tinyodlc:
-  models CORE [MODEL...]   every model runs in QEMU on CORE; its outputs must match the host
-                           run (float: |t - h| <= 1e-5 |h| + 1e-7; integer types: identical),
-                           and target_run.json must hold plausible measurements
+  models CORE [MODEL...]   every model runs in QEMU on CORE, float32 and int8 (`--quantize int8
+                           --calibration <model folder>`); its outputs must match the host run
+                           (float: |t - h| <= 1e-5 |h| + 1e-7; int8 models and integer outputs:
+                           bit-identical), and target_run.json must hold plausible measurements
   determinism              two runs give the same instruction count
-  clang                    the generated code of every example model and the harness build with
-                           clang++-14 --target=thumbv7em-none-eabihf warning-free (-Werror) and
-                           run correctly (M4; tiny_cnn also on M7)
+  clang                    the generated code of every example model (float and int8) and the
+                           harness build with clang++-14 --target=thumbv7em-none-eabihf
+                           warning-free (-Werror) and run correctly (M4; tiny_cnn also on M7)
   too-big                  a model over the board's flash / RAM fails with exit 5 and a message
                            naming the region (at compile time, or at link time when only the
                            code pushes it over)
@@ -48,15 +49,40 @@ def data_dir(model):
     return d
 
 
+VARIANTS = ("float", "int8")
+
+
 def default_models():
-    """tiny_cnn plus the example zoo models listed in tests/target/models.txt that exist."""
-    models = [TINY_CNN]
+    """[(model, variants)]: tiny_cnn plus the example zoo models listed in tests/target/models.txt
+    that exist (a line is `PATH [VARIANT,...]`, default float,int8); with TINYODLC_FULL=1 every
+    model of examples/models (all opsets and training-friendly exports), float and int8."""
+    models = [(TINY_CNN, VARIANTS)]
+    if os.environ.get("TINYODLC_FULL") == "1":
+        for dirpath, dirnames, filenames in sorted(os.walk(os.path.join(ROOT, "examples", "models"))):
+            for f in sorted(filenames):
+                if f.endswith(".onnx") and os.path.isdir(os.path.join(dirpath, "test_data_set_0")):
+                    models.append((os.path.join(dirpath, f), VARIANTS))
+        return models
     with open(os.path.join(HERE, "models.txt")) as f:
         for line in f:
-            line = line.split("#")[0].strip()
-            if line and os.path.exists(os.path.join(ROOT, line)):
-                models.append(os.path.join(ROOT, line))
+            fields = line.split("#")[0].split()
+            if fields and os.path.exists(os.path.join(ROOT, fields[0])):
+                variants = tuple(fields[1].split(",")) if len(fields) > 1 else VARIANTS
+                bad = [v for v in variants if v not in VARIANTS]
+                if bad:
+                    sys.exit("FAIL: models.txt: unknown variant %r in %r" % (bad, line))
+                models.append((os.path.join(ROOT, fields[0]), variants))
     return models
+
+
+# int8 models also built with clang by default: convolutions, depthwise convolutions, MatMul /
+# attention and the float fallbacks between them
+CLANG_INT8 = {"tiny_cnn.onnx", "dscnn_kws_op13.onnx", "embbert_q_small_op13.onnx"}
+
+
+def quant_flags(model, variant):
+    """int8: post-training quantization calibrated on the model's reference data sets."""
+    return ["--quantize", "int8", "--calibration", os.path.dirname(model)] if variant == "int8" else []
 
 
 def check_report(path, core):
@@ -87,12 +113,13 @@ def check_report(path, core):
 
 def case_models(args, tmp):
     core = CORES[args.core]
-    models = args.model or default_models()
-    for m in models:
-        name = os.path.splitext(os.path.basename(m))[0]
+    models = [(m, VARIANTS) for m in args.model] if args.model else default_models()
+    for m, variant in [(m, v) for m, vs in models for v in vs]:
+        name = os.path.splitext(os.path.basename(m))[0] + ("-int8" if variant == "int8" else "")
+        q = quant_flags(m, variant)
         d = data_dir(m)
         host = os.path.join(tmp, name + "-host")
-        p, _ = run([args.tinyodlc, "run", m, "--inputs", d, "--outputs", host] + args.extra, expect=None)
+        p, _ = run([args.tinyodlc, "run", m, "--inputs", d, "--outputs", host] + q + args.extra, expect=None)
         if p.returncode == 1 and "unsupported operator" in p.stderr:
             # A compiler coverage gap (tracked by the conformance/zoo work), not a target problem.
             print("%-28s SKIP: the compiler does not support it yet: %s" % (name, p.stderr.strip()[:300]))
@@ -108,8 +135,10 @@ def case_models(args, tmp):
             if f.startswith("output_"):
                 shutil.copy(os.path.join(host, f), ref)
         out = os.path.join(tmp, name + "-" + args.core)
-        p, dt = run([args.tinyodlc, "check", m, "--target", core, "--data", ref, "--rtol", "1e-5", "--atol", "1e-7",
-                     "--outputs", out, "--timeout", "120"] + args.extra)
+        # int8: the integer kernels must give bit-identical results on the core (rtol = atol = 0)
+        tol = ["--rtol", "0", "--atol", "0"] if variant == "int8" else ["--rtol", "1e-5", "--atol", "1e-7"]
+        p, dt = run([args.tinyodlc, "check", m, "--target", core, "--data", ref, "--outputs", out, "--timeout", "120"]
+                    + tol + q + args.extra)
         r = check_report(os.path.join(out, "target_run.json"), core)
         print("%-28s %-9s %12d insns  stack %6d  flash %8d  RAM %8d  (%.1f s)\n%s" %
               (name, core, r["insns"], r["stack_peak_bytes"],
@@ -135,12 +164,29 @@ def case_clang(args, tmp):
         sys.exit("FAIL: clang++-14 not found")
     # Every example model on the M4, tiny_cnn on the M7 too; outputs against the data set's
     # reference outputs (check's default tolerance).
-    runs = [(m, "cortex-m4") for m in default_models()] + [(TINY_CNN, "cortex-m7")]
-    for m, core in runs:
-        name = os.path.splitext(os.path.basename(m))[0]
+    # int8 runs are compared with the host run of the same int8 model (gcc), bit for bit; by
+    # default only for the models in CLANG_INT8 (every int8 kernel kind), all with TINYODLC_FULL=1.
+    full = os.environ.get("TINYODLC_FULL") == "1"
+    runs = [(m, "cortex-m4", v) for m, vs in default_models() for v in vs
+            if v == "float" or full or os.path.basename(m) in CLANG_INT8] + [(TINY_CNN, "cortex-m7", "float")]
+    for m, core, variant in runs:
+        name = os.path.splitext(os.path.basename(m))[0] + ("-int8" if variant == "int8" else "")
         out = os.path.join(tmp, name + "-" + core)
-        p, _ = run([args.tinyodlc, "check", m, "--target", core, "--cxx", clang, "--data", data_dir(m),
-                    "--outputs", out, "--timeout", "120", "-v"], expect=None)
+        q = quant_flags(m, variant)
+        data = data_dir(m)
+        tol = []
+        if variant == "int8":
+            data = os.path.join(tmp, name + "-ref")
+            host = os.path.join(tmp, name + "-host")
+            run([args.tinyodlc, "run", m, "--inputs", data_dir(m), "--outputs", host] + q)
+            os.makedirs(data)
+            for src in (data_dir(m), host):
+                for f in os.listdir(src):
+                    if f.startswith("input_" if src != host else "output_"):
+                        shutil.copy(os.path.join(src, f), data)
+            tol = ["--rtol", "0", "--atol", "0"]
+        p, _ = run([args.tinyodlc, "check", m, "--target", core, "--cxx", clang, "--data", data,
+                    "--outputs", out, "--timeout", "120", "-v"] + tol + q, expect=None)
         if p.returncode == 1 and "unsupported operator" in p.stderr:
             print("%-28s SKIP: the compiler does not support it yet" % name)
             continue

@@ -185,39 +185,35 @@ def build(cfg):
                               cfg["kernel"], cfg["labels"], mask=cfg["mask"])
     nparams = sum(p.numel() for p in model.parameters())
     zc.log(f"  {nparams} parameters")
-    # training phases (a curriculum for the release configuration: first short sequences, which
-    # are cheap and where the task is learnt, then the full length distribution)
-    phases = [dict(cfg, **p) for p in cfg.get("phases", [{}])]
-    train_sets = [make_texts(p["n_train"], p, rng) for p in phases]
+    ids, mask, y = make_texts(cfg["n_train"], cfg, rng)
     vids, vmask, vy = make_texts(cfg["n_val"], cfg, rng)
-    xv = (vids, vmask) if cfg["mask"] == "input" else vids
+    if cfg["mask"] == "input":
+        x, xv = (ids, mask), (vids, vmask)
+    else:
+        x, xv = ids, vids
+    # Cheaper training of long sequences: batches of similar lengths, most of them cropped to
+    # their longest sequence (rounded up to 32 tokens), some kept at the full length so that the
+    # model also learns the long right padding it sees at the exported length.
+    lengths = mask.sum(1)
+    batch, L = cfg["batch"], cfg["max_len"]
+
+    def batcher(r):
+        order = np.argsort(lengths + r.uniform(0, 8, len(lengths)), kind="stable")
+        batches = [order[i:i + batch] for i in range(0, len(order), batch)]
+        return [batches[k] for k in r.permutation(len(batches))]
+
+    def prep(xb):
+        if r_crop.random() < cfg["full_length_fraction"]:
+            return xb
+        longest = int((xb[0] != PAD).sum(1).max())
+        keep = min(L, -(-longest // 32) * 32)
+        return [a[:, :keep] for a in xb]
+
     r_crop = np.random.default_rng(cfg["seed"] + 1000)
-    for p, (ids, mask, y) in zip(phases, train_sets):
-        x = (ids, mask) if cfg["mask"] == "input" else ids
-        # Cheaper training of long sequences: batches of similar lengths, most of them cropped to
-        # their longest sequence (rounded up to 32 tokens), some kept at the full length so that
-        # the model also learns the long right padding it sees at the exported length.
-        lengths = mask.sum(1)
-        batch, L = p["batch"], p["max_len"]
-
-        def batcher(r, lengths=lengths, batch=batch):
-            order = np.argsort(lengths + r.uniform(0, 8, len(lengths)), kind="stable")
-            batches = [order[i:i + batch] for i in range(0, len(order), batch)]
-            return [batches[k] for k in r.permutation(len(batches))]
-
-        def prep(xb, L=L, frac=p["full_length_fraction"]):
-            if r_crop.random() < frac:
-                return xb
-            longest = int((xb[0] != PAD).sum(1).max())
-            keep = min(L, -(-longest // 32) * 32)
-            return [a[:, :keep] for a in xb]
-
-        if len(phases) > 1:
-            zc.log(f"  phase: {p['n_train']} sequences of up to {L} tokens, {p['epochs']} epochs, max lr {p['lr']}")
-        acc = zc.train_classifier(model, x, y, epochs=p["epochs"], lr=p["lr"], batch=batch, rng=rng,
-                                  x_val=xv, y_val=vy, name=name, batcher=batcher, prep=prep,
-                                  eval_every_epoch=cfg["max_len"] <= 64,
-                                  lr_scale=lambda n: cfg.get("lambda_lr_scale", 1.0) if "lambda_" in n else 1.0)
+    acc = zc.train_classifier(model, x, y, epochs=cfg["epochs"], lr=cfg["lr"], batch=batch, rng=rng,
+                              x_val=xv, y_val=vy, name=name, batcher=batcher, prep=prep,
+                              eval_every_epoch=cfg["max_len"] <= 64,
+                              lr_scale=lambda n: cfg.get("lambda_lr_scale", 1.0) if "lambda_" in n else 1.0)
     model.eval()
     # reference sets: validation sequences of 3 different topics and lengths
     idx = [int(np.nonzero(vy == c)[0][k]) for k, c in enumerate(cfg["ref_classes"])]
@@ -242,16 +238,15 @@ def build(cfg):
                       f"attentions.{last}.contract.weight", f"attentions.{last}.contract.bias",
                       "fc.weight", "fc.bias"],
         })
-    return {"val_acc": acc, "params": nparams, "n_train": sum(p["n_train"] for p in phases), "n_val": cfg["n_val"]}
+    return {"val_acc": acc, "params": nparams, "n_train": cfg["n_train"], "n_val": cfg["n_val"]}
 
 
 SMALL = dict(vocab=512, max_len=64, d=32, r=8, layers=2, kernel=8, labels=4, keywords=16, min_len=12,
              full_length_fraction=1.0)
 CONFIGS = [
     dict(name="embbert_q", vocab=8192, max_len=256, d=128, r=16, layers=4, kernel=32, labels=4,
-         keywords=8, min_len=16, mask="ids", n_val=200, batch=32, full_length_fraction=0.05, lambda_lr_scale=0.1,
-         phases=[dict(max_len=64, n_train=3000, epochs=3, lr=1e-3),
-                 dict(max_len=256, n_train=1500, epochs=2, lr=5e-4)],
+         keywords=24, min_len=16, mask="ids", n_train=2000, n_val=200, epochs=4, lr=1.5e-3, batch=16,
+         full_length_fraction=0.05, lambda_lr_scale=0.1,
          seed=21, ref_classes=[0, 1, 3]),
     dict(name="embbert_q_small", **SMALL, mask="none", n_train=3000, n_val=400, epochs=12, lr=4e-3,
          batch=32, seed=22, ref_classes=[0, 2, 3], train_export=True, grad_label=1),

@@ -179,13 +179,27 @@ def build(cfg):
     hb = [n for n, _ in hm.named_parameters() if n.endswith(".bias")]
     zc.write_grad_refs(p, hm, [feats[0]], lambda m, x: m(x), label,
                        {"last_layer": strip(h_fc), "biases": hb, "head2": strip(head2)})
+    if cfg.get("grad_mse"):
+        write_mse_grad_refs(p, hm, feats[0], label, len(motions))
     return results
+
+
+def write_mse_grad_refs(onnx_path, h, features, label, classes):
+    """grad_ref_mse: loss = mse_loss(logits, target) (mean over the classes), target = one-hot of
+    `label` ([1, classes] float, saved as target.pb); same scenarios as grad_ref."""
+    target = np.zeros((1, classes), dtype=np.float32)
+    target[0, label] = 1.0
+    hb = [n for n, _ in h.named_parameters() if n.endswith(".bias")]
+    zc.write_grad_refs(onnx_path, h, [features], lambda m, x: m(x), target,
+                       {"last_layer": ["fc2.weight", "fc2.bias"], "biases": hb,
+                        "head2": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]},
+                       loss_fn=torch.nn.functional.mse_loss, folder="grad_ref_mse")
 
 
 CONFIGS = [
     dict(name="stn_t4_gray64", T=4, C=1, H=64, W=64, channels=(8, 16, 16), mult=2, hidden=32,
          motions=MOTIONS_5, ref_classes=[0, 3, 4], n_train=1200, n_val=400, epochs=4, lr=3e-3,
-         seed=11, train_full=True, grad_label=1),
+         seed=11, train_full=True, grad_label=1, grad_mse=True),
     dict(name="stn_t8_rgb48", T=8, C=3, H=48, W=48, channels=(8, 16, 16), mult=2, hidden=32,
          motions=MOTIONS_6, ref_classes=[1, 2, 4], n_train=1200, n_val=400, epochs=4, lr=3e-3,
          seed=12, train_full=False, grad_label=0),

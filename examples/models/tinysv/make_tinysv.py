@@ -303,6 +303,61 @@ def eer_threshold(model, x_enrol, x_test, y_enrol, y_test):
 
 
 # --------------------------------------------------------------------------------------------
+# on-device learning for speakers: cosine-prototype loss
+
+PROTO_SCALE = 10.0   # s of logits_k = s * cos(embedding, prototype_k)
+PROTO_SPEAKERS = 4   # K: prototypes = mean d-vectors of the enrolment utterances of unseen speakers 0..K-1
+
+
+def speaker_prototypes(model, x_enrol, y_enrol, k=PROTO_SPEAKERS):
+    """[K, D] float32: the L2-normalised mean embedding of the enrolment utterances of speakers
+    0..K-1 (the authors' mean-cosine prototypes)."""
+    with torch.no_grad():
+        d = model(torch.from_numpy(x_enrol)).numpy()
+    p = np.stack([d[y_enrol == s].mean(0) for s in range(k)])
+    return (p / np.linalg.norm(p, axis=1, keepdims=True)).astype(np.float32)
+
+
+def cosine_prototype_logits(model, mfcc, prototypes, scale=PROTO_SCALE):
+    """logits_k = scale * cos(embedding, prototype_k) (both L2-normalised; works in the model's
+    dtype, so the float64 finite-difference check uses float64 prototypes)."""
+    e = model(mfcc)
+    p = torch.from_numpy(prototypes).to(e.dtype)
+    return scale * (F.normalize(e, dim=1) @ F.normalize(p, dim=1).t())
+
+
+def write_dvector_grad_refs(onnx_path, model, mfcc, label, prototypes):
+    """grad_ref of dvector_train_op13: cross-entropy on cosine-prototype logits (label: a
+    prototype index); scenarios last_layer / biases / head2 as for the
+    classifiers (conv4 is the last layer, conv3 + conv4 the last two)."""
+    biases = [n for n, _ in model.named_parameters() if n.endswith(".bias") and not n.startswith("head.")]
+    zc.write_grad_refs(onnx_path, model, [mfcc], lambda m, a: cosine_prototype_logits(m, a, prototypes), label,
+                       {"last_layer": ["conv4.weight", "conv4.bias"], "biases": biases,
+                        "head2": ["conv3.weight", "conv3.bias", "conv4.weight", "conv4.bias"]},
+                       extra={"prototypes": prototypes, "scale": np.array(PROTO_SCALE, dtype=np.float32)})
+    with open(os.path.join(os.path.dirname(onnx_path), "grad_ref", "README.md"), "w") as f:
+        f.write(f"""# grad_ref of dvector_train_op13: cosine-prototype loss
+
+The d-vector has no classifier; on-device learning for speakers scores the embedding against
+K = {len(prototypes)} speaker prototypes:
+
+    e        = model(mfcc)                                   # graph output 'dvector' [1, {prototypes.shape[1]}]
+    logits_k = s * cos(e, prototypes[k])    k = 0..K-1       # s = {PROTO_SCALE:g} (scale.pb)
+    loss     = cross_entropy(logits, label) = -log softmax(logits)[label]
+
+- prototypes.pb: float [K, {prototypes.shape[1]}] named 'prototypes': L2-normalised mean d-vectors of
+  8 enrolment utterances of each of the unseen synthetic speakers 0..K-1 (make_tinysv.py);
+- scale.pb: float scalar named 'scale' (s);
+- label.pb: int64 [1] = {label}; input_0.pb = test_data_set_0/input_0.pb, an utterance of unseen
+  speaker 0, which the model already scores closest to prototype 0 (loss ~0.02), so the label is
+  another speaker, as for the other exports (gradients not ~0);
+- loss.pb and the scenarios last_layer (conv4.*), biases (bn.bias, conv1..4.bias), head2
+  (conv3.*, conv4.*): PyTorch autograd gradients, eval mode (the input BatchNorm uses its
+  running statistics), as in ../../../README.md "Reference gradients".
+""")
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def export_all(name, model, sets, in_names, out_names, train=False, grad=None):
@@ -399,6 +454,9 @@ def main():
         if want(name):
             export_all(name, m, sets, ["mfcc"], ["dvector" if name == "dvector" else "embedding"],
                        train=(name == "dvector"))
+            if name == "dvector":
+                write_dvector_grad_refs(os.path.join(zc.ROOT, FAMILY, "dvector_train_op13", "dvector_train_op13.onnx"),
+                                        m, sets[0][0], 1, speaker_prototypes(m, xe, ey))
         if name == "dvector" and want("tinysv"):
             zc.log("== tinysv/tinysv (speaker verification: d-vector + cosine score + decision)")
             v = Verify(m, th)
