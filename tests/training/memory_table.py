@@ -35,7 +35,11 @@ SPARSE_LIMIT = 256 * 1024
 # T=4) next to its recomputed activation: it cannot fit 256 kB on top of inference. The streaming
 # deployment trains per frame (the *_g models) or the head on cached features (*_h), which fit;
 # the table in docs/training.md shows both.
-BIAS_ONLY_OVER = {"stn_t4_gray64_op13", "stn_t8_rgb48_op13", "stn_t4_gray64_train_op13"}
+# Likewise bias-only through all 4 layers of the float EmbBERT-Q release model: the backward pass of
+# the 256 x 256 attention needs the saved attention probabilities and their gradient (256 kB each)
+# next to the model's int64 [1,256,256] masks (512 kB each, which also keep its float inference
+# over both boards' RAM). Its last-layer and two-layer-head steps fit.
+BIAS_ONLY_OVER = {"stn_t4_gray64_op13", "stn_t8_rgb48_op13", "stn_t4_gray64_train_op13", "embbert_q_op13"}
 
 
 def loss_flags(model):
