@@ -39,6 +39,20 @@ void check_supported(const ir::Graph& g) {
   throw CompileError("", fmt::format("{} unsupported operators: {}", bad.size(), fmt::join(bad, "; ")));
 }
 
+// Runs `pm` on g with the compile options' IR printing (`what` is appended to the banner).
+void run_pipeline(passes::PassManager& pm, ir::Graph& g, const CompileOptions& opts, const std::string& what) {
+  pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
+  pm.print_after_all(opts.print_ir_after_all);
+  std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
+  pm.set_printer([&out, what](const std::string& pass, const ir::Graph& graph) {
+    out << "// ----- IR after " << pass << what << " -----\n" << ir::print_graph(graph) << std::flush;
+  });
+  passes::PassContext ctx;
+  ctx.dim_values = opts.dims;
+  ctx.training = &opts.training;
+  pm.run(g, ctx);
+}
+
 bool valid_identifier(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   for (char c : s)
@@ -87,16 +101,7 @@ std::unique_ptr<ir::Graph> import_and_optimize(const CompileOptions& opts) {
     if (!known.count(p))
       throw CompileError("", fmt::format("--print-ir-after={}: no such pass in the pipeline (passes: {})", p,
                                          fmt::join(all, ", ")));
-  pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
-  pm.print_after_all(opts.print_ir_after_all);
-  std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
-  pm.set_printer([&out](const std::string& pass, const ir::Graph& graph) {
-    out << "// ----- IR after " << pass << " -----\n" << ir::print_graph(graph) << std::flush;
-  });
-  passes::PassContext ctx;
-  ctx.dim_values = opts.dims;
-  ctx.training = &opts.training;
-  pm.run(*g, ctx);
+  run_pipeline(pm, *g, opts, "");
   return g;
 }
 
@@ -120,16 +125,7 @@ std::unique_ptr<ir::Graph> training_graph_with(const ir::Graph& inference, const
   passes::PassManager pm;
   for (const auto& p : training_pipeline())
     if (p != "recompute" || recompute) pm.add(p);
-  pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
-  pm.print_after_all(opts.print_ir_after_all);
-  std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
-  pm.set_printer([&out](const std::string& pass, const ir::Graph& graph) {
-    out << "// ----- IR after " << pass << " (training step) -----\n" << ir::print_graph(graph) << std::flush;
-  });
-  passes::PassContext ctx;
-  ctx.dim_values = opts.dims;
-  ctx.training = &opts.training;
-  pm.run(*g, ctx);
+  run_pipeline(pm, *g, opts, " (training step)");
   return g;
 }
 

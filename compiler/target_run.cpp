@@ -468,7 +468,7 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
   fs::create_directories(rt);
   const bool training = c.training_graph != nullptr;
   const char* harness = training ? "train_harness.cpp" : "harness.cpp";
-  for (const char* f : {"tinyodlc_target.h", "startup.c", "semihost.c", harness})
+  for (const char* f : {"tinyodlc_target.h", "harness_io.h", "startup.c", "semihost.c", harness})
     write_file(rt / f, std::string(embedded_file(std::string("runtime/target/") + f)));
   uint64_t io_bytes = 0;
   for (const ir::Value* v : g.inputs) io_bytes += (v->nbytes() + 15) / 16 * 16;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "harness_io.h"
 #include "tinyodlc_target.h"
 #include "tinyodlc_target_model.h"
 
@@ -25,45 +26,13 @@ namespace m = tinyodlc_model;
 
 alignas(16) uint8_t g_io[TINYODLC_IO_BYTES > 0 ? TINYODLC_IO_BYTES : 16];
 alignas(16) uint8_t g_label[m::kLabelBytes];
-char g_dir[512];
-char g_path[640];
+using tinyodlc_harness::align16;
+using tinyodlc_harness::g_dir;
+using tinyodlc_harness::g_path;
+using tinyodlc_harness::path_of;
+using tinyodlc_harness::put_stat;
 
-const char* path_of(const char* stem, int k, const char* ext = ".bin") {
-  size_t n = strlen(g_dir);
-  memcpy(g_path, g_dir, n);
-  g_path[n++] = '/';
-  size_t s = strlen(stem);
-  memcpy(g_path + n, stem, s);
-  n += s;
-  if (k >= 0) {
-    char num[24];
-    tinyodlc_fmt_u64(num, static_cast<uint64_t>(k));
-    size_t d = strlen(num);
-    memcpy(g_path + n, num, d);
-    n += d;
-  }
-  memcpy(g_path + n, ext, strlen(ext) + 1);
-  return g_path;
-}
-
-int fail(const char* what, const char* detail) {
-  tinyodlc_sh_puts("tinyodlc train harness: ");
-  tinyodlc_sh_puts(what);
-  tinyodlc_sh_puts(detail);
-  tinyodlc_sh_puts("\n");
-  return 2;
-}
-
-void put_stat(int h, const char* key, uint64_t v) {
-  char num[24];
-  tinyodlc_fmt_u64(num, v);
-  tinyodlc_sh_write(h, key, strlen(key));
-  tinyodlc_sh_write(h, " ", 1);
-  tinyodlc_sh_write(h, num, strlen(num));
-  tinyodlc_sh_write(h, "\n", 1);
-}
-
-size_t align16(size_t n) { return (n + 15) & ~static_cast<size_t>(15); }
+int fail(const char* what, const char* detail) { return tinyodlc_harness::fail("tinyodlc train harness", what, detail); }
 
 // Open data files of one split ("" = training, "eval_" = held-out).
 struct Split {
