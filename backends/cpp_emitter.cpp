@@ -509,11 +509,11 @@ class Emitter {
                                        : "";
     const std::string n = t["trainable_count"];
     if (o.kind == "adam") {
-      t["opt_reset"] = "    g_moment[i] = 0.0f;\n    g_adam_v[i] = 0.0f;\n";
+      t["opt_reset"] = "  memset(g_moment, 0, sizeof(g_moment));\n  memset(g_adam_v, 0, sizeof(g_adam_v));\n";
       t["opt_step"] = fmt::format("  tinyodlc::ref::adam_step(g_params, g_grads, g_moment, g_adam_v, {}, g_train.lr, {}, {}, {}, "
                                   "g_train.weight_decay, count, g_train.step);", n, t["beta1"], t["beta2"], t["eps"]);
     } else if (o.kind == "momentum") {
-      t["opt_reset"] = "    g_moment[i] = 0.0f;\n";
+      t["opt_reset"] = "  memset(g_moment, 0, sizeof(g_moment));\n";
       t["opt_step"] = fmt::format("  tinyodlc::ref::sgd_step(g_params, g_grads, g_moment, {}, g_train.lr, {}, "
                                   "g_train.weight_decay, count);", n, t["momentum"]);
     } else {
