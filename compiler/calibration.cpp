@@ -57,6 +57,7 @@ std::unordered_map<const ir::Value*, std::shared_ptr<const ir::TensorData>> eval
   auto lookup = [&](const ir::Value* v) -> const ir::TensorData* {
     auto it = env.find(v);
     if (it != env.end()) return it->second.get();
+    if (v->is_param()) return v->init.get();  // trainable parameters: their initial value
     return v->is_constant() ? v->constant.get() : nullptr;
   };
   for (const auto& np : g.nodes()) {

@@ -157,8 +157,6 @@ Compilation compile_model(const CompileOptions& opts) {
   Target target = find_target(opts.target);  // throws for unknown targets
   apply_reservations(target, opts.reserve);
   c.graph = import_and_optimize(opts);
-  if (opts.training.enabled() && !opts.quantize.empty())
-    throw CompileError("", "--quantize with a training step is not supported yet: train a float model (docs/training.md)");
   // int8: PTQ (--quantize) or folding of an imported QDQ model; report files (if any).
   std::vector<backends::GeneratedFile> quant_files = apply_quantization(*c.graph, opts);
   if (opts.training.enabled()) c.training_graph = build_training_graph(*c.graph, opts);

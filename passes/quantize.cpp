@@ -293,6 +293,20 @@ InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& range
         !g.is_graph_output(n.outputs[0]))
       params.erase(n.outputs[0]);
   }
+  // On-device learning: values that depend on a trainable parameter keep their float value.
+  // The trainable part stays float (its parameters, gradients and optimizer state are float32);
+  // only its inputs from the frozen int8 part are dequantized at the boundary.
+  {
+    std::set<const Value*> trainable;
+    for (const auto& np : g.nodes()) {
+      bool dep = false;
+      for (const Value* in : np->inputs) dep |= in && (in->is_param() || trainable.count(in));
+      if (dep)
+        for (const Value* o : np->outputs)
+          if (o) trainable.insert(o);
+    }
+    for (const Value* v : trainable) params.erase(v);
+  }
   // Values tested for NaN/Inf keep their float value (the test must see it), and so do the
   // outputs of Where nodes that fill in +-infinity (masks before a Softmax: qdq_fold folds
   // Where(mask, -inf, x) -> Softmax into a masked integer softmax).

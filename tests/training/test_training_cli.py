@@ -4,6 +4,7 @@
                  trains; its gradient is (softmax(W f + b) - onehot) f^T
   --append-head  a zero-initialized 4-class head on the d-vector embedding e: gradient
                  (1/4 - onehot) e^T, (1/4 - onehot)
+  int8 frozen    --quantize int8 with a trainable float head: integer backbone, float head
   sanitizers     a bias-only training step through the whole KWS gate built with
                  -fsanitize=address,undefined runs clean and gives the PyTorch gradients
   determinism    compiling a training build twice gives byte-identical files
@@ -100,6 +101,22 @@ def main():
             worst = max(rel(load(os.path.join(out, f"grad_{n}.pb")), load(os.path.join(gref, "biases", f"{n}.pb")))
                         for n in ("conv1.bias", "conv2.bias", "fc.bias"))
             check("ASan+UBSan bias-only step", worst < 1e-4, f"max rel err {worst:.1e}")
+        # int8 frozen part, float trainable head: the backbone runs integer kernels, the features
+        # are dequantized at the boundary; gradients then differ from the float model's by the
+        # quantization error of the features only
+        out = os.path.join(tmp, "o4")
+        run([t, "run", model, "--loss-output", "logits", "--trainable", "fc.weight,fc.bias", "--quantize", "int8",
+             "--calibration", KWS, "--inputs", gref, "--outputs", out, "--label", os.path.join(gref, "label.pb"),
+             "--train-steps", "3", "--build-dir", os.path.join(tmp, "b4")])
+        if os.path.exists(os.path.join(out, "grad_fc.weight.pb")):
+            code = open(os.path.join(tmp, "b4", "kws_train_op13.cpp")).read()
+            check("int8 backbone runs integer convolutions", "(QConv)" in code and "DequantizeLinear" in code)
+            gw = rel(load(os.path.join(out, "grad_fc.weight.pb")), load(os.path.join(gref, "last_layer", "fc.weight.pb")))
+            gb = rel(load(os.path.join(out, "grad_fc.bias.pb")), load(os.path.join(gref, "last_layer", "fc.bias.pb")))
+            check("int8 backbone: head gradients close to the float model's", gw < 0.05 and gb < 1e-3,
+                  f"weight {gw:.1e}, bias {gb:.1e}")
+            losses = load(os.path.join(out, "losses.pb"))
+            check("int8 backbone: training reduces the loss", losses[-1] < 0.5 * losses[0], str(losses))
         # determinism
         a, b = os.path.join(tmp, "c1"), os.path.join(tmp, "c2")
         for d in (a, b):
