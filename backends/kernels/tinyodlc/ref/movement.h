@@ -114,15 +114,14 @@ inline int32_t pad_source(int32_t c, int32_t n, int32_t mode) {
   return m < n ? m : p - m;
 }
 
-// y (out_dims) from x (in_dims), both rank `rank`; pads_begin[d] may be negative (cropping);
-// out_dims[d] = in_dims[d] + pads_begin[d] + pads_end[d]. `value` (may be null = 0) is read
-// for mode kPadConstant.
-template <typename T>
-void pad(const T* x, const T* value, T* y, int32_t rank, const int32_t* in_dims, const int32_t* out_dims,
-         const int32_t* pads_begin, int32_t mode) {
-  const T v = value ? *value : T(0);
+// Visits every element k of the padded tensor (out_dims), in order, with the flat index of its
+// source element in the input (in_dims), or -1 where the constant value goes: visit(k, src).
+// Shared by pad (forward) and pad_grad (its adjoint), so both walk the same mapping.
+template <typename F>
+void pad_visit(int32_t rank, const int32_t* in_dims, const int32_t* out_dims, const int32_t* pads_begin,
+               int32_t mode, F visit) {
   if (rank == 0) {
-    y[0] = x[0];
+    visit(int64_t(0), int64_t(0));
     return;
   }
   const int64_t n = product(out_dims, rank);
@@ -150,19 +149,25 @@ void pad(const T* x, const T* value, T* y, int32_t rank, const int32_t* in_dims,
       }
       base += s * in_strides[d];
     }
-    if (constant_row) {
-      for (int32_t j = 0; j < inner; ++j) y[k++] = v;
-    } else {
-      for (int32_t j = 0; j < inner; ++j) {
-        const int32_t s = pad_source(j - pads_begin[last], in_dims[last], mode);
-        y[k++] = s < 0 ? v : x[base + s];
-      }
+    for (int32_t j = 0; j < inner; ++j, ++k) {
+      const int32_t s = constant_row ? -1 : pad_source(j - pads_begin[last], in_dims[last], mode);
+      visit(k, s < 0 ? int64_t(-1) : base + s);
     }
     for (int32_t d = last - 1; d >= 0; --d) {
       if (++idx[d] < out_dims[d]) break;
       idx[d] = 0;
     }
   }
+}
+
+// y (out_dims) from x (in_dims), both rank `rank`; pads_begin[d] may be negative (cropping);
+// out_dims[d] = in_dims[d] + pads_begin[d] + pads_end[d]. `value` (may be null = 0) is read
+// for mode kPadConstant.
+template <typename T>
+void pad(const T* x, const T* value, T* y, int32_t rank, const int32_t* in_dims, const int32_t* out_dims,
+         const int32_t* pads_begin, int32_t mode) {
+  const T v = value ? *value : T(0);
+  pad_visit(rank, in_dims, out_dims, pads_begin, mode, [&](int64_t k, int64_t src) { y[k] = src < 0 ? v : x[src]; });
 }
 
 // ---- Tile ----------------------------------------------------------------------------------
@@ -280,49 +285,11 @@ void gather_grad(const T* dy, const I* indices, T* dx, int32_t outer, int32_t ax
 template <typename T>
 void pad_grad(const T* dy, T* dx, int32_t rank, const int32_t* in_dims, const int32_t* out_dims,
               const int32_t* pads_begin, int32_t mode) {
-  if (rank == 0) {
-    dx[0] = dy[0];
-    return;
-  }
-  const int64_t in_n = product(in_dims, rank);
+  const int64_t in_n = rank == 0 ? 1 : product(in_dims, rank);
   for (int64_t i = 0; i < in_n; ++i) dx[i] = T(0);
-  const int64_t n = product(out_dims, rank);
-  if (n == 0 || in_n == 0) return;
-  int64_t in_strides[kMaxRank];
-  int64_t acc = 1;
-  for (int32_t d = rank - 1; d >= 0; --d) {
-    in_strides[d] = acc;
-    acc *= in_dims[d];
-  }
-  const int32_t last = rank - 1;
-  const int32_t inner = out_dims[last];
-  const int64_t rows = n / inner;
-  int32_t idx[kMaxRank] = {};
-  int64_t k = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t base = 0;
-    bool constant_row = false;
-    for (int32_t d = 0; d < last; ++d) {
-      const int32_t s = pad_source(idx[d] - pads_begin[d], in_dims[d], mode);
-      if (s < 0) {
-        constant_row = true;
-        break;
-      }
-      base += s * in_strides[d];
-    }
-    if (constant_row) {
-      k += inner;
-    } else {
-      for (int32_t j = 0; j < inner; ++j, ++k) {
-        const int32_t s = pad_source(j - pads_begin[last], in_dims[last], mode);
-        if (s >= 0) dx[base + s] += dy[k];
-      }
-    }
-    for (int32_t d = last - 1; d >= 0; --d) {
-      if (++idx[d] < out_dims[d]) break;
-      idx[d] = 0;
-    }
-  }
+  pad_visit(rank, in_dims, out_dims, pads_begin, mode, [&](int64_t k, int64_t src) {
+    if (src >= 0) dx[src] += dy[k];
+  });
 }
 
 }  // namespace ref

@@ -77,18 +77,19 @@ void max_pool(const T* x, T* y, int64_t* indices, int32_t nc, const int32_t* in_
   }
 }
 
-// pads: 6 entries (begin D, H, W, end D, H, W).
-template <typename T>
-void avg_pool(const T* x, T* y, int32_t nc, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
-              const int32_t* strides, const int32_t* dilations, const int32_t* pads, bool count_include_pad) {
+// The windows of an average pool, shared by avg_pool and avg_pool_grad: for every plane p and
+// output position o (flat within the plane), visit(p, o, count, taps) where count is the divisor
+// (window taps inside the input, or inside input + pads with count_include_pad) and taps(g)
+// calls g(i) for the flat in-plane index i of every window tap inside the input, in order
+// (kd, kh, kw). pads: 6 entries (begin D, H, W, end D, H, W).
+template <typename F>
+void avg_pool_windows(int32_t nc, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
+                      const int32_t* strides, const int32_t* dilations, const int32_t* pads, bool count_include_pad,
+                      F visit) {
   const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
   const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
   const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
-  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
-  const int64_t out_plane = static_cast<int64_t>(OD) * OH * OW;
   for (int32_t p = 0; p < nc; ++p) {
-    const T* xp = x + p * in_plane;
-    T* yp = y + p * out_plane;
     for (int32_t od = 0; od < OD; ++od) {
       const int32_t id0 = od * strides[0] - pads[0];
       int32_t kd0, kd1, pd0, pd1;
@@ -104,24 +105,39 @@ void avg_pool(const T* x, T* y, int32_t nc, const int32_t* in_sp, const int32_t*
           int32_t kw0, kw1, pw0, pw1;
           window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
           window_taps(iw0 + pads[2], KW, dilations[2], IW + pads[2] + pads[5], &pw0, &pw1);
-          T sum = T(0);
-          for (int32_t kd = kd0; kd < kd1; ++kd) {
-            const int32_t id = id0 + kd * dilations[0];
-            for (int32_t kh = kh0; kh < kh1; ++kh) {
-              const int32_t ih = ih0 + kh * dilations[1];
-              const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW + iw0;
-              for (int32_t kw = kw0; kw < kw1; ++kw) sum += xp[row + kw * dilations[2]];
-            }
-          }
           const int64_t count = count_include_pad
                                     ? static_cast<int64_t>(pd1 - pd0) * (ph1 - ph0) * (pw1 - pw0)
                                     : static_cast<int64_t>(kd1 - kd0) * (kh1 - kh0) * (kw1 - kw0);
-          yp[(static_cast<int64_t>(od) * OH + oh) * OW + ow] =
-              count > 0 ? sum / static_cast<T>(count) : std::numeric_limits<T>::quiet_NaN();
+          auto taps = [&](auto g) {
+            for (int32_t kd = kd0; kd < kd1; ++kd) {
+              const int32_t id = id0 + kd * dilations[0];
+              for (int32_t kh = kh0; kh < kh1; ++kh) {
+                const int32_t ih = ih0 + kh * dilations[1];
+                const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW + iw0;
+                for (int32_t kw = kw0; kw < kw1; ++kw) g(row + kw * dilations[2]);
+              }
+            }
+          };
+          visit(p, (static_cast<int64_t>(od) * OH + oh) * OW + ow, count, taps);
         }
       }
     }
   }
+}
+
+// pads: 6 entries (begin D, H, W, end D, H, W).
+template <typename T>
+void avg_pool(const T* x, T* y, int32_t nc, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
+              const int32_t* strides, const int32_t* dilations, const int32_t* pads, bool count_include_pad) {
+  const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
+  const int64_t out_plane = static_cast<int64_t>(out_sp[0]) * out_sp[1] * out_sp[2];
+  avg_pool_windows(nc, in_sp, k_sp, out_sp, strides, dilations, pads, count_include_pad,
+                   [&](int32_t p, int64_t o, int64_t count, auto taps) {
+                     const T* xp = x + p * in_plane;
+                     T sum = T(0);
+                     taps([&](int64_t i) { sum += xp[i]; });
+                     y[p * out_plane + o] = count > 0 ? sum / static_cast<T>(count) : std::numeric_limits<T>::quiet_NaN();
+                   });
 }
 
 // x: [nc planes of `size` elements], y: [nc].
@@ -200,51 +216,20 @@ void max_pool_grad(const T* dy, const T* x, T* dx, int32_t nc, const int32_t* in
 }
 
 // avg_pool_grad: dx = 0, then each output's dy / count is added to the taps of its window
-// inside the input (count as in avg_pool). pads: 6 entries (begin D, H, W, end D, H, W).
+// inside the input (the windows and counts of avg_pool).
 template <typename T>
 void avg_pool_grad(const T* dy, T* dx, int32_t nc, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                    const int32_t* strides, const int32_t* dilations, const int32_t* pads, bool count_include_pad) {
-  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
-  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
-  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
-  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
-  const int64_t out_plane = static_cast<int64_t>(OD) * OH * OW;
+  const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
+  const int64_t out_plane = static_cast<int64_t>(out_sp[0]) * out_sp[1] * out_sp[2];
   for (int64_t i = 0; i < static_cast<int64_t>(nc) * in_plane; ++i) dx[i] = T(0);
-  for (int32_t p = 0; p < nc; ++p) {
-    T* dxp = dx + p * in_plane;
-    const T* dyp = dy + p * out_plane;
-    for (int32_t od = 0; od < OD; ++od) {
-      const int32_t id0 = od * strides[0] - pads[0];
-      int32_t kd0, kd1, pd0, pd1;
-      window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
-      window_taps(id0 + pads[0], KD, dilations[0], ID + pads[0] + pads[3], &pd0, &pd1);
-      for (int32_t oh = 0; oh < OH; ++oh) {
-        const int32_t ih0 = oh * strides[1] - pads[1];
-        int32_t kh0, kh1, ph0, ph1;
-        window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
-        window_taps(ih0 + pads[1], KH, dilations[1], IH + pads[1] + pads[4], &ph0, &ph1);
-        for (int32_t ow = 0; ow < OW; ++ow) {
-          const int32_t iw0 = ow * strides[2] - pads[2];
-          int32_t kw0, kw1, pw0, pw1;
-          window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
-          window_taps(iw0 + pads[2], KW, dilations[2], IW + pads[2] + pads[5], &pw0, &pw1);
-          const int64_t count = count_include_pad
-                                    ? static_cast<int64_t>(pd1 - pd0) * (ph1 - ph0) * (pw1 - pw0)
-                                    : static_cast<int64_t>(kd1 - kd0) * (kh1 - kh0) * (kw1 - kw0);
-          if (count <= 0) continue;
-          const T g = dyp[(static_cast<int64_t>(od) * OH + oh) * OW + ow] / static_cast<T>(count);
-          for (int32_t kd = kd0; kd < kd1; ++kd) {
-            const int32_t id = id0 + kd * dilations[0];
-            for (int32_t kh = kh0; kh < kh1; ++kh) {
-              const int32_t ih = ih0 + kh * dilations[1];
-              const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW + iw0;
-              for (int32_t kw = kw0; kw < kw1; ++kw) dxp[row + kw * dilations[2]] += g;
-            }
-          }
-        }
-      }
-    }
-  }
+  avg_pool_windows(nc, in_sp, k_sp, out_sp, strides, dilations, pads, count_include_pad,
+                   [&](int32_t p, int64_t o, int64_t count, auto taps) {
+                     if (count <= 0) return;
+                     T* dxp = dx + p * in_plane;
+                     const T g = dy[p * out_plane + o] / static_cast<T>(count);
+                     taps([&](int64_t i) { dxp[i] += g; });
+                   });
 }
 
 // dy: [nc], dx: [nc planes of `size`]; the gradient goes to the first maximum (as
