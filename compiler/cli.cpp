@@ -135,6 +135,18 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
   }
 }
 
+// Appends the non-empty items of a comma-separated list.
+void append_comma_list(const std::string& list, std::vector<std::string>& out) {
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+}
+
 void finish_common(Common& c) {
   for (const auto& d : c.dims) {
     auto eq = d.find('=');
@@ -160,18 +172,8 @@ void finish_common(Common& c) {
   }
   for (const auto& p : c.trainable) {
     // Comma-separated lists too (a regex with a comma must be given alone: {m,n} is kept whole).
-    if (p.find('{') != std::string::npos) {
-      c.copts.training.trainable.push_back(p);
-      continue;
-    }
-    size_t start = 0;
-    while (start <= p.size()) {
-      size_t comma = p.find(',', start);
-      std::string item = p.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!item.empty()) c.copts.training.trainable.push_back(item);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
+    if (p.find('{') != std::string::npos) c.copts.training.trainable.push_back(p);
+    else append_comma_list(p, c.copts.training.trainable);
   }
   if (!c.prototypes_file.empty()) {
     try {
@@ -184,15 +186,7 @@ void finish_common(Common& c) {
   if (c.copts.training.loss == "cosine-prototype" && !c.copts.training.prototypes)
     throw CLI::ValidationError("--loss", "cosine-prototype needs --prototypes FILE.pb");
   for (const auto& p : c.print_after) {
-    // Accept comma-separated lists too.
-    size_t start = 0;
-    while (start <= p.size()) {
-      size_t comma = p.find(',', start);
-      std::string item = p.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!item.empty()) c.copts.print_ir_after.push_back(item);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
+    append_comma_list(p, c.copts.print_ir_after);  // comma-separated lists too
   }
 }
 

@@ -330,6 +330,28 @@ std::string build_host(const Compilation& c, const std::string& harness_source, 
   return exe;
 }
 
+// Runs a harness; throws on a time-out or a non-zero exit.
+void run_harness(const std::vector<std::string>& cmd, const RunOptions& ropts) {
+  ProcessResult ran = run_process(cmd, ropts.timeout_seconds);
+  if (ran.timed_out) throw std::runtime_error(fmt::format("the generated code timed out after {} s", ropts.timeout_seconds));
+  if (ran.exit_code != 0)
+    throw std::runtime_error(fmt::format("the generated code failed (exit {}):\n{}", ran.exit_code, ran.output));
+}
+
+// The raw output files of a harness run as the graph's outputs (sizes checked).
+std::vector<NamedTensor> read_outputs(const ir::Graph& g, const std::vector<std::string>& files) {
+  std::vector<NamedTensor> outputs;
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    const ir::Value* v = g.outputs[k];
+    NamedTensor t{v->name, ir::TensorData(v->dtype, v->shape)};
+    t.data.bytes = read_raw(files[k]);
+    if (t.data.bytes.size() != v->nbytes())
+      throw std::runtime_error(fmt::format("output {} has {} bytes, expected {}", k, t.data.bytes.size(), v->nbytes()));
+    outputs.push_back(std::move(t));
+  }
+  return outputs;
+}
+
 }  // namespace
 
 std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
@@ -349,22 +371,9 @@ std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<Nam
     out_raw.push_back((fs::path(build_dir) / fmt::format("output_{}.bin", k)).string());
     run.push_back(out_raw.back());
   }
-  ProcessResult ran = run_process(run, ropts.timeout_seconds);
-  if (ran.timed_out) throw std::runtime_error(fmt::format("the generated code timed out after {} s", ropts.timeout_seconds));
-  if (ran.exit_code != 0)
-    throw std::runtime_error(fmt::format("the generated code failed (exit {}):\n{}", ran.exit_code, ran.output));
+  run_harness(run, ropts);
 
-  std::vector<NamedTensor> outputs;
-  for (size_t k = 0; k < g.outputs.size(); ++k) {
-    const ir::Value* v = g.outputs[k];
-    NamedTensor t{v->name, ir::TensorData(v->dtype, v->shape)};
-    std::vector<uint8_t> raw = read_raw(out_raw[k]);
-    if (raw.size() != t.data.bytes.size())
-      throw std::runtime_error(fmt::format("output {} has {} bytes, expected {}", k, raw.size(), t.data.bytes.size()));
-    t.data.bytes = std::move(raw);
-    outputs.push_back(std::move(t));
-  }
-  return outputs;
+  return read_outputs(g, out_raw);
 }
 
 std::string file_safe_name(const std::string& s) {
@@ -405,19 +414,8 @@ std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::v
     run.push_back(out_raw.back());
   }
   for (const char* f : {"losses.bin", "grads.bin", "params.bin"}) run.push_back((fs::path(build_dir) / f).string());
-  ProcessResult ran = run_process(run, ropts.timeout_seconds);
-  if (ran.timed_out) throw std::runtime_error(fmt::format("the generated code timed out after {} s", ropts.timeout_seconds));
-  if (ran.exit_code != 0)
-    throw std::runtime_error(fmt::format("the generated code failed (exit {}):\n{}", ran.exit_code, ran.output));
-  std::vector<NamedTensor> outputs;
-  for (size_t k = 0; k < g.outputs.size(); ++k) {
-    const ir::Value* v = g.outputs[k];
-    NamedTensor t{v->name, ir::TensorData(v->dtype, v->shape)};
-    t.data.bytes = read_raw(out_raw[k]);
-    if (t.data.bytes.size() != v->nbytes())
-      throw std::runtime_error(fmt::format("output {} has {} bytes, expected {}", k, t.data.bytes.size(), v->nbytes()));
-    outputs.push_back(std::move(t));
-  }
+  run_harness(run, ropts);
+  std::vector<NamedTensor> outputs = read_outputs(g, out_raw);
   if (!ropts.outputs_dir.empty())
     write_training_outputs(c, ropts.outputs_dir, read_raw((fs::path(build_dir) / "losses.bin").string()),
                            read_raw((fs::path(build_dir) / "grads.bin").string()),

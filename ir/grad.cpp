@@ -18,16 +18,28 @@ void GradContext::set_dx(size_t k, Value* dx) {
   dxs_[k] = dx;
 }
 
-std::vector<Value*> GradContext::emit_n(const std::string& op, std::vector<Value*> ins, size_t n_outputs,
-                                        std::map<std::string, Attribute> attrs, const std::string& domain) {
-  const std::string base = node.name + ".grad";
+std::vector<Value*> emit_inferred(Graph& g, const std::string& op, std::vector<Value*> ins, size_t n_outputs,
+                                  const std::string& name, std::map<std::string, Attribute> attrs,
+                                  const std::string& domain) {
   std::vector<Value*> outs;
-  for (size_t k = 0; k < n_outputs; ++k) outs.push_back(graph.add_value(fmt::format("{}/{}", base, op)));
-  Node* n = graph.add_node(op, std::move(ins), outs, std::move(attrs), fmt::format("{}/{}", base, op), nullptr, domain);
+  for (size_t k = 0; k < n_outputs; ++k) outs.push_back(g.add_value(k == 0 ? name : fmt::format("{}.out{}", name, k)));
+  Node* n = g.add_node(op, std::move(ins), outs, std::move(attrs), name, nullptr, domain);
   if (!n->def || !n->def->infer)
-    fail(node, fmt::format("gradient rule: operator {}{}{} is not defined", domain, domain.empty() ? "" : "::", op));
+    fail(*n, fmt::format("operator {}{}{} is not defined", domain, domain.empty() ? "" : "::", op));
   n->def->infer(*n);
   return outs;
+}
+
+Value* add_i64_constant(Graph& g, const std::string& name, const std::vector<int64_t>& v) {
+  auto t = std::make_shared<TensorData>(DType::I64, Shape{static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) t->data<int64_t>()[i] = v[i];
+  return g.add_constant(name, std::move(t));
+}
+
+std::vector<Value*> GradContext::emit_n(const std::string& op, std::vector<Value*> ins, size_t n_outputs,
+                                        std::map<std::string, Attribute> attrs, const std::string& domain) {
+  return emit_inferred(graph, op, std::move(ins), n_outputs, fmt::format("{}.grad/{}", node.name, op), std::move(attrs),
+                       domain);
 }
 
 Value* GradContext::emit(const std::string& op, std::vector<Value*> ins, std::map<std::string, Attribute> attrs,
@@ -40,9 +52,7 @@ Value* GradContext::constant(std::shared_ptr<TensorData> data, const std::string
 }
 
 Value* GradContext::const_i64(const std::vector<int64_t>& v) {
-  auto t = std::make_shared<TensorData>(DType::I64, Shape{static_cast<int64_t>(v.size())});
-  for (size_t i = 0; i < v.size(); ++i) t->data<int64_t>()[i] = v[i];
-  return constant(std::move(t), "ints");
+  return add_i64_constant(graph, fmt::format("{}.grad/ints", node.name), v);
 }
 
 Value* GradContext::scalar_like(const Value* like, double v) {

@@ -20,6 +20,15 @@ namespace tinyodlc::ir {
 
 inline constexpr const char* kTinyodlcDomain = "tinyodlc";
 
+// Appends node `op` named `name` with n_outputs new values (named `name`, `name.out1`, ...),
+// runs its shape rule and returns the outputs. Used by the gradient rules (GradContext) and by
+// the autodiff pass for the loss.
+std::vector<Value*> emit_inferred(Graph& g, const std::string& op, std::vector<Value*> ins, size_t n_outputs,
+                                  const std::string& name, std::map<std::string, Attribute> attrs = {},
+                                  const std::string& domain = "");
+// An int64 1-D constant (shapes, axes).
+Value* add_i64_constant(Graph& g, const std::string& name, const std::vector<int64_t>& v);
+
 class GradContext {
  public:
   GradContext(Graph& g, const Node& n, std::vector<Value*> dys, std::vector<bool> needs);

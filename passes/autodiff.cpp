@@ -28,21 +28,9 @@ namespace {
 
 using namespace ir;
 
-Value* emit(Graph& g, const std::string& op, std::vector<Value*> ins, size_t n_out, const std::string& name,
-            std::map<std::string, Attribute> attrs = {}, const std::string& domain = "",
-            std::vector<Value*>* all_outs = nullptr) {
-  std::vector<Value*> outs;
-  for (size_t k = 0; k < n_out; ++k) outs.push_back(g.add_value(k == 0 ? name : fmt::format("{}.out{}", name, k)));
-  Node* n = g.add_node(op, std::move(ins), outs, std::move(attrs), name, nullptr, domain);
-  n->def->infer(*n);
-  if (all_outs) *all_outs = outs;
-  return outs[0];
-}
-
-Value* const_i64(Graph& g, const std::string& name, const std::vector<int64_t>& v) {
-  auto t = std::make_shared<TensorData>(DType::I64, Shape{static_cast<int64_t>(v.size())});
-  for (size_t i = 0; i < v.size(); ++i) t->data<int64_t>()[i] = v[i];
-  return g.add_constant(name, std::move(t));
+Value* emit(Graph& g, const std::string& op, std::vector<Value*> ins, const std::string& name,
+            std::map<std::string, Attribute> attrs = {}) {
+  return emit_inferred(g, op, std::move(ins), 1, name, std::move(attrs))[0];
 }
 
 Value* param(Graph& g, const std::string& name, Shape shape) {
@@ -57,7 +45,7 @@ Value* param(Graph& g, const std::string& name, Shape shape) {
 Value* as_rows(Graph& g, Value* y, const std::string& name) {
   if (y->shape.size() == 2) return y;
   const int64_t rows = y->shape.size() >= 2 ? y->shape[0] : 1;
-  return emit(g, "Reshape", {y, const_i64(g, name + ".shape", {rows, y->numel() / std::max<int64_t>(rows, 1)})}, 1, name);
+  return emit(g, "Reshape", {y, add_i64_constant(g, name + ".shape", {rows, y->numel() / std::max<int64_t>(rows, 1)})}, name);
 }
 
 Value* add_label(Graph& g, int64_t rows) {
@@ -75,15 +63,14 @@ std::pair<Value*, Value*> append_loss(Graph& g, const TrainingOptions& o, Value*
     const int64_t d = x->shape[1];
     Value* w = param(g, "head.weight", {o.append_head, d});
     Value* b = param(g, "head.bias", {o.append_head});
-    pred = emit(g, "Gemm", {x, w, b}, 1, "head", {{"transB", Attribute::Int(1)}});
+    pred = emit(g, "Gemm", {x, w, b}, "head", {{"transB", Attribute::Int(1)}});
   }
-  std::vector<Value*> outs;
   if (o.loss == "mse") {
     if (g.find_value(kTargetInput)) fail(fmt::format("the model already has a tensor named '{}'", kTargetInput));
     Value* t = g.add_value(kTargetInput, pred->dtype, pred->shape);
     t->has_shape = true;
     g.inputs.push_back(t);
-    emit(g, "MseLoss", {pred, t}, 2, kLossOutput, {}, kTinyodlcDomain, &outs);
+    auto outs = emit_inferred(g, "MseLoss", {pred, t}, 2, kLossOutput, {}, kTinyodlcDomain);
     return {outs[0], outs[1]};
   }
   Value* logits = as_rows(g, pred, "loss.logits");
@@ -106,15 +93,15 @@ std::pair<Value*, Value*> append_loss(Graph& g, const TrainingOptions& o, Value*
       for (int64_t j = 0; j < dim; ++j)
         pt->data<float>()[j * k + c] = static_cast<float>(o.scale * p.get_f64(c * dim + j) / norm);
     }
-    Value* n = emit(g, "ReduceL2", {logits, const_i64(g, "loss.axes", {1})}, 1, "loss.norm",
+    Value* n = emit(g, "ReduceL2", {logits, add_i64_constant(g, "loss.axes", {1})}, "loss.norm",
                     {{"keepdims", Attribute::Int(1)}});
-    Value* e = emit(g, "Div", {logits, n}, 1, "loss.normalized");
-    logits = emit(g, "MatMul", {e, g.add_constant("loss.prototypes", pt)}, 1, "loss.cosine");
+    Value* e = emit(g, "Div", {logits, n}, "loss.normalized");
+    logits = emit(g, "MatMul", {e, g.add_constant("loss.prototypes", pt)}, "loss.cosine");
   } else if (o.loss != "cross-entropy") {
     fail(fmt::format("unknown loss '{}' (cross-entropy, mse, cosine-prototype)", o.loss));
   }
   Value* label = add_label(g, logits->shape[0]);
-  emit(g, "SoftmaxCrossEntropy", {logits, label}, 2, kLossOutput, {}, kTinyodlcDomain, &outs);
+  auto outs = emit_inferred(g, "SoftmaxCrossEntropy", {logits, label}, 2, kLossOutput, {}, kTinyodlcDomain);
   // The gradient seed is w.r.t. the logits; the nodes between the prediction and the logits
   // (reshape, cosine) are differentiated like the model.
   pred = logits;
@@ -171,7 +158,7 @@ void run_autodiff(Graph& g, PassContext& ctx) {
       grads[v] = gv;
       return;
     }
-    it->second = emit(g, "Add", {it->second, gv}, 1, v->name + ".grad_sum");
+    it->second = emit(g, "Add", {it->second, gv}, v->name + ".grad_sum");
   };
   add_grad(pred, seed);
 
