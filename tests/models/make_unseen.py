@@ -25,6 +25,7 @@ OUT = os.path.join(HERE, "unseen")
 for sub in ("", "streamtinynet", "embbert_q", "tinysv"):
     sys.path.insert(0, os.path.join(ZOO, sub))
 import zoo_common as zc  # noqa: E402
+import zoo_data as zd  # noqa: E402
 import make_streamtinynet as stn  # noqa: E402
 import make_embbert_q as emb  # noqa: E402
 import make_tinysv as tsv  # noqa: E402
@@ -82,10 +83,10 @@ def tokens(n, L, vocab, rng, lengths):
     ids = np.zeros((n, L), dtype=np.int64)
     mask = np.zeros((n, L), dtype=np.int64)
     for i, length in enumerate(lengths):
-        seq = rng.integers(emb.FIRST_WORD, vocab, length)
-        seq[0] = emb.CLS
+        seq = rng.integers(zd.FIRST_WORD, vocab, length)
+        seq[0] = zd.CLS
         if length > 6:
-            seq[length // 2] = emb.SEP
+            seq[length // 2] = zd.SEP
         ids[i, :length] = seq
         mask[i, :length] = 1
     return ids, mask

@@ -36,10 +36,9 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import zoo_common as zc  # noqa: E402
+from zoo_data import PAD, SEP, make_texts  # noqa: E402
 
 FAMILY = "embbert_q"
-PAD, UNK, CLS, MASK, SEP = 0, 1, 2, 3, 4
-FIRST_WORD = 5
 
 
 class RMSNorm(nn.Module):
@@ -137,43 +136,6 @@ class EmbBERTClassifier(nn.Module):
 
 # --------------------------------------------------------------------------------------------
 # synthetic token-sequence task
-
-
-def make_texts(n, cfg, rng):
-    """Topic classification. Each topic owns a set of keyword ids; a sequence is [CLS] + filler
-    words (Zipf-distributed over the rest of the vocabulary) with keywords sprinkled in (8-25 %
-    of the tokens), 50-80 % of them from its topic and the rest distractors from the other
-    topics; half the sequences are two
-    "sentences" joined by the separator token 4; right padding with 0. Label = the topic with
-    the most keywords."""
-    V, L, topics, kw = cfg["vocab"], cfg["max_len"], cfg["labels"], cfg["keywords"]
-    keywords = FIRST_WORD + np.arange(topics * kw).reshape(topics, kw)
-    filler_lo = FIRST_WORD + topics * kw
-    ranks = np.arange(1, V - filler_lo + 1, dtype=np.float64)
-    zipf = 1.0 / ranks ** 1.1
-    zipf /= zipf.sum()
-    ids = np.zeros((n, L), dtype=np.int64)
-    mask = np.zeros((n, L), dtype=np.int64)
-    y = rng.integers(0, topics, n).astype(np.int64)
-    for i in range(n):
-        # log-uniform lengths: many short sequences, some filling the whole window
-        length = int(np.exp(rng.uniform(np.log(cfg["min_len"]), np.log(L + 1))))
-        seq = filler_lo + rng.choice(len(zipf), size=length, p=zipf)
-        seq[0] = CLS
-        n_kw = max(2, int(round(length * rng.uniform(0.08, 0.25))))
-        n_main = max(2, int(round(n_kw * rng.uniform(0.5, 0.8))))
-        n_other = min(n_kw - n_main, n_main - 1)
-        words = [keywords[y[i], rng.integers(kw)] for _ in range(n_main)]
-        others = [t for t in range(topics) if t != y[i]]
-        words += [keywords[rng.choice(others), rng.integers(kw)] for _ in range(n_other)]
-        pos = rng.choice(np.arange(1, length), size=len(words), replace=False)
-        seq[pos] = words
-        free = np.setdiff1d(np.arange(2, length - 1), pos)
-        if rng.random() < 0.5 and len(free) > 0:
-            seq[rng.choice(free)] = SEP
-        ids[i, :length] = seq
-        mask[i, :length] = 1
-    return ids, mask, y
 
 
 def build(cfg):

@@ -22,6 +22,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import zoo_common as zc  # noqa: E402
+from zoo_data import MOTIONS_5, MOTIONS_6, make_videos  # noqa: E402
 
 FAMILY = "streamtinynet"
 
@@ -82,47 +83,6 @@ class StreamTinyNet(nn.Module):
 
 # --------------------------------------------------------------------------------------------
 # synthetic "moving shapes" video
-
-MOTIONS_5 = ["left", "right", "up", "down", "still"]
-MOTIONS_6 = ["left", "right", "up", "down", "approach", "recede"]
-
-
-def make_videos(n, T, C, H, W, motions, rng):
-    """A square or disc of random colour moves over a noisy, randomly lit background; the class
-    is its motion (direction, standing still, growing = approaching, shrinking = receding)."""
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    x = np.empty((n, T, C, H, W), dtype=np.float32)
-    y = rng.integers(0, len(motions), n).astype(np.int64)
-    for i in range(n):
-        m = motions[y[i]]
-        size = rng.uniform(0.08, 0.15) * W
-        speed = rng.uniform(0.015, 0.05) * W
-        disc = rng.random() < 0.5
-        bg = rng.uniform(0.0, 0.3, C).astype(np.float32)
-        fg = rng.uniform(0.55, 1.0, C).astype(np.float32)
-        dx, dy = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}.get(m, (0, 0))
-        cx0, cy0 = rng.uniform(0.35, 0.65) * W, rng.uniform(0.35, 0.65) * H
-        # a static distractor square of another colour somewhere else
-        ds, dxc, dyc = rng.uniform(0.04, 0.08) * W, rng.uniform(0.1, 0.9) * W, rng.uniform(0.1, 0.9) * H
-        dmask = (np.abs(xx - dxc) <= ds) & (np.abs(yy - dyc) <= ds)
-        dcol = rng.uniform(0.3, 0.8, C).astype(np.float32)
-        for t in range(T):
-            tc = t - (T - 1) / 2
-            cx, cy = cx0 + dx * speed * tc, cy0 + dy * speed * tc
-            s = size
-            if m == "approach":
-                s = size * (1.0 + 0.06 * t)
-            elif m == "recede":
-                s = size * (1.0 + 0.06 * (T - 1 - t))
-            if disc:
-                mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= s * s
-            else:
-                mask = (np.abs(xx - cx) <= s) & (np.abs(yy - cy) <= s)
-            frame = np.where(dmask[None], dcol[:, None, None], bg[:, None, None])
-            frame = np.where(mask[None], fg[:, None, None], frame)
-            frame = frame + rng.normal(0, 0.15, (C, H, W)).astype(np.float32)
-            x[i, t] = frame
-    return x, y
 
 
 def pick_one_per_class(y, classes, count=3):
