@@ -4,7 +4,6 @@
 
 #include "ir/grad.h"
 #include "ir/ops/op_utils.h"
-#include "ir/ops/tensor_grads.h"
 
 namespace tinyodlc::ir::ops {
 namespace {
@@ -420,6 +419,36 @@ OpDef nary_op(const char* name, const char* functor, bool mean) {
   return d;
 }
 
+// Gradient rules of the variadic ops (summed over each input's broadcast axes).
+// y = Sum(x_0, ..., x_{n-1}): dx_k = dy.
+void grad_sum(GradContext& c) {
+  for (size_t k = 0; k < c.node.inputs.size(); ++k)
+    if (c.needs(k)) c.set_dx(k, c.unbroadcast(c.dy(0), c.node.inputs[k]->shape));
+}
+
+// y = Mean(x_0, ..., x_{n-1}): dx_k = dy / n.
+void grad_mean(GradContext& c) {
+  const size_t n = c.node.inputs.size();
+  Value* g = n == 1 ? c.dy(0) : c.emit("Mul", {c.dy(0), c.scalar_like(c.dy(0), 1.0 / static_cast<double>(n))});
+  for (size_t k = 0; k < n; ++k)
+    if (c.needs(k)) c.set_dx(k, c.unbroadcast(g, c.node.inputs[k]->shape));
+}
+
+// y = Max/Min(x_0, ..., x_{n-1}): dy goes to the inputs equal to y, shared evenly between
+// ties (as PyTorch's maximum/minimum do): dx_k = dy [x_k == y] / #{j : x_j == y}.
+void grad_max_min(GradContext& c) {
+  const Node& n = c.node;
+  Value* y = n.outputs[0];
+  Value* dy = c.dy(0);
+  const auto to = Attribute::Int(dtype_to_onnx(y->dtype));
+  std::vector<Value*> masks;
+  for (size_t k = 0; k < n.inputs.size(); ++k) masks.push_back(c.emit("Cast", {c.emit("Equal", {n.inputs[k], y})}, {{"to", to}}));
+  Value* r = dy;
+  if (masks.size() > 1) r = c.emit("Div", {dy, c.emit("Sum", masks)});
+  for (size_t k = 0; k < n.inputs.size(); ++k)
+    if (c.needs(k)) c.set_dx(k, c.unbroadcast(c.emit("Mul", {masks[k], r}), n.inputs[k]->shape));
+}
+
 const OpRegistrar kNary[] = {
     OpRegistrar(with_grad(nary_op<ref::AddOp, NumericTypes>("Sum", "AddOp", false), grad_sum)),
     OpRegistrar(with_grad(nary_op<ref::AddOp, FloatTypes>("Mean", "AddOp", true), grad_mean)),
@@ -510,6 +539,14 @@ OpDef clip_grad_op() {
 const OpRegistrar kClipGrad(clip_grad_op());
 
 // ---- Where(cond, x, y) -------------------------------------------------------------------
+// y = Where(cond, a, b): da = dy where cond, db = dy where !cond (cond gets none).
+void grad_where(GradContext& c) {
+  const Node& n = c.node;
+  Value* dy = c.dy(0);
+  if (c.needs(1)) c.set_dx(1, c.unbroadcast(c.emit("Where", {n.inputs[0], dy, c.scalar_like(dy, 0.0)}), n.inputs[1]->shape));
+  if (c.needs(2)) c.set_dx(2, c.unbroadcast(c.emit("Where", {n.inputs[0], c.scalar_like(dy, 0.0), dy}), n.inputs[2]->shape));
+}
+
 OpDef where_op() {
   OpDef d;
   d.name = "Where";

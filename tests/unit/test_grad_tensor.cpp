@@ -1,15 +1,14 @@
 // Gradient rules of the tensor, movement and reduction ops (Transpose, Concat, Split, Slice,
 // Gather, Pad, Expand, Tile, Reduce*, CumSum, Cast, Dropout, Identity; Where and the variadic
-// Sum/Mean/Max/Min from ir/ops/tensor_grads.h) and their backward kernels (SliceGrad,
+// Sum/Mean/Max/Min in ir/ops/elementwise.cpp) and their backward kernels (SliceGrad,
 // SplitGrad, GatherGrad, PadGrad), checked against central finite differences in double
 // precision (grad_check.h) on small shapes covering the attribute variants.
 #include <algorithm>
 #include <cstring>
 
 #include "grad_check.h"
-
+#include "ir/grad.h"
 #include "ir/op_registry.h"
-#include "ir/ops/tensor_grads.h"
 
 using gradcheck::check_gradients;
 using namespace tinyodlc;
@@ -325,16 +324,7 @@ TEST(GradTensor, CastDropoutIdentity) {
 })"), 0);
 }
 
-// Where / Sum / Mean / Max / Min are defined in ir/ops/elementwise.cpp; their rules are in
-// ir/ops/tensor_grads.h. Until elementwise.cpp assigns them, the test installs them.
-void ensure_rule(const char* op, void (*rule)(GradContext&)) {
-  auto* def = const_cast<OpDef*>(OpRegistry::instance().find("", op));
-  ASSERT_NE(def, nullptr) << op;
-  if (!def->grad) def->grad = rule;
-}
-
 TEST(GradTensor, WhereRoutesToTheSelectedBranch) {
-  ensure_rule("Where", ops::grad_where);
   EXPECT_GT(check_gradients(R"(graph @g () -> (%y) {
   %c = constant bool[3,1] dense<[true, false, true]>
   %a = param f64[3,4] dense<0.0>
@@ -351,10 +341,6 @@ TEST(GradTensor, WhereRoutesToTheSelectedBranch) {
 }
 
 TEST(GradTensor, VariadicSumMeanMaxMin) {
-  ensure_rule("Sum", ops::grad_sum);
-  ensure_rule("Mean", ops::grad_mean);
-  ensure_rule("Max", ops::grad_max_min);
-  ensure_rule("Min", ops::grad_max_min);
   for (const char* op : {"Sum", "Mean", "Max", "Min"}) {
     std::string ir = fmt::format(R"(graph @g () -> (%y) {{
   %a = param f64[2,3] dense<0.0>
