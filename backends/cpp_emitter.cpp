@@ -6,16 +6,16 @@
 #include <fmt/format.h>
 
 #include "backends/memory_report.h"
-#include "backends/template_engine.h"
-#include "compiler/embedded.h"
-#include "compiler/json.h"
+#include "support/template_engine.h"
+#include "support/embedded.h"
+#include "support/json.h"
 #include "ir/op_registry.h"
 #include "passes/training.h"
 
 namespace tinyodlc::backends {
 
 using namespace ir;
-using passes::Storage;
+using backends::Storage;
 
 std::string sanitize_identifier(const std::string& s) {
   std::string r;
@@ -51,7 +51,7 @@ struct Fn {
   const Graph* g = nullptr;
   std::string tag;  // prefix of the names local to this function's parameter arrays
   std::vector<KernelCall> calls;
-  passes::MemoryPlan plan;
+  backends::MemoryPlan plan;
   std::unordered_map<const Value*, std::string> io_names;
   std::vector<std::string> out_names;
   std::string body;
@@ -63,7 +63,7 @@ class Emitter {
   Emitter(const Graph& g, const EmitOptions& o) : opts_(o) { main_.g = &g; }
 
   EmitResult run() {
-    passes::PlanOptions mem = opts_.memory;
+    backends::PlanOptions mem = opts_.memory;
     if (opts_.training) {
       train_.g = opts_.training;
       train_.tag = "t";
@@ -94,14 +94,14 @@ class Emitter {
     vars["arena_decl"] = arena_decls();
     vars["weight_bytes"] = std::to_string(result_.weight_bytes);
     vars["arena_bytes"] = std::to_string(arena_total_);
-    result_.files.push_back({opts_.name + ".h", render_embedded("model.h.in", vars)});
-    result_.files.push_back({opts_.name + ".cpp", render_embedded("model.cpp.in", vars)});
-    passes::check_weights_fit(result_.weight_bytes + result_.trainable_count * 4, opts_.memory);
+    result_.files.push_back({opts_.name + ".h", render_embedded("templates/model.h.in", vars)});
+    result_.files.push_back({opts_.name + ".cpp", render_embedded("templates/model.cpp.in", vars)});
+    backends::check_weights_fit(result_.weight_bytes + result_.trainable_count * 4, opts_.memory);
     for (auto& f : memory_report_files(*main_.g, result_.plan, opts_.name, result_.weight_bytes, opts_.memory))
       result_.files.push_back(std::move(f));
     if (opts_.training) result_.files.push_back(training_report());
     for (const auto& f : embedded_files()) {
-      const std::string prefix = "backends/kernels/";
+      const std::string prefix = "kernels/";
       std::string p(f.path);
       if (p.rfind(prefix, 0) == 0) result_.files.push_back({p.substr(prefix.size()), std::string(f.data)});
     }
@@ -129,7 +129,7 @@ class Emitter {
 
   // The persistent training state takes RAM next to the arenas: it is reserved in the
   // largest RAM region before planning (so a plan that fits leaves room for it).
-  void reserve_state(passes::PlanOptions& mem) {
+  void reserve_state(backends::PlanOptions& mem) {
     int best = -1;
     for (size_t i = 0; i < mem.regions.size(); ++i)
       if (mem.regions[i].kind == "ram" &&
@@ -139,23 +139,23 @@ class Emitter {
     if (best < 0) return;  // host: unlimited
     auto& r = mem.regions[best];
     if (r.reserved + result_.state_bytes > r.capacity)
-      throw passes::FitError("", fmt::format("the training state ({} bytes: parameters, gradients, optimizer state) does "
+      throw backends::FitError("", fmt::format("the training state ({} bytes: parameters, gradients, optimizer state) does "
                                              "not fit the largest RAM region {} ({} bytes free)",
                                              result_.state_bytes, r.name, r.capacity - r.reserved));
     r.reserved += result_.state_bytes;
     state_region_ = r.name;
   }
 
-  void lower_and_plan(Fn& f, const passes::PlanOptions& mem) {
+  void lower_and_plan(Fn& f, const backends::PlanOptions& mem) {
     std::vector<size_t> scratch;
     for (const auto& n : f.g->nodes()) {
       if (!n->def) fail(*n, "unsupported operator");
-      if (!n->def->lower && !(n->def->is_view && passes::is_elided_view(*f.g, *n)))
+      if (!n->def->lower && !(n->def->is_view && backends::is_elided_view(*f.g, *n)))
         fail(*n, "operator has no kernel (it should have been removed by a pass)");
-      f.calls.push_back(n->def->lower && !passes::is_elided_view(*f.g, *n) ? n->def->lower(*n) : KernelCall{});
+      f.calls.push_back(n->def->lower && !backends::is_elided_view(*f.g, *n) ? n->def->lower(*n) : KernelCall{});
       scratch.push_back(f.calls.back().scratch_bytes);
     }
-    f.plan = passes::plan_memory(*f.g, scratch, mem);
+    f.plan = backends::plan_memory(*f.g, scratch, mem);
   }
 
   std::map<std::string, std::string> common_vars(const Fn& f) {
@@ -247,7 +247,7 @@ class Emitter {
   // One static arena per memory region, sized for the larger of the functions' plans (they
   // never run at the same time).
   std::string arena_decls() {
-    std::vector<const passes::MemoryPlan*> plans = {&main_.plan};
+    std::vector<const backends::MemoryPlan*> plans = {&main_.plan};
     if (opts_.training) plans.push_back(&train_.plan);
     std::string r;
     arena_total_ = 0;
@@ -306,7 +306,7 @@ class Emitter {
       return e;
     }
     if (s == Storage::Arena) {
-      const passes::Buffer& b = plan.buffers[plan.buffer_of.at(v)];
+      const backends::Buffer& b = plan.buffers[plan.buffer_of.at(v)];
       std::string id = fmt::format("t{}", f.next_tmp++);
       f.body += fmt::format("  {}* const {} = reinterpret_cast<{}*>({} + {});  // '{}' {}\n", dtype_ctype(v->dtype), id,
                             dtype_ctype(v->dtype), arena_symbol(plan, b.region), b.offset, v->name, v->type_str());
@@ -372,7 +372,7 @@ class Emitter {
             break;
           }
           case KernelArg::Kind::Scratch: {
-            const passes::Buffer& b = f.plan.buffers[f.plan.scratch_buffer[step]];
+            const backends::Buffer& b = f.plan.buffers[f.plan.scratch_buffer[step]];
             args.push_back(fmt::format("{} + {}", arena_symbol(f.plan, b.region), b.offset));
             break;
           }
@@ -521,9 +521,9 @@ class Emitter {
       t["opt_step"] = fmt::format("  tinyodlc::ref::sgd_step(g_params, g_grads, nullptr, {}, g_train.lr, 0.0f, "
                                   "g_train.weight_decay, count);", n);
     }
-    vars["training_decls"] = render_embedded("training.h.in", t);
-    vars["training_defs"] = render_embedded("training.cpp.in", t);
-    vars["state_decl"] = render_embedded("training_state.cpp.in", t);
+    vars["training_decls"] = render_embedded("templates/training.h.in", t);
+    vars["training_defs"] = render_embedded("templates/training.cpp.in", t);
+    vars["state_decl"] = render_embedded("templates/training_state.cpp.in", t);
   }
 
   // training.json: forward-only and training-step memory, separately (docs/training.md).
@@ -574,11 +574,11 @@ class Emitter {
 EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) { return Emitter(g, opts).run(); }
 
 std::string emit_host_harness(const EmitOptions& opts) {
-  return render_embedded("host_harness.cpp.in", {{"version", TINYODLC_VERSION}, {"name", opts.name}});
+  return render_embedded("harness/host_harness.cpp.in", {{"version", TINYODLC_VERSION}, {"name", opts.name}});
 }
 
 std::string emit_train_harness(const EmitOptions& opts) {
-  return render_embedded("train_harness.cpp.in", {{"version", TINYODLC_VERSION}, {"name", opts.name}});
+  return render_embedded("harness/train_harness.cpp.in", {{"version", TINYODLC_VERSION}, {"name", opts.name}});
 }
 
 }  // namespace tinyodlc::backends

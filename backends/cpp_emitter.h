@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ir/graph.h"
-#include "passes/memory_plan.h"
+#include "backends/memory_plan.h"
 
 namespace tinyodlc::backends {
 
@@ -25,7 +25,7 @@ struct OptimizerOptions {
 struct EmitOptions {
   std::string name = "model";  // C++ namespace and file stem; must be an identifier
   std::string source;          // model file name, for the header comment
-  passes::PlanOptions memory;  // target memory regions for the memory plan (default: host)
+  backends::PlanOptions memory;  // target memory regions for the memory plan (default: host)
   // On-device learning: the training-step graph (passes/autodiff.cpp) emitted next to the
   // inference graph; both share the trainable parameters (Value::State::Param, by name).
   const ir::Graph* training = nullptr;
@@ -47,10 +47,10 @@ struct TrainableSlot {
 
 struct EmitResult {
   std::vector<GeneratedFile> files;
-  passes::MemoryPlan plan;           // inference
+  backends::MemoryPlan plan;           // inference
   size_t weight_bytes = 0;
   // Training (when EmitOptions::training is set).
-  passes::MemoryPlan training_plan;
+  backends::MemoryPlan training_plan;
   std::vector<TrainableSlot> trainable;
   size_t trainable_count = 0;        // floats per blob
   size_t state_bytes = 0;            // parameters + gradient accumulator + optimizer state

@@ -6,12 +6,12 @@
 
 #include <fmt/format.h>
 
-#include "backends/template_engine.h"
-#include "compiler/json.h"
+#include "support/template_engine.h"
+#include "support/json.h"
 
 namespace tinyodlc::backends {
 
-using passes::MemoryPlan;
+using backends::MemoryPlan;
 
 namespace {
 
@@ -208,7 +208,7 @@ std::string linker_fragment(const MemoryPlan& plan, const std::string& model, si
     s += fmt::format("  /* weights: {} bytes */\n  .tinyodlc.{}.weights : ALIGN(16)\n  {{\n    *({})\n  }} > {}\n",
                      weight_bytes, model, sec, flash_linker_region);
   }
-  return render_embedded("sections.ld.in", {{"version", TINYODLC_VERSION},
+  return render_embedded("templates/sections.ld.in", {{"version", TINYODLC_VERSION},
                                             {"name", model},
                                             {"target", plan.target},
                                             {"weight_bytes", std::to_string(weight_bytes)},
@@ -216,7 +216,7 @@ std::string linker_fragment(const MemoryPlan& plan, const std::string& model, si
 }
 
 std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const MemoryPlan& plan, const std::string& model,
-                                               size_t weight_bytes, const passes::PlanOptions& opts) {
+                                               size_t weight_bytes, const backends::PlanOptions& opts) {
   std::vector<GeneratedFile> f;
   f.push_back({"memory.json", memory_json(g, plan, weight_bytes)});
   f.push_back({"memory.md", memory_markdown(g, plan, model, weight_bytes)});

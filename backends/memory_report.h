@@ -9,27 +9,27 @@
 
 #include "backends/cpp_emitter.h"
 #include "ir/graph.h"
-#include "passes/memory_plan.h"
+#include "backends/memory_plan.h"
 
 namespace tinyodlc::backends {
 
 // C++ symbol of the arena in region `r` ("g_arena" on host).
-std::string arena_symbol(const passes::MemoryPlan& plan, int r);
+std::string arena_symbol(const backends::MemoryPlan& plan, int r);
 // Section name of that arena (empty on host: no section attribute).
-std::string arena_section(const std::string& model, const passes::MemoryPlan& plan, int r);
+std::string arena_section(const std::string& model, const backends::MemoryPlan& plan, int r);
 // Section of the weights (empty on host).
-std::string weights_section(const std::string& model, const passes::MemoryPlan& plan);
+std::string weights_section(const std::string& model, const backends::MemoryPlan& plan);
 
-std::string memory_json(const ir::Graph& g, const passes::MemoryPlan& plan, size_t weight_bytes);
-std::string memory_markdown(const ir::Graph& g, const passes::MemoryPlan& plan, const std::string& model,
+std::string memory_json(const ir::Graph& g, const backends::MemoryPlan& plan, size_t weight_bytes);
+std::string memory_markdown(const ir::Graph& g, const backends::MemoryPlan& plan, const std::string& model,
                             size_t weight_bytes);
-std::string memory_svg(const passes::MemoryPlan& plan, const std::string& model);
-std::string linker_fragment(const passes::MemoryPlan& plan, const std::string& model, size_t weight_bytes,
+std::string memory_svg(const backends::MemoryPlan& plan, const std::string& model);
+std::string linker_fragment(const backends::MemoryPlan& plan, const std::string& model, size_t weight_bytes,
                             const std::string& flash_linker_region);
 
 // All of the above as output files.
-std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const passes::MemoryPlan& plan,
+std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const backends::MemoryPlan& plan,
                                                const std::string& model, size_t weight_bytes,
-                                               const passes::PlanOptions& opts);
+                                               const backends::PlanOptions& opts);
 
 }  // namespace tinyodlc::backends

@@ -18,7 +18,7 @@
 #include "compiler/targets.h"
 #include "frontend/tensor_proto.h"
 #include "ir/graph.h"
-#include "passes/memory_plan.h"
+#include "backends/memory_plan.h"
 
 namespace tinyodlc {
 
@@ -323,7 +323,7 @@ int cli_main(int argc, char** argv) {
       std::cout << (cmp.ok ? "check: PASS\n" : "check: FAIL\n");
       return cmp.ok ? 0 : kExitMismatch;
     }
-  } catch (const passes::FitError& e) {
+  } catch (const backends::FitError& e) {
     std::cerr << "tinyodlc: error: " << model << ": does not fit: " << e.what() << "\n";
     return kExitDoesNotFit;
   } catch (const TargetDoesNotFit& e) {

@@ -10,14 +10,14 @@
 
 #include <fmt/format.h>
 
-#include "compiler/process.h"
+#include "support/process.h"
 #include "compiler/quant_report.h"
 #include "compiler/target_run.h"
 #include "compiler/targets.h"
 #include "frontend/onnx_import.h"
 #include "ir/op_registry.h"
 #include "ir/printer.h"
-#include "passes/memory_plan.h"
+#include "backends/memory_plan.h"
 #include "passes/pass_manager.h"
 
 namespace tinyodlc {
@@ -62,8 +62,8 @@ bool valid_identifier(const std::string& s) {
 
 }  // namespace
 
-passes::PlanOptions plan_options(const Target& t) {
-  passes::PlanOptions o;
+backends::PlanOptions plan_options(const Target& t) {
+  backends::PlanOptions o;
   o.target = t.name;
   for (const auto& r : t.regions) {
     uint64_t reserved = 0;
@@ -116,8 +116,8 @@ namespace {
 size_t host_arena_bytes(const ir::Graph& g) {
   std::vector<size_t> scratch;
   for (const auto& n : g.nodes())
-    scratch.push_back(n->def && n->def->lower && !passes::is_elided_view(g, *n) ? n->def->lower(*n).scratch_bytes : 0);
-  return passes::plan_memory(g, scratch).arena_bytes;
+    scratch.push_back(n->def && n->def->lower && !backends::is_elided_view(g, *n) ? n->def->lower(*n).scratch_bytes : 0);
+  return backends::plan_memory(g, scratch).arena_bytes;
 }
 
 std::unique_ptr<ir::Graph> training_graph_with(const ir::Graph& inference, const CompileOptions& opts, bool recompute) {

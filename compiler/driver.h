@@ -51,8 +51,8 @@ Compilation compile_model(const CompileOptions& opts);
 const std::vector<std::string>& training_pipeline();
 std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, const CompileOptions& opts);
 void write_output_dir(const std::string& dir, const Compilation& c);
-// The memory regions of a target, for the memory planner (passes/memory_plan.h).
-passes::PlanOptions plan_options(const Target& t);
+// The memory regions of a target, for the memory planner (backends/memory_plan.h).
+backends::PlanOptions plan_options(const Target& t);
 // The identifier used for a model when --name is not given.
 std::string default_model_name(const std::string& path);
 

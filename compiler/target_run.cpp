@@ -16,8 +16,8 @@
 
 #include <fmt/format.h>
 
-#include "compiler/embedded.h"
-#include "compiler/process.h"
+#include "support/embedded.h"
+#include "support/process.h"
 #include "frontend/tensor_proto.h"
 #include "ir/graph.h"
 
@@ -469,7 +469,7 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
   const bool training = c.training_graph != nullptr;
   const char* harness = training ? "train_harness.cpp" : "harness.cpp";
   for (const char* f : {"tinyodlc_target.h", "harness_io.h", "startup.c", "semihost.c", harness})
-    write_file(rt / f, std::string(embedded_file(std::string("runtime/target/") + f)));
+    write_file(rt / f, std::string(embedded_file(std::string("harness/target/") + f)));
   uint64_t io_bytes = 0;
   for (const ir::Value* v : g.inputs) io_bytes += (v->nbytes() + 15) / 16 * 16;
   for (const ir::Value* v : g.outputs) io_bytes += (v->nbytes() + 15) / 16 * 16;

@@ -10,8 +10,8 @@
 
 #include <fmt/format.h>
 
-#include "compiler/embedded.h"
-#include "compiler/json.h"
+#include "support/embedded.h"
+#include "support/json.h"
 #include "ir/graph.h"
 
 namespace tinyodlc {

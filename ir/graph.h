@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ir/dtype.h"
+#include "support/error.h"
 
 namespace tinyodlc::ir {
 
@@ -136,20 +137,6 @@ class Node {
   Value* input(size_t k) const { return k < inputs.size() ? inputs[k] : nullptr; }
   Value* output(size_t k) const { return k < outputs.size() ? outputs[k] : nullptr; }
   std::string label() const;  // "node 'name' (Op)"
-};
-
-// All compiler errors. `where` names the offending node or tensor, for messages of the form
-// "node 'conv1' (Conv): <what>".
-class CompileError : public std::runtime_error {
- public:
-  CompileError(std::string where, const std::string& what)
-      : std::runtime_error(where.empty() ? what : where + ": " + what), where_(std::move(where)), what_(what) {}
-  const std::string& where() const { return where_; }
-  const std::string& message() const { return what_; }
-
- private:
-  std::string where_;
-  std::string what_;
 };
 
 // A node needs the data of a value at compile time (e.g. Reshape's target shape) but the

@@ -1,7 +1,7 @@
 // KernelCall: how one node executes, described once and used twice.
 //
 // An op's `lower` hook returns a KernelCall built with make_call(): the kernel function
-// (a portable reference kernel from backends/kernels/ref, or an optimized variant with the
+// (a portable reference kernel from kernels/tinyodlc/ref, or an optimized variant with the
 // same signature) plus the argument list. From that single description
 //   - the C++ backend prints the call into the generated code (callee text + arguments), and
 //   - the compiler itself runs the very same kernel function (constant folding, the

@@ -1,5 +1,5 @@
 // Conv: N-d (1-D to 3-D) convolution with groups (incl. depthwise), strides, dilations,
-// explicit or automatic pads and an optional bias. Kernel: backends/kernels/tinyodlc/ref/conv.h.
+// explicit or automatic pads and an optional bias. Kernel: kernels/tinyodlc/ref/conv.h.
 //
 // Gradient (on-device learning):
 //   dX = ConvTranspose(dY, W) with the forward strides/dilations/group/pads and output_padding

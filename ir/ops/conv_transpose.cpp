@@ -1,6 +1,6 @@
 // ConvTranspose: N-d (1-D to 3-D) transposed convolution with groups, strides, dilations,
 // pads, auto_pad, output_padding and output_shape. Kernel:
-// backends/kernels/tinyodlc/ref/conv_transpose.h.
+// kernels/tinyodlc/ref/conv_transpose.h.
 //
 // Output size per spatial dim i (ONNX spec):
 //   natural[i] = stride[i] * (in[i] - 1) + output_padding[i] + (kernel[i] - 1) * dilation[i] + 1

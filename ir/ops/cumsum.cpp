@@ -1,5 +1,5 @@
 // CumSum(x, axis) {exclusive, reverse}: cumulative sum along a constant axis.
-// Kernel: backends/kernels/tinyodlc/ref/cumsum.h. Gradient: the cumulative sum of dy in the
+// Kernel: kernels/tinyodlc/ref/cumsum.h. Gradient: the cumulative sum of dy in the
 // other direction.
 #include "tinyodlc/ref/cumsum.h"
 

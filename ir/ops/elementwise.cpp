@@ -1,5 +1,5 @@
 // Elementwise operators: unary maps, numpy-broadcasting binary ops, comparisons, variadic
-// Sum/Mean/Min/Max, Clip, Where. Kernels: backends/kernels/tinyodlc/ref/elementwise.h.
+// Sum/Mean/Min/Max, Clip, Where. Kernels: kernels/tinyodlc/ref/elementwise.h.
 #include "tinyodlc/ref/elementwise.h"
 
 #include "ir/grad.h"

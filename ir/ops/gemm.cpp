@@ -1,6 +1,6 @@
 // Gemm (Y = alpha * op(A) * op(B) + beta * C, C unidirectionally broadcast to [M, N]) and
 // MatMul (numpy matmul: 1-D operands are promoted to matrices and the added dim removed
-// again; batch dims broadcast). Kernels: backends/kernels/tinyodlc/ref/gemm.h.
+// again; batch dims broadcast). Kernels: kernels/tinyodlc/ref/gemm.h.
 #include "tinyodlc/ref/gemm.h"
 
 #include "ir/grad.h"

@@ -1,5 +1,5 @@
 // Generators and conversions: ConstantOfShape, Range, Cast, CastLike.
-// Kernels: backends/kernels/tinyodlc/ref/generators.h.
+// Kernels: kernels/tinyodlc/ref/generators.h.
 #include <cmath>
 #include <limits>
 

@@ -1,6 +1,6 @@
 // Data-movement operators: Transpose, Concat, Split, Slice, Gather, Pad, with their gradient
 // rules and backward ops (domain "tinyodlc"): SliceGrad, SplitGrad, GatherGrad, PadGrad.
-// Kernels: backends/kernels/tinyodlc/ref/movement.h.
+// Kernels: kernels/tinyodlc/ref/movement.h.
 #include <algorithm>
 #include <limits>
 #include <numeric>

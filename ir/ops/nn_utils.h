@@ -1,7 +1,7 @@
 // Helpers shared by the NN op definitions (ir/ops/conv.cpp, conv_transpose.cpp, pool.cpp,
 // norm.cpp, ...): sliding-window geometry (strides, dilations, pads, auto_pad, ceil_mode)
 // with precise errors, output sizes, the 3-D padded parameter arrays the kernels in
-// backends/kernels/tinyodlc/ref/nn_common.h expect, and optional-output kernel arguments.
+// kernels/tinyodlc/ref/nn_common.h expect, and optional-output kernel arguments.
 #pragma once
 
 #include <string>

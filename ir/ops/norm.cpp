@@ -1,6 +1,6 @@
 // Normalizations: BatchNormalization (inference, and training_mode = 1 from opset 14),
 // InstanceNormalization, LayerNormalization (opset 17). float32 (BatchNormalization in
-// inference mode and LayerNormalization also float64). Kernels: backends/kernels/tinyodlc/ref/norm.h.
+// inference mode and LayerNormalization also float64). Kernels: kernels/tinyodlc/ref/norm.h.
 //
 // Gradients (on-device learning): inference-mode BatchNormalization (running statistics are
 // constants; dX, dscale, dB, and dmean/dvar should they be trainable) and LayerNormalization

@@ -1,6 +1,6 @@
 // Pooling: MaxPool (optional int64 Indices output, storage_order), AveragePool
 // (count_include_pad), both with kernel_shape, strides, dilations, pads, auto_pad and
-// ceil_mode; GlobalMaxPool, GlobalAveragePool. Kernels: backends/kernels/tinyodlc/ref/pool.h.
+// ceil_mode; GlobalMaxPool, GlobalAveragePool. Kernels: kernels/tinyodlc/ref/pool.h.
 //
 // Opset history: the attributes added over time (storage_order and Indices in MaxPool-8,
 // ceil_mode in 10, dilations in MaxPool-10 / AveragePool-19, count_include_pad in

@@ -1,6 +1,6 @@
 // Compiler-internal int8 operators (domain "tinyodlc"), produced by the quantization passes
 // (passes/qdq_fold.cpp) from QDQ patterns: fixed-point requantization, no float at run time.
-// Kernels: backends/kernels/tinyodlc/ref/int8.h. Arithmetic: docs/quantization.md.
+// Kernels: kernels/tinyodlc/ref/int8.h. Arithmetic: docs/quantization.md.
 //
 //   tinyodlc.QConv(x, w, [bias])  Conv attributes + x_zp, y_zp, mult[], shift[], act_min, act_max
 //   tinyodlc.QMatMul(a, b, [bias]) a_zp, b_zp, y_zp, mult[], shift[], act_min, act_max

@@ -1,6 +1,6 @@
 // ONNX quantization operators (QOperator format and QDQ endpoints): QuantizeLinear,
 // DequantizeLinear, DynamicQuantizeLinear, ConvInteger, MatMulInteger, QLinearConv,
-// QLinearMatMul. Kernels: backends/kernels/tinyodlc/ref/quant.h (ONNX reference semantics,
+// QLinearMatMul. Kernels: kernels/tinyodlc/ref/quant.h (ONNX reference semantics,
 // bit-exact). The quantization passes (passes/qdq_fold.cpp) turn QDQ patterns with constant
 // parameters into the fixed-point tinyodlc.* ops of ir/ops/quant_int.cpp instead.
 #include "tinyodlc/ref/quant.h"

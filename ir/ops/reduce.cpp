@@ -1,7 +1,7 @@
 // Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2,
 // ReduceSumSquare, ReduceLogSum, ReduceLogSumExp (data, axes?; keepdims = 1,
 // noop_with_empty_axes = 0), and ArgMax/ArgMin (data; axis = 0, keepdims = 1,
-// select_last_index = 0). Kernels: backends/kernels/tinyodlc/ref/reduce.h.
+// select_last_index = 0). Kernels: kernels/tinyodlc/ref/reduce.h.
 // Gradient rules: Sum, Mean, SumSquare, L1, L2, LogSum, LogSumExp, Max, Min (not Prod).
 #include <algorithm>
 #include <set>

@@ -2,7 +2,7 @@
 // input's data with another shape), Shape, Size (shape-only: the result depends on the input's
 // shape alone), Expand, Tile (data movement), Dropout (inference: identity). Gradient rules:
 // views reshape dy back; Expand and Tile sum dy over the copies; Dropout passes dy.
-// Kernels: backends/kernels/tinyodlc/ref/{common,shape_ops,movement}.h.
+// Kernels: kernels/tinyodlc/ref/{common,shape_ops,movement}.h.
 #include <algorithm>
 #include <set>
 

@@ -1,6 +1,6 @@
 // Softmax and LogSoftmax. Opset >= 13: normalized along one axis (default -1). Opset < 13:
 // the input is coerced to 2-D [prod(dims < axis), prod(dims >= axis)] (default axis 1) and
-// each row is normalized. Kernel: backends/kernels/tinyodlc/ref/softmax.h.
+// each row is normalized. Kernel: kernels/tinyodlc/ref/softmax.h.
 #include "tinyodlc/ref/softmax.h"
 
 #include "ir/grad.h"

@@ -1,5 +1,5 @@
 // Compiler-internal operators of on-device learning (domain "tinyodlc"), appended by the
-// autodiff pass (passes/autodiff.cpp); kernels: backends/kernels/tinyodlc/ref/train.h.
+// autodiff pass (passes/autodiff.cpp); kernels: kernels/tinyodlc/ref/train.h.
 //
 //   (loss, dlogits) = tinyodlc::SoftmaxCrossEntropy(logits [R,K], label i64[R])
 //   (loss, dy)      = tinyodlc::MseLoss(y, target)          (target: y's shape)

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "compiler/process.h"
+#include "support/process.h"
 #include "onnx/onnx_pb.h"
 
 namespace fs = std::filesystem;

@@ -8,15 +8,15 @@
 #include "compiler/driver.h"
 #include "compiler/targets.h"
 #include "ir/parser.h"
-#include "passes/memory_plan.h"
+#include "backends/memory_plan.h"
 
 namespace tinyodlc {
 namespace {
 
-using passes::Interval;
+using backends::Interval;
 
 // Independent overlap check: no two intervals whose live ranges intersect share bytes.
-void expect_valid(const std::vector<Interval>& b, const passes::Assignment& a) {
+void expect_valid(const std::vector<Interval>& b, const backends::Assignment& a) {
   ASSERT_EQ(a.offsets.size(), b.size());
   for (size_t i = 0; i < b.size(); ++i) {
     EXPECT_EQ(a.offsets[i] % 16, 0u);
@@ -32,18 +32,18 @@ void expect_valid(const std::vector<Interval>& b, const passes::Assignment& a) {
 TEST(MemoryPlan, LowerBoundByHand) {
   // steps 0..2: live sets {a,b} = 32+16, {b,c} = 16+64, {c} = 64 (sizes aligned to 16).
   std::vector<Interval> b = {{20, 0, 0}, {16, 0, 1}, {64, 1, 2}};
-  EXPECT_EQ(passes::liveness_lower_bound(b, 16), 80u);
+  EXPECT_EQ(backends::liveness_lower_bound(b, 16), 80u);
 }
 
 TEST(MemoryPlan, StrategiesBeatGreedyWhereGreedyFragments) {
   // A classic case where largest-first leaves a hole: the search reaches the lower bound.
   std::vector<Interval> b = {{32, 0, 1}, {48, 1, 2}, {32, 2, 3}, {16, 3, 4}, {48, 4, 5}, {32, 0, 0}, {64, 5, 6}};
-  auto g = passes::assign_greedy_by_size(b, 16);
-  auto best = passes::assign_offsets(b, 16);
+  auto g = backends::assign_greedy_by_size(b, 16);
+  auto best = backends::assign_offsets(b, 16);
   expect_valid(b, g);
   expect_valid(b, best);
   EXPECT_LE(best.peak, g.peak);
-  EXPECT_GE(best.peak, passes::liveness_lower_bound(b, 16));
+  EXPECT_GE(best.peak, backends::liveness_lower_bound(b, 16));
 }
 
 TEST(MemoryPlan, RandomGraphsValidAndWithinBounds) {
@@ -63,10 +63,10 @@ TEST(MemoryPlan, RandomGraphsValidAndWithinBounds) {
         b.push_back({16 * (1 + rnd(64)), t, std::min(steps - 1, t + len)});
       }
     }
-    auto g = passes::assign_greedy_by_size(b, 16);
-    auto best = passes::assign_offsets(b, 16);
+    auto g = backends::assign_greedy_by_size(b, 16);
+    auto best = backends::assign_offsets(b, 16);
     expect_valid(b, best);
-    size_t lb = passes::liveness_lower_bound(b, 16);
+    size_t lb = backends::liveness_lower_bound(b, 16);
     EXPECT_LE(best.peak, g.peak);
     EXPECT_GE(best.peak, lb);
     worst = std::max(worst, static_cast<double>(best.peak) / lb);
@@ -90,7 +90,7 @@ std::unique_ptr<ir::Graph> chain() {
 
 TEST(MemoryPlan, InPlaceElementwiseChain) {
   auto g = chain();
-  auto plan = passes::plan_memory(*g, std::vector<size_t>(g->nodes().size(), 0));
+  auto plan = backends::plan_memory(*g, std::vector<size_t>(g->nodes().size(), 0));
   // relu, neg: own buffers; sig, add, exp in place over relu's buffer.
   ASSERT_EQ(plan.buffers.size(), 2u);
   EXPECT_TRUE(plan.inplace[2] && plan.inplace[3] && plan.inplace[4]);
@@ -108,13 +108,13 @@ TEST(MemoryPlan, NoInPlaceWhenInputLivesOn) {
 }
 )",
                            "keep.tir");
-  auto plan = passes::plan_memory(*g, std::vector<size_t>(3, 0));
+  auto plan = backends::plan_memory(*g, std::vector<size_t>(3, 0));
   EXPECT_FALSE(plan.inplace[1]);  // r is read again by add
   EXPECT_NE(plan.buffer_of.at(g->find_value("s")), plan.buffer_of.at(g->find_value("r")));
 }
 
-passes::PlanOptions regions(std::vector<passes::RegionSpec> r) {
-  passes::PlanOptions o;
+backends::PlanOptions regions(std::vector<backends::RegionSpec> r) {
+  backends::PlanOptions o;
   o.target = "test";
   o.regions = std::move(r);
   return o;
@@ -123,20 +123,20 @@ passes::PlanOptions regions(std::vector<passes::RegionSpec> r) {
 TEST(MemoryPlan, PicksFastestRegionThatFitsAndMovesSmallBuffersUp) {
   auto g = chain();
   std::vector<size_t> scratch(g->nodes().size(), 0);
-  auto fits = passes::plan_memory(*g, scratch, regions({{"SLOW", "ram", 0x1000, 4096, 0, 1, "S"},
+  auto fits = backends::plan_memory(*g, scratch, regions({{"SLOW", "ram", 0x1000, 4096, 0, 1, "S"},
                                                         {"FAST", "ram", 0x2000, 1024, 0, 3, "F"}}));
   ASSERT_EQ(fits.regions.size(), 2u);
   EXPECT_EQ(fits.regions[0].name, "FAST");
   EXPECT_EQ(fits.regions[0].used, 512u);
   EXPECT_EQ(fits.regions[1].used, 0u);
   // FAST too small for everything: the main arena goes to SLOW, one 256-byte buffer to FAST.
-  auto split = passes::plan_memory(*g, scratch, regions({{"SLOW", "ram", 0x1000, 4096, 0, 1, "S"},
+  auto split = backends::plan_memory(*g, scratch, regions({{"SLOW", "ram", 0x1000, 4096, 0, 1, "S"},
                                                          {"FAST", "ram", 0x2000, 300, 0, 3, "F"}}));
   EXPECT_EQ(split.regions[0].name, "FAST");
   EXPECT_EQ(split.regions[0].used, 256u);
   EXPECT_EQ(split.regions[1].used, 256u);
   // Two small regions, neither holds 512 bytes: split over both.
-  auto two = passes::plan_memory(*g, scratch, regions({{"A", "ram", 0x1000, 300, 0, 1, "A"},
+  auto two = backends::plan_memory(*g, scratch, regions({{"A", "ram", 0x1000, 300, 0, 1, "A"},
                                                        {"B", "ram", 0x2000, 300, 0, 1, "B"}}));
   EXPECT_EQ(two.regions[0].used + two.regions[1].used, 512u);
 }
@@ -145,9 +145,9 @@ TEST(MemoryPlan, FitErrorNamesRegionOverBudgetAndLayer) {
   auto g = chain();
   std::vector<size_t> scratch(g->nodes().size(), 0);
   try {
-    passes::plan_memory(*g, scratch, regions({{"SRAM", "ram", 0x08000000, 400, 100, 1, "ram"}}));
+    backends::plan_memory(*g, scratch, regions({{"SRAM", "ram", 0x08000000, 400, 100, 1, "ram"}}));
     FAIL() << "expected FitError";
-  } catch (const passes::FitError& e) {
+  } catch (const backends::FitError& e) {
     std::string m = e.what();
     EXPECT_NE(m.find("region 'SRAM'"), std::string::npos) << m;
     EXPECT_NE(m.find("112 bytes over budget"), std::string::npos) << m;
@@ -155,9 +155,9 @@ TEST(MemoryPlan, FitErrorNamesRegionOverBudgetAndLayer) {
     EXPECT_NE(m.find("node '"), std::string::npos) << m;
     EXPECT_NE(m.find("int8"), std::string::npos) << m;
   }
-  EXPECT_THROW(passes::check_weights_fit(5000, regions({{"FLASH", "flash", 0, 4096, 0, 0, "F"},
+  EXPECT_THROW(backends::check_weights_fit(5000, regions({{"FLASH", "flash", 0, 4096, 0, 0, "F"},
                                                          {"RAM", "ram", 0, 4096, 0, 1, "R"}})),
-               passes::FitError);
+               backends::FitError);
 }
 
 TEST(Targets, BuiltinsFromJson) {
@@ -200,7 +200,7 @@ TEST(Targets, FileExtendsAndReservations) {
 
 TEST(MemoryReport, JsonHasTheSchemaKeys) {
   auto g = chain();
-  auto plan = passes::plan_memory(*g, std::vector<size_t>(g->nodes().size(), 0));
+  auto plan = backends::plan_memory(*g, std::vector<size_t>(g->nodes().size(), 0));
   std::string j = backends::memory_json(*g, plan, 0);
   for (const char* k : {"\"target\"", "\"regions\"", "\"buffers\"", "\"schedule\"", "\"peak_bytes\": 512",
                         "\"lower_bound_bytes\": 512", "\"first\"", "\"last\"", "\"tensors\"", "\"offset\""})

@@ -21,7 +21,7 @@
 
 #include "ir/graph.h"
 
-namespace tinyodlc::passes {
+namespace tinyodlc::backends {
 
 // How a value is stored in the generated code.
 enum class Storage {
@@ -129,4 +129,4 @@ Assignment assign_greedy_by_size(const std::vector<Interval>& bufs, size_t align
 // Best of all strategies (deterministic).
 Assignment assign_offsets(const std::vector<Interval>& bufs, size_t alignment, int effort = 1);
 
-}  // namespace tinyodlc::passes
+}  // namespace tinyodlc::backends

@@ -1,10 +1,10 @@
-#include "backends/template_engine.h"
+#include "support/template_engine.h"
 
 #include <stdexcept>
 
-#include "compiler/embedded.h"
+#include "support/embedded.h"
 
-namespace tinyodlc::backends {
+namespace tinyodlc {
 
 std::string render_template(std::string_view name, std::string_view text,
                             const std::map<std::string, std::string>& vars) {
@@ -31,7 +31,7 @@ std::string render_template(std::string_view name, std::string_view text,
 }
 
 std::string render_embedded(const std::string& name, const std::map<std::string, std::string>& vars) {
-  return render_template(name, embedded_file("templates/" + name), vars);
+  return render_template(name, embedded_file(name), vars);
 }
 
-}  // namespace tinyodlc::backends
+}  // namespace tinyodlc

@@ -1,4 +1,4 @@
-#include "compiler/embedded.h"
+#include "support/embedded.h"
 
 #include <stdexcept>
 

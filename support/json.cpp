@@ -1,11 +1,11 @@
-#include "compiler/json.h"
+#include "support/json.h"
 
 #include <cmath>
 #include <cstdlib>
 
 #include <fmt/format.h>
 
-#include "ir/graph.h"
+#include "support/error.h"
 
 namespace tinyodlc::json {
 
@@ -30,7 +30,7 @@ class Parser {
 
  private:
   [[noreturn]] void error(const std::string& what) {
-    throw ir::CompileError(src_, fmt::format("line {}, column {}: {}", line_, i_ - line_start_ + 1, what));
+    throw CompileError(src_, fmt::format("line {}, column {}: {}", line_, i_ - line_start_ + 1, what));
   }
   void ws() {
     while (i_ < t_.size()) {

@@ -7,11 +7,11 @@
 #include <string>
 #include <string_view>
 
-namespace tinyodlc::backends {
+namespace tinyodlc {
 
 std::string render_template(std::string_view name, std::string_view text,
                             const std::map<std::string, std::string>& vars);
-// Renders the embedded template templates/<name>.
+// Renders an embedded template file, named by its path in the source tree ("templates/model.h.in").
 std::string render_embedded(const std::string& name, const std::map<std::string, std::string>& vars);
 
-}  // namespace tinyodlc::backends
+}  // namespace tinyodlc

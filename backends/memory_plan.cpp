@@ -1,4 +1,4 @@
-#include "passes/memory_plan.h"
+#include "backends/memory_plan.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -10,7 +10,7 @@
 
 #include "ir/op_registry.h"
 
-namespace tinyodlc::passes {
+namespace tinyodlc::backends {
 
 using namespace ir;
 
@@ -22,8 +22,6 @@ bool is_elided_view(const Graph& g, const Node& n) {
 namespace {
 
 size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
-
-bool intersects(const Interval& a, const Interval& b) { return a.first <= b.last && b.first <= a.last; }
 
 // ---- offset assignment -------------------------------------------------------------------
 
@@ -496,4 +494,4 @@ void check_weights_fit(size_t weight_bytes, const PlanOptions& opts) {
                                    flash->reserved ? fmt::format(", {} bytes reserved", flash->reserved) : ""));
 }
 
-}  // namespace tinyodlc::passes
+}  // namespace tinyodlc::backends

@@ -9,7 +9,7 @@
 namespace tinyodlc {
 
 struct EmbeddedFile {
-  std::string_view path;  // relative to the source root, e.g. "backends/kernels/ref/conv.h"
+  std::string_view path;  // relative to the source root, e.g. "kernels/tinyodlc/ref/conv.h"
   std::string_view data;
 };
 

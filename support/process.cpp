@@ -1,4 +1,4 @@
-#include "compiler/process.h"
+#include "support/process.h"
 
 #include <csignal>
 #include <cstring>
