@@ -5,7 +5,7 @@
 #include <iosfwd>
 #include <string>
 
-#include "compiler/driver.h"
+#include "compiler/run.h"
 
 namespace tinyodlc {
 

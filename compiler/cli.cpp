@@ -12,7 +12,8 @@
 #include <fmt/format.h>
 
 #include "compiler/bench.h"
-#include "compiler/driver.h"
+#include "compiler/output_dir.h"
+#include "compiler/run.h"
 #include "compiler/inspect.h"
 #include "compiler/target_run.h"
 #include "compiler/targets.h"

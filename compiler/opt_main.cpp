@@ -2,9 +2,11 @@
 // development and the lit tests in tests/lit).
 //
 //   tinyodlc-opt [--pass=a,b,...]... [--print-ir-after=P]... [--print-ir-after-all]
-//                [--dim N=V]... [--elide-constants-above=N] [--no-verify] [-o OUT] INPUT.tir|INPUT.onnx|-
+//                [--dim N=V]... [--elide-constants-above=N] [--no-verify] [-o OUT]
+//                [--calibration DIR] [--act-range NAME=LO:HI]... [--qdq-drop-pairs] INPUT.tir|INPUT.onnx|-
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,11 +19,13 @@
 
 #include <fmt/format.h>
 
+#include "compiler/run_io.h"
 #include "frontend/onnx_import.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
+#include "passes/quantize.h"
 #include "passes/training.h"
 
 namespace {
@@ -45,6 +49,11 @@ void usage(std::FILE* f) {
                "  --trainable-last N         the options of 'tinyodlc compile' with the same names\n"
                "  --train-input T  --loss K  --loss-output T  --append-head N\n"
                "  --recompute-min-bytes N    recompute: activations of at least N bytes (default 16384)\n"
+               "  --calibration DIR          calibrate: input sets (subfolders with input_K.pb)\n"
+               "  --calibration-method M     calibrate: minmax (default), percentile or mse\n"
+               "  --act-range NAME=LO:HI     insert-qdq: the range of activation NAME (repeatable;\n"
+               "                             instead of running calibrate)\n"
+               "  --qdq-drop-pairs           qdq-fold: also remove Q->DQ pairs between float ops (PTQ)\n"
                "  --dim NAME=VALUE           value of a symbolic dimension (repeatable; also used\n"
                "                             when importing .onnx input)\n"
                "  --elide-constants-above=N  print constants with more than N elements as dense<...>\n"
@@ -96,6 +105,8 @@ int main(int argc, char** argv) {
   bool print_after_all = false, verify = true;
   std::map<std::string, int64_t> dims;
   passes::TrainingOptions training;
+  passes::QuantContext quant;
+  std::string calibration_dir;
   std::string input, output;
   ir::PrintOptions popts;
 
@@ -157,6 +168,30 @@ int main(int argc, char** argv) {
         int64_t n = 0;
         if (!parse_int64(v, n) || n < 0) return usage_error(fmt::format("--recompute-min-bytes expects N >= 0, got '{}'", v));
         training.recompute_min_bytes = static_cast<size_t>(n);
+      } else if (value("--calibration", v)) {
+        calibration_dir = v;
+      } else if (value("--calibration-method", v)) {
+        try {
+          quant.method = passes::parse_clip_method(v);
+        } catch (const ir::CompileError& e) {
+          return usage_error(fmt::format("--calibration-method: {}", e.message()));
+        }
+      } else if (value("--act-range", v)) {
+        const size_t eq = v.rfind('='), colon = v.rfind(':');
+        char* end = nullptr;
+        passes::ActRange r;
+        bool ok = eq != std::string::npos && eq > 0 && colon != std::string::npos && colon > eq;
+        if (ok) {
+          const std::string lo = v.substr(eq + 1, colon - eq - 1), hi = v.substr(colon + 1);
+          r.lo = r.min = std::strtod(lo.c_str(), &end);
+          ok = !lo.empty() && *end == 0;
+          r.hi = r.max = std::strtod(hi.c_str(), &end);
+          ok = ok && !hi.empty() && *end == 0 && std::isfinite(r.lo) && std::isfinite(r.hi) && r.lo <= r.hi;
+        }
+        if (!ok) return usage_error(fmt::format("--act-range expects NAME=LO:HI with finite LO <= HI, got '{}'", v));
+        quant.ranges[v.substr(0, eq)] = r;
+      } else if (a == "--qdq-drop-pairs") {
+        quant.drop_pairs = true;
       } else if (a == "--no-verify") {
         verify = false;
       } else if (value("-o", v)) {
@@ -204,6 +239,8 @@ int main(int argc, char** argv) {
     ctx.dim_values = dims;
     ctx.log = &std::cerr;
     ctx.training = &training;
+    if (!calibration_dir.empty()) quant.calibration_sets = load_input_sets(calibration_dir, *g);
+    ctx.quant = &quant;
     pm.run(*g, ctx);
 
     std::string text = ir::print_graph(*g, popts);

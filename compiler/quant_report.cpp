@@ -4,13 +4,12 @@
 #include <cmath>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
-#include "compiler/calibration.h"
 #include "compiler/driver.h"
-#include "passes/pass_manager.h"
-#include "passes/qdq_fold.h"
+#include "ir/interpreter.h"
 #include "passes/quantize.h"
 
 namespace tinyodlc {
@@ -18,19 +17,6 @@ namespace tinyodlc {
 using ir::CompileError;
 
 namespace {
-
-void run_passes(ir::Graph& g, std::initializer_list<const char*> names) {
-  passes::PassManager pm;
-  for (const char* n : names) pm.add(n);
-  passes::PassContext ctx;
-  pm.run(g, ctx);
-}
-
-bool has_qdq(const ir::Graph& g) {
-  for (const auto& n : g.nodes())
-    if (n->domain.empty() && (n->op == "QuantizeLinear" || n->op == "DequantizeLinear")) return true;
-  return false;
-}
 
 size_t constant_bytes(const ir::Graph& g) {
   std::set<const ir::Value*> seen;
@@ -88,24 +74,16 @@ double cosine(const OutErr& e, bool centered) {
   return dot / std::sqrt(nf * nq);
 }
 
-std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opts) {
-  if (opts.quantize != "int8")
-    throw CompileError("", fmt::format("--quantize {}: only int8 is supported", opts.quantize));
-  if (opts.calibration_dir.empty()) throw CompileError("", "--quantize int8 needs --calibration DIR");
-  const ClipMethod method = parse_clip_method(opts.calibration_method);
-  CompileOptions fopts = opts;
-  fopts.quantize.clear();
-  std::unique_ptr<ir::Graph> fref = import_and_optimize(fopts);  // float reference for the report
-  std::vector<std::string> set_names;
-  auto sets = load_input_sets(opts.calibration_dir, g, &set_names);
-  if (sets.size() >= 20) std::cerr << fmt::format("tinyodlc: calibrating on {} input sets\n", sets.size());
-  auto ranges = calibrate(g, sets, method, &std::cerr);
-  std::map<std::string, passes::ActRange> ar;
-  for (const auto& [name, r] : ranges) ar[name] = {r.lo, r.hi};
-  const passes::InsertQdqStats ins = passes::insert_qdq(g, ar);
-  const passes::QdqFoldStats fold = passes::qdq_fold(g, true);
-  run_passes(g, {"dce", "shape-inference"});
+}  // namespace
 
+std::vector<backends::GeneratedFile> quantization_report(const ir::Graph& g, const passes::QuantContext& q,
+                                                         const QuantReportInputs& in, const CompileOptions& opts) {
+  const ir::Graph* fref = in.float_graph.get();
+  const auto& ranges = q.ranges;
+  const passes::InsertQdqStats& ins = q.inserted;
+  const passes::QdqFoldStats& fold = q.folded;
+  const auto& evs = in.eval_sets;
+  const std::string& eval_dir = in.eval_dir;
   // ---- measurements on the calibration sets ------------------------------------------------
   std::map<std::string, LayerErr> layers;
   std::vector<OutErr> outs(g.outputs.size());
@@ -118,13 +96,9 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
     const ir::Value* f = fref->find_value(v->name.substr(0, v->name.size() - 2));
     if (f && f->dtype == ir::DType::F32 && f->shape == v->shape) pairs.push_back({v, f});
   }
-  std::vector<std::vector<ir::TensorData>> eval_sets;
-  const std::string eval_dir = opts.quant_eval_dir.empty() ? opts.calibration_dir : opts.quant_eval_dir;
-  if (!opts.quant_eval_dir.empty()) eval_sets = load_input_sets(opts.quant_eval_dir, g);
-  const auto& evs = opts.quant_eval_dir.empty() ? sets : eval_sets;
   for (const auto& set : evs) {
-    auto ef = evaluate_all(*fref, set);
-    auto eq = evaluate_all(g, set);
+    const ir::Environment ef = ir::evaluate_all(*fref, set);
+    const ir::Environment eq = ir::evaluate_all(g, set);
     for (const auto& [qv, fv] : pairs) {
       auto iq = eq.find(qv);
       auto iff = ef.find(fv);
@@ -188,7 +162,7 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
   std::string md = fmt::format("# int8 quantization report: {}\n\n", opts.model);
   md += fmt::format("Scheme: weights int8 symmetric per output channel, activations int8 asymmetric per tensor, "
                     "bias int32, fixed-point requantization (docs/quantization.md).\n\n");
-  md += fmt::format("- calibration: {} input sets from `{}`, method `{}`\n", sets.size(), opts.calibration_dir,
+  md += fmt::format("- calibration: {} input sets from `{}`, method `{}`\n", in.calibration_sets, opts.calibration_dir,
                     opts.calibration_method);
   md += fmt::format("- Q/DQ pairs inserted: {}, constants quantized: {}, float ops folded to int8: {}, float "
                     "Q/DQ pairs removed between float ops: {}\n",
@@ -216,7 +190,7 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
   md += "\n## Per-layer SQNR vs float (same input sets as above)\n\n| tensor | scale | zero point | range (float) | SQNR dB |\n"
         "|---|---|---|---|---|\n";
   for (const auto& [qv, fv] : pairs) {
-    const auto& r = ranges.count(fv->name) ? ranges.at(fv->name) : TensorRange{};
+    const auto& r = ranges.count(fv->name) ? ranges.at(fv->name) : passes::ActRange{};
     md += fmt::format("| {} | {:.6g} | {} | [{:.4g}, {:.4g}] | {} |\n", fv->name, qv->quant->scale[0],
                       qv->quant->zero_point[0], r.min, r.max,
                       layers.count(fv->name) ? num(layers.at(fv->name).sqnr_db()) : "-");
@@ -225,7 +199,7 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
   // ---- quantization.json -------------------------------------------------------------------
   std::string js = "{\n";
   js += fmt::format("  \"model\": {},\n  \"calibration_sets\": {},\n  \"method\": {},\n", json_str(opts.model),
-                    sets.size(), json_str(opts.calibration_method));
+                    in.calibration_sets, json_str(opts.calibration_method));
   js += fmt::format("  \"eval_dir\": {},\n  \"eval_sets\": {},\n", json_str(eval_dir), evs.size());
   js += fmt::format("  \"flash_bytes_float\": {},\n  \"flash_bytes_int8\": {},\n  \"integer_ops\": {},\n", flash_before,
                     flash_after, int_ops);
@@ -261,16 +235,6 @@ std::vector<backends::GeneratedFile> ptq(ir::Graph& g, const CompileOptions& opt
   std::cerr << fmt::format("tinyodlc: note: int8: {} integer ops; float fallback: {}; flash {} -> {} bytes\n", int_ops,
                            fb.empty() ? "none" : fb, flash_before, flash_after);
   return {{"quantization.md", md}, {"quantization.json", js}};
-}
-
-}  // namespace
-
-std::vector<backends::GeneratedFile> apply_quantization(ir::Graph& g, const CompileOptions& opts) {
-  if (!opts.quantize.empty()) return ptq(g, opts);
-  if (has_qdq(g)) {
-    if (passes::qdq_fold(g, false).folded > 0) run_passes(g, {"dce", "shape-inference"});
-  }
-  return {};
 }
 
 }  // namespace tinyodlc

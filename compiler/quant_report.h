@@ -1,25 +1,30 @@
-// int8 quantization in the driver: post-training quantization (--quantize int8
-// --calibration DIR [--calibration-method M]) and folding of imported QDQ models, plus the
-// quantization report (quantization.md / quantization.json). See docs/quantization.md.
+// The int8 quantization report (quantization.md / quantization.json, docs/quantization.md):
+// after the PTQ passes (passes/quantize.h) ran, compares the int8 graph with its float
+// reference on the evaluation sets: per-output error, cosine, top-1 agreement, per-tensor
+// SQNR, what runs in integer and what falls back to float, flash before/after.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "backends/cpp_emitter.h"
 #include "ir/graph.h"
+#include "passes/quantize.h"
 
 namespace tinyodlc {
 
 struct CompileOptions;
 
-// Runs after the default pass pipeline on the optimized graph `g`:
-//  - opts.quantize == "int8": calibrates on opts.calibration_dir, rewrites g to QDQ form
-//    (passes/quantize.h), folds it into int8 ops (passes/qdq_fold.h) and returns the report
-//    files quantization.md / quantization.json;
-//  - opts.quantize empty: folds the QDQ patterns of an imported quantized model (if any) and
-//    returns no files.
-// Throws CompileError on bad options or calibration data.
-std::vector<backends::GeneratedFile> apply_quantization(ir::Graph& g, const CompileOptions& opts);
+struct QuantReportInputs {
+  std::unique_ptr<ir::Graph> float_graph;               // the optimized float graph before quantization
+  std::vector<std::vector<ir::TensorData>> eval_sets;   // held-out sets, or the calibration sets
+  std::string eval_dir;                                  // where eval_sets came from
+  size_t calibration_sets = 0;                           // how many sets calibrated the ranges
+};
+
+// Returns quantization.md and quantization.json, and prints a one-line summary to stderr.
+std::vector<backends::GeneratedFile> quantization_report(const ir::Graph& g, const passes::QuantContext& q,
+                                                         const QuantReportInputs& in, const CompileOptions& opts);
 
 }  // namespace tinyodlc

@@ -1,5 +1,7 @@
 #include "compiler/target_run.h"
 
+#include "compiler/output_dir.h"
+
 #include <sys/resource.h>
 #include <unistd.h>
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/driver.h"
+#include "compiler/run.h"
 #include "compiler/targets.h"
 
 namespace tinyodlc {

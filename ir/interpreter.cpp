@@ -12,10 +12,10 @@ namespace {
 std::string type_of(const TensorData& t) { return fmt::format("{}{}", dtype_name(t.dtype), shape_str(t.shape)); }
 }  // namespace
 
-std::vector<TensorData> interpret(const Graph& g, const std::vector<TensorData>& inputs) {
+Environment evaluate_all(const Graph& g, const std::vector<TensorData>& inputs) {
   if (inputs.size() != g.inputs.size())
     fail(fmt::format("interpret: the graph has {} inputs, got {} tensors", g.inputs.size(), inputs.size()));
-  std::unordered_map<const Value*, std::shared_ptr<const TensorData>> env;
+  Environment env;
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Value* v = g.inputs[k];
     const TensorData& t = inputs[k];
@@ -25,13 +25,6 @@ std::vector<TensorData> interpret(const Graph& g, const std::vector<TensorData>&
       fail(*v, fmt::format("input data has {} bytes, expected {}", t.bytes.size(), t.numel() * dtype_size(t.dtype)));
     env[v] = std::make_shared<TensorData>(t);
   }
-  auto lookup = [&](const Value* v) -> const TensorData* {
-    auto it = env.find(v);
-    if (it != env.end()) return it->second.get();
-    if (v->is_param()) return v->init.get();
-    return v->is_constant() ? v->constant.get() : nullptr;
-  };
-
   for (const auto& np : g.nodes()) {
     const Node& n = *np;
     if (!n.def) fail(n, "unsupported operator (no definition); cannot interpret");
@@ -39,7 +32,7 @@ std::vector<TensorData> interpret(const Graph& g, const std::vector<TensorData>&
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const Value* v = n.inputs[k];
       if (!v) continue;
-      ins[k] = lookup(v);
+      ins[k] = value_of(env, v);
       if (!ins[k]) fail(n, fmt::format("input {} ('{}') has no value: it is not computed before this node", k, v->name));
     }
     if (n.def->is_view) {
@@ -57,10 +50,21 @@ std::vector<TensorData> interpret(const Graph& g, const std::vector<TensorData>&
     for (size_t k = 0; k < n.outputs.size(); ++k)
       if (n.outputs[k]) env[n.outputs[k]] = std::move(outs[k]);
   }
+  return env;
+}
 
+const TensorData* value_of(const Environment& env, const Value* v) {
+  auto it = env.find(v);
+  if (it != env.end()) return it->second.get();
+  if (v->is_param()) return v->init.get();  // trainable parameters: their initial value
+  return v->is_constant() ? v->constant.get() : nullptr;
+}
+
+std::vector<TensorData> interpret(const Graph& g, const std::vector<TensorData>& inputs) {
+  const Environment env = evaluate_all(g, inputs);
   std::vector<TensorData> result;
   for (const Value* o : g.outputs) {
-    const TensorData* t = lookup(o);
+    const TensorData* t = value_of(env, o);
     if (!t) fail(*o, "graph output was not computed");
     result.push_back(*t);
   }

@@ -14,12 +14,14 @@
 namespace tinyodlc::passes {
 
 struct TrainingOptions;  // passes/training.h
+struct QuantContext;     // passes/quantize.h
 
 // Options shared by all passes of one compilation.
 struct PassContext {
   std::map<std::string, int64_t> dim_values;  // --dim NAME=VALUE (symbolic dims)
   std::ostream* log = nullptr;                  // diagnostics / remarks (may be null)
   const TrainingOptions* training = nullptr;    // on-device learning (select-trainable, autodiff)
+  QuantContext* quant = nullptr;                // int8 (calibrate, insert-qdq, qdq-fold)
 };
 
 struct PassInfo {

@@ -23,6 +23,7 @@
 // Q -> DQ pairs whose quantized value is read by no integer op (a float island), so float
 // fallback chains keep full float precision between their ops.
 #include "passes/qdq_fold.h"
+#include "passes/quantize.h"
 
 #include <algorithm>
 #include <cmath>
@@ -684,7 +685,13 @@ QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
 namespace {
 const PassRegistrar kQdqFold({"qdq-fold",
                               "fold QuantizeLinear/DequantizeLinear around float ops into int8 tinyodlc.Q* ops",
-                              [](ir::Graph& g, PassContext&) { qdq_fold(g, false); }});
+                              [](ir::Graph& g, PassContext& ctx) {
+                                const QdqFoldStats st = qdq_fold(g, ctx.quant && ctx.quant->drop_pairs);
+                                if (ctx.quant) {
+                                  ctx.quant->folded.folded += st.folded;
+                                  ctx.quant->folded.dropped_pairs += st.dropped_pairs;
+                                }
+                              }});
 }  // namespace
 
 }  // namespace tinyodlc::passes

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "ir/op_registry.h"
+#include "passes/pass_manager.h"
 #include "passes/quant_utils.h"
 
 namespace tinyodlc::passes {
@@ -360,5 +361,21 @@ InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& range
   }
   return st;
 }
+
+namespace {
+
+void run_insert_qdq(Graph& g, PassContext& ctx) {
+  if (!ctx.quant || ctx.quant->ranges.empty())
+    throw CompileError("", "insert-qdq: no activation ranges: run 'calibrate' first (tinyodlc: --quantize int8 "
+                           "--calibration DIR; tinyodlc-opt: --calibration DIR or --act-range NAME=LO:HI)");
+  ctx.quant->inserted = insert_qdq(g, ctx.quant->ranges);
+}
+
+const PassRegistrar kInsertQdq({"insert-qdq",
+                                "quantize a float graph from calibrated ranges: QuantizeLinear/DequantizeLinear on "
+                                "activations, int8 weights (then qdq-fold makes int8 ops)",
+                                run_insert_qdq});
+
+}  // namespace
 
 }  // namespace tinyodlc::passes

@@ -1,18 +1,38 @@
-// Post-training quantization, step 1: rewrites a float graph into QDQ form from calibrated
-// activation ranges (scheme: docs/quantization.md). qdq_fold then turns the QDQ patterns
-// into int8 ops, exactly as for an imported QDQ model.
+// Post-training quantization as passes (scheme: docs/quantization.md):
+//   calibrate   runs the float graph on the calibration sets and records every float
+//               activation's range (an analysis: the graph is unchanged);
+//   insert-qdq  rewrites the float graph into QDQ form from those ranges;
+//   qdq-fold    (qdq_fold.h) turns the QDQ patterns into int8 ops, exactly as for an
+//               imported QDQ model.
+// The passes share a QuantContext through PassContext::quant. The driver fills it from
+// --quantize int8 --calibration DIR; tinyodlc-opt from --calibration DIR, --act-range
+// NAME=LO:HI and --qdq-drop-pairs, so each pass can be run and lit-tested alone.
 #pragma once
 
+#include <iosfwd>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
+#include "passes/qdq_fold.h"
 
 namespace tinyodlc::passes {
 
+// An activation's clipping range (lo, hi) and the observed extremes (min, max).
 struct ActRange {
   double lo = 0, hi = 0;
+  double min = 0, max = 0;
 };
+
+enum class ClipMethod { MinMax, Percentile, Mse };
+ClipMethod parse_clip_method(const std::string& s);  // "minmax" | "percentile" | "mse"
+
+// Ranges of all float (f32) non-constant values, by value name, from running g (through the
+// reference kernels, i.e. with the generated code's semantics) on each input set. `progress`
+// (may be null) receives a line per 10% of the sets on long calibrations.
+std::map<std::string, ActRange> calibrate(const ir::Graph& g, const std::vector<std::vector<ir::TensorData>>& sets,
+                                          ClipMethod method, std::ostream* progress);
 
 struct InsertQdqStats {
   int activations = 0;  // Q/DQ pairs inserted
@@ -29,5 +49,16 @@ struct InsertQdqStats {
 //   int8 symmetric per output channel + DequantizeLinear; other float constants read by
 //   Add/Mul become int8 per tensor. Biases stay float (qdq_fold quantizes them to int32).
 InsertQdqStats insert_qdq(ir::Graph& g, const std::map<std::string, ActRange>& ranges);
+
+// What the quantization passes share within one compilation (PassContext::quant).
+struct QuantContext {
+  std::vector<std::vector<ir::TensorData>> calibration_sets;  // read by calibrate
+  ClipMethod method = ClipMethod::MinMax;
+  std::ostream* progress = nullptr;        // calibration progress on long runs (may be null)
+  std::map<std::string, ActRange> ranges;  // written by calibrate, read by insert-qdq
+  bool drop_pairs = false;                 // qdq-fold: also remove Q->DQ pairs between float ops (PTQ)
+  InsertQdqStats inserted;                 // statistics of the passes, for the report
+  QdqFoldStats folded;
+};
 
 }  // namespace tinyodlc::passes

@@ -490,7 +490,7 @@ def check_no_float(build_dir, cxx="g++"):
                 "  reinterpret_cast<void (*)()>(&qsoftmax_s8), reinterpret_cast<void (*)()>(&qlookup_s8),\n"
                 "  reinterpret_cast<void (*)()>(&qsub_s8), reinterpret_cast<void (*)()>(&qavg_pool_s8)};\n"
                 "} }\n")
-    inc = os.path.join(ROOT, "backends", "kernels")
+    inc = os.path.join(ROOT, "kernels")
     r = subprocess.run([cxx, "-std=c++17", "-O2", "-mgeneral-regs-only", "-Wall", "-Wextra", "-Werror", "-I", inc,
                         "-c", tu, "-o", tu + ".o"], capture_output=True, text=True)
     if r.returncode != 0:
@@ -515,7 +515,7 @@ def check_arm_soft_float(build_dir, name, model_name):
     obj = os.path.join(build_dir, model_name + ".arm.o")
     r = subprocess.run([cxx, "-std=c++17", "-O2", "-fno-inline", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft",
                         "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Werror", "-I", build_dir,
-                        "-I", os.path.join(ROOT, "backends", "kernels"), "-c", src, "-o", obj],
+                        "-I", os.path.join(ROOT, "kernels"), "-c", src, "-o", obj],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise AssertionError(f"{name}: arm-none-eabi-g++ failed:\n{r.stderr}")

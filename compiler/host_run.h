@@ -1,0 +1,21 @@
+// Running the generated code on the host: build it with the host C++ compiler (warnings are
+// errors) together with a harness (harness/*.in), run it on raw input files, read the outputs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compiler/run.h"
+
+namespace tinyodlc {
+
+// Builds the compiled code with the host C++ compiler in build_dir and runs it on inputs.
+std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
+                                     const RunOptions& ropts, const std::string& build_dir);
+
+// The training build on the host: invoke() on the inputs, then RunOptions::train_steps
+// steps; writes loss.pb, losses.pb, grad_<NAME>.pb, param_<NAME>.pb to outputs_dir.
+std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
+                                              const RunOptions& ropts, const std::string& build_dir);
+
+}  // namespace tinyodlc

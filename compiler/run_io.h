@@ -1,0 +1,49 @@
+// Files that runs read and write: input/output tensors (ONNX TensorProto .pb, backend-test
+// layout), input sets for calibration, raw harness files, training outputs, and the
+// comparison of outputs with reference outputs (`check`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/driver.h"
+#include "ir/graph.h"
+
+namespace tinyodlc {
+
+struct NamedTensor {
+  std::string name;
+  ir::TensorData data;
+};
+
+// Reads DIR/input_K.pb (or output_K.pb) for K = 0, 1, ... until a file is missing.
+std::vector<NamedTensor> load_tensor_files(const std::string& dir, const std::string& prefix);
+
+// One input set per folder: every subfolder of `dir` (sorted by name) that holds
+// input_0.pb, or `dir` itself if it holds input_0.pb. Throws CompileError if there is none
+// or a set does not match the graph inputs (dtype, shape, count).
+std::vector<std::vector<ir::TensorData>> load_input_sets(const std::string& dir, const ir::Graph& g,
+                                                         std::vector<std::string>* names = nullptr);
+
+// Raw bytes of a tensor to/from a file (the harnesses' format). Throw std::runtime_error.
+void write_raw(const std::string& path, const ir::TensorData& t);
+std::vector<uint8_t> read_raw(const std::string& path);
+
+// Writes loss.pb (first step), losses.pb, grad_<NAME>.pb and param_<NAME>.pb from the raw
+// blobs a training harness produced.
+void write_training_outputs(const Compilation& c, const std::string& dir, const std::vector<uint8_t>& losses,
+                            const std::vector<uint8_t>& grads, const std::vector<uint8_t>& params);
+// <NAME> in grad_<NAME>.pb: every character outside [A-Za-z0-9._-] replaced by '_'.
+std::string file_safe_name(const std::string& s);
+
+struct Comparison {
+  bool ok = true;
+  std::string report;  // one line per output
+};
+// ONNX backend-test rule: same count, dtypes and shapes; |a - e| <= atol + rtol * |e|
+// elementwise; NaN matches NaN.
+Comparison compare_outputs(const std::vector<NamedTensor>& actual, const std::vector<NamedTensor>& expected,
+                           double rtol, double atol);
+
+}  // namespace tinyodlc
