@@ -101,35 +101,6 @@ OpDef gemm_op() {
 const OpRegistrar kGemm(gemm_op());
 
 // ---- MatMul -------------------------------------------------------------------------------
-struct MatMulDims {
-  int64_t m = 1, n = 1, k = 1;
-  Shape batch;       // broadcast batch dims
-  Shape a_batch, b_batch;  // operand batch dims
-  Shape out;
-};
-
-MatMulDims matmul_dims(const Node& n) {
-  const Shape& a = shape_of(n, 0);
-  const Shape& b = shape_of(n, 1);
-  if (a.empty() || b.empty())
-    fail(n, fmt::format("MatMul operands must have rank >= 1, got {} and {}", shape_str(a), shape_str(b)));
-  MatMulDims d;
-  d.m = a.size() == 1 ? 1 : a[a.size() - 2];
-  d.k = a.back();
-  const int64_t kb = b.size() == 1 ? b[0] : b[b.size() - 2];
-  d.n = b.size() == 1 ? 1 : b.back();
-  if (kb != d.k)
-    fail(n, fmt::format("inner dimensions differ: A {} has K = {}, B {} has K = {}", shape_str(a), d.k, shape_str(b),
-                        kb));
-  if (a.size() > 2) d.a_batch.assign(a.begin(), a.end() - 2);
-  if (b.size() > 2) d.b_batch.assign(b.begin(), b.end() - 2);
-  d.batch = broadcast_shapes(n, {d.a_batch, d.b_batch});
-  d.out = d.batch;
-  if (a.size() > 1) d.out.push_back(d.m);
-  if (b.size() > 1) d.out.push_back(d.n);
-  return d;
-}
-
 OpDef matmul_op() {
   OpDef d;
   d.name = "MatMul";

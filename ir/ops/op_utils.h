@@ -35,6 +35,16 @@ int64_t norm_axis(const Node& n, int64_t axis, int64_t rank, bool inclusive = fa
 
 // numpy broadcasting of two or more shapes; fails naming the node if incompatible.
 Shape broadcast_shapes(const Node& n, const std::vector<Shape>& shapes);
+// numpy matmul of inputs ia and ib (MatMul, MatMulInteger, QLinearMatMul, QMatMul): 1-D
+// operands are promoted to matrices and the added dim removed again; batch dims broadcast.
+// Fails naming the node on rank 0 or differing inner dimensions.
+struct MatMulDims {
+  int64_t m = 1, n = 1, k = 1;
+  Shape batch;             // broadcast batch dims
+  Shape a_batch, b_batch;  // operand batch dims
+  Shape out;
+};
+MatMulDims matmul_dims(const Node& n, size_t ia = 0, size_t ib = 1);
 // Strides of `in` (right-aligned into `out`'s rank) with 0 for broadcast dims.
 I32s broadcast_strides(const Shape& in, const Shape& out);
 I32s contiguous_strides(const Shape& s);

@@ -112,28 +112,12 @@ OpDef qconv_op() {
 const OpRegistrar kQConv(qconv_op());
 
 // ---- QMatMul --------------------------------------------------------------------------------
-struct MMDims {
-  int64_t m = 1, n = 1, k = 1;
-  Shape batch, a_batch, b_batch, out;
-};
-
-MMDims mm_dims(const Node& n) {
-  const Shape& a = shape_of(n, 0);
-  const Shape& b = shape_of(n, 1);
-  if (a.size() < 2 || b.size() < 2)
-    fail(n, fmt::format("operands must have rank >= 2, got {} and {}", shape_str(a), shape_str(b)));
-  MMDims d;
-  d.m = a[a.size() - 2];
-  d.k = a.back();
-  d.n = b.back();
-  if (b[b.size() - 2] != d.k)
-    fail(n, fmt::format("inner dimensions differ: A {} and B {}", shape_str(a), shape_str(b)));
-  d.a_batch.assign(a.begin(), a.end() - 2);
-  d.b_batch.assign(b.begin(), b.end() - 2);
-  d.batch = broadcast_shapes(n, {d.a_batch, d.b_batch});
-  d.out = d.batch;
-  d.out.push_back(d.m);
-  d.out.push_back(d.n);
+// The numpy matmul rule (op_utils.h), restricted to operands of rank >= 2, plus the bias.
+MatMulDims qmatmul_dims(const Node& n) {
+  if (shape_of(n, 0).size() < 2 || shape_of(n, 1).size() < 2)
+    fail(n, fmt::format("operands must have rank >= 2, got {} and {}", shape_str(shape_of(n, 0)),
+                        shape_str(shape_of(n, 1))));
+  MatMulDims d = matmul_dims(n, 0, 1);
   if (n.input(2) && shape_of(n, 2) != Shape{d.n})
     fail(n, fmt::format("bias has shape {}, expected [{}]", shape_str(n.inputs[2]->shape), d.n));
   return d;
@@ -148,14 +132,14 @@ OpDef qmatmul_op() {
     check_i8(n, 0);
     check_i8(n, 1);
     if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
-    MMDims m = mm_dims(n);
+    MatMulDims m = qmatmul_dims(n);
     requant_attrs(n, m.n);
     req_i32(n, "a_zp");
     req_i32(n, "b_zp");
     set_output(n, 0, DType::I8, m.out);
   };
   d.lower = [](const Node& n) {
-    MMDims m = mm_dims(n);
+    MatMulDims m = qmatmul_dims(n);
     Requant r = requant_attrs(n, m.n);
     I32s as = broadcast_strides(m.a_batch, m.batch), bs = broadcast_strides(m.b_batch, m.batch);
     return with_opt_input(n, 2, [&](auto bias) {
@@ -167,7 +151,7 @@ OpDef qmatmul_op() {
     });
   };
   d.macs = [](const Node& n) {
-    MMDims m = mm_dims(n);
+    MatMulDims m = qmatmul_dims(n);
     return num_elements(m.batch) * m.m * m.n * m.k;
   };
   return d;

@@ -295,32 +295,6 @@ OpDef qlinear_conv_op() {
 const OpRegistrar kQLinearConv(qlinear_conv_op());
 
 // ---- integer matmul ------------------------------------------------------------------------
-struct MMDims {
-  int64_t m = 1, n = 1, k = 1;
-  Shape batch, a_batch, b_batch, out;
-};
-
-MMDims mm_dims(const Node& n, size_t ia, size_t ib) {
-  const Shape& a = shape_of(n, ia);
-  const Shape& b = shape_of(n, ib);
-  if (a.empty() || b.empty())
-    fail(n, fmt::format("operands must have rank >= 1, got {} and {}", shape_str(a), shape_str(b)));
-  MMDims d;
-  d.m = a.size() == 1 ? 1 : a[a.size() - 2];
-  d.k = a.back();
-  const int64_t kb = b.size() == 1 ? b[0] : b[b.size() - 2];
-  d.n = b.size() == 1 ? 1 : b.back();
-  if (kb != d.k)
-    fail(n, fmt::format("inner dimensions differ: A {} has K = {}, B {} has K = {}", shape_str(a), d.k, shape_str(b), kb));
-  if (a.size() > 2) d.a_batch.assign(a.begin(), a.end() - 2);
-  if (b.size() > 2) d.b_batch.assign(b.begin(), b.end() - 2);
-  d.batch = broadcast_shapes(n, {d.a_batch, d.b_batch});
-  d.out = d.batch;
-  if (a.size() > 1) d.out.push_back(d.m);
-  if (b.size() > 1) d.out.push_back(d.n);
-  return d;
-}
-
 OpDef matmul_integer_op() {
   OpDef d;
   d.name = "MatMulInteger";
@@ -328,13 +302,13 @@ OpDef matmul_integer_op() {
     check_input_count(n, 2, 4);
     check_same_dtype(n, {0, 2}, type_mask(Q8Types{}));
     check_same_dtype(n, {1, 3}, type_mask(Q8Types{}));
-    MMDims m = mm_dims(n, 0, 1);
+    MatMulDims m = matmul_dims(n, 0, 1);
     per_channel_count(n, 2, m.m, "a_zero_point");
     per_channel_count(n, 3, m.n, "b_zero_point");
     set_output(n, 0, DType::I32, m.out);
   };
   d.lower = [](const Node& n) {
-    MMDims m = mm_dims(n, 0, 1);
+    MatMulDims m = matmul_dims(n, 0, 1);
     I32s as = broadcast_strides(m.a_batch, m.batch), bs = broadcast_strides(m.b_batch, m.batch);
     const int32_t azc = per_channel_count(n, 2, m.m, "a_zero_point");
     const int32_t bzc = per_channel_count(n, 3, m.n, "b_zero_point");
@@ -354,7 +328,7 @@ OpDef matmul_integer_op() {
     });
   };
   d.macs = [](const Node& n) {
-    MMDims m = mm_dims(n, 0, 1);
+    MatMulDims m = matmul_dims(n, 0, 1);
     return num_elements(m.batch) * m.m * m.n * m.k;
   };
   return d;
@@ -370,7 +344,7 @@ OpDef qlinear_matmul_op() {
     check_same_dtype(n, {3, 5}, type_mask(Q8Types{}));
     check_dtype(n, 7, type_mask(Q8Types{}));
     for (size_t k : {1, 4, 6}) check_dtype(n, k, dtype_bit(DType::F32));
-    MMDims m = mm_dims(n, 0, 3);
+    MatMulDims m = matmul_dims(n, 0, 3);
     for (auto [k, what] : {std::pair<size_t, const char*>{1, "a_scale"}, {2, "a_zero_point"}, {6, "y_scale"},
                            {7, "y_zero_point"}})
       check_scalar(n, k, what);
@@ -379,7 +353,7 @@ OpDef qlinear_matmul_op() {
     set_output(n, 0, n.inputs[7]->dtype, m.out);
   };
   d.lower = [](const Node& n) {
-    MMDims m = mm_dims(n, 0, 3);
+    MatMulDims m = matmul_dims(n, 0, 3);
     I32s as = broadcast_strides(m.a_batch, m.batch), bs = broadcast_strides(m.b_batch, m.batch);
     const int32_t bsc = per_channel_count(n, 4, m.n, "b_scale");
     const int32_t bzc = per_channel_count(n, 5, m.n, "b_zero_point");
@@ -398,7 +372,7 @@ OpDef qlinear_matmul_op() {
     });
   };
   d.macs = [](const Node& n) {
-    MMDims m = mm_dims(n, 0, 3);
+    MatMulDims m = matmul_dims(n, 0, 3);
     return num_elements(m.batch) * m.m * m.n * m.k;
   };
   return d;
