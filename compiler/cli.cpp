@@ -5,6 +5,7 @@
 // failed; 5 the model does not fit the target's memory.
 #include "compiler/cli.h"
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -40,7 +41,22 @@ struct Common {
   std::vector<std::string> reserve;
   std::vector<std::string> trainable;
   std::string prototypes_file;
+  // The model options of every subcommand, to tell which were given (validate_common).
+  std::vector<CLI::Option*> options;
+  bool given(const std::string& name) const {
+    for (const CLI::Option* o : options)
+      if (o->get_name() == name && o->count() > 0) return true;
+    return false;
+  }
 };
+
+constexpr int kMaxAppendHead = 65536;  // classes of an appended head
+
+// A float option must be finite and within [lo, hi] (open at lo when lo_open).
+void check_float(const char* name, double v, double lo, double hi, bool lo_open, const char* what) {
+  if (!std::isfinite(v) || v < lo || v > hi || (lo_open && v == lo))
+    throw CLI::ValidationError(name, fmt::format("must be {} (got {})", what, v));
+}
 
 void add_model_options(CLI::App* app, Common& c, bool codegen) {
   app->add_option("model", c.copts.model, "ONNX model file (.onnx)")->required()->check(CLI::ExistingFile);
@@ -134,6 +150,7 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
         ->check(CLI::PositiveNumber)
         ->group(odl);
   }
+  for (CLI::Option* o : app->get_options()) c.options.push_back(o);
 }
 
 // Appends the non-empty items of a comma-separated list.
@@ -146,6 +163,30 @@ void append_comma_list(const std::string& list, std::vector<std::string>& out) {
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
+}
+
+// Values in range, and options only where the option that enables them is given.
+void validate_common(const Common& c) {
+  const auto& t = c.copts.training;
+  const auto& o = c.copts.optimizer;
+  if (!t.enabled())
+    for (const char* n : {"--loss", "--loss-output", "--prototypes", "--scale", "--recompute", "--optimizer", "--lr",
+                          "--momentum", "--weight-decay", "--batch"})
+      if (c.given(n))
+        throw CLI::ValidationError(n, "only applies to a training build: add --trainable, --trainable-last, --train-input or --append-head");
+  if (c.copts.quantize.empty())
+    for (const char* n : {"--calibration", "--calibration-method", "--quant-eval"})
+      if (c.given(n)) throw CLI::ValidationError(n, "needs --quantize int8");
+  check_float("--lr", o.lr, 0, 1e6, true, "a finite number > 0");
+  check_float("--momentum", o.momentum, 0, 0.9999999, false, "in [0, 1)");
+  check_float("--weight-decay", o.weight_decay, 0, 1e6, false, "a finite number >= 0");
+  check_float("--scale", t.scale, 0, 1e6, true, "a finite number > 0");
+  if (c.given("--momentum") && o.kind != "momentum")
+    throw CLI::ValidationError("--momentum", "applies to --optimizer momentum only");
+  if (c.given("--trainable-last") && t.trainable_last < 1)
+    throw CLI::ValidationError("--trainable-last", fmt::format("must be at least 1 (got {})", t.trainable_last));
+  if (c.given("--append-head") && (t.append_head < 1 || t.append_head > kMaxAppendHead))
+    throw CLI::ValidationError("--append-head", fmt::format("must be between 1 and {} classes (got {})", kMaxAppendHead, t.append_head));
 }
 
 void finish_common(Common& c) {
@@ -189,6 +230,7 @@ void finish_common(Common& c) {
   for (const auto& p : c.print_after) {
     append_comma_list(p, c.copts.print_ir_after);  // comma-separated lists too
   }
+  validate_common(c);
 }
 
 }  // namespace
@@ -284,6 +326,19 @@ int cli_main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     finish_common(common);
+    for (auto* sub : {run, check, bench})
+      if (sub->parsed() && ropts.timeout_seconds < 1)
+        throw CLI::ValidationError("--timeout", fmt::format("must be at least 1 second (got {})", ropts.timeout_seconds));
+    if (run->parsed()) {
+      if (ropts.train_steps < 1)
+        throw CLI::ValidationError("--train-steps", fmt::format("must be at least 1 (got {})", ropts.train_steps));
+      if (!common.copts.training.enabled())
+        for (const char* n : {"--label", "--train-steps", "--train-data", "--eval-data"})
+          if (run->count(n))
+            throw CLI::ValidationError(n, "only applies to a training build: add --trainable, --trainable-last, --train-input or --append-head");
+      if (run->count("--eval-data") && !run->count("--train-data"))
+        throw CLI::ValidationError("--eval-data", "needs --train-data");
+    }
     for (size_t i = 0; i < cxxflags.size();) {
       size_t j = cxxflags.find(' ', i);
       if (j == std::string::npos) j = cxxflags.size();
@@ -317,8 +372,11 @@ int cli_main(int argc, char** argv) {
     if (bench->parsed()) return bench_model(common.copts, ropts, bopts, std::cout);
     if (check->parsed()) {
       ropts.inputs_dir = data_dir;
-      std::vector<NamedTensor> actual = run_model(common.copts, ropts);
       std::vector<NamedTensor> expected = load_tensor_files(data_dir, "output");
+      if (expected.empty())
+        throw ir::CompileError(data_dir, "holds no reference output (output_0.pb, output_1.pb, ...) to check against" +
+                                             data_set_hint(data_dir));
+      std::vector<NamedTensor> actual = run_model(common.copts, ropts);
       Comparison cmp = compare_outputs(actual, expected, rtol, atol);
       std::cout << cmp.report;
       std::cout << (cmp.ok ? "check: PASS\n" : "check: FAIL\n");

@@ -15,6 +15,7 @@
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
 #include "passes/quantize.h"
+#include "support/identifiers.h"
 
 namespace tinyodlc {
 
@@ -22,8 +23,12 @@ namespace fs = std::filesystem;
 using ir::CompileError;
 
 std::string default_model_name(const std::string& path) {
-  std::string stem = fs::path(path).stem().string();
-  return backends::sanitize_identifier(stem);
+  std::string name = backends::sanitize_identifier(fs::path(path).stem().string());
+  // A stem that is no usable namespace name (default.onnx, int.onnx, my__net.onnx) gets a suffix.
+  while (name.find("__") != std::string::npos) name.replace(name.find("__"), 2, "_");
+  if (!identifier_problem(name).empty()) name += "_model";
+  if (!identifier_problem(name).empty()) name = "model" + name;  // "_X..." (reserved)
+  return name;
 }
 
 namespace {
@@ -63,13 +68,6 @@ void run_pipeline(const std::vector<std::string>& names, ir::Graph& g, const Com
   ctx.training = &opts.training;
   ctx.quant = quant;
   pm.run(g, ctx);
-}
-
-bool valid_identifier(const std::string& s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
-  return true;
 }
 
 // The default pipeline, with select-trainable first when training (so that no pass folds a
@@ -210,8 +208,8 @@ std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, cons
 Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts) {
   Compilation c;
   c.name = opts.name.empty() ? default_model_name(opts.model) : opts.name;
-  if (!valid_identifier(c.name))
-    throw CompileError("", fmt::format("--name '{}' is not a C++ identifier", c.name));
+  if (std::string why = identifier_problem(c.name); !why.empty())
+    throw CompileError("", fmt::format("--name '{}' cannot name the generated namespace: {}", c.name, why));
   Target target = find_target(opts.target);  // throws for unknown targets
   apply_reservations(target, opts.reserve);
   c.graph = optimize(imported, opts);

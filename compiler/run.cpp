@@ -66,8 +66,8 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
 
   // Inputs: one file per graph input, matching dtype and shape.
   if (inputs.size() != g.inputs.size())
-    throw CompileError("", fmt::format("{}: found {} input_K.pb files but the model has {} inputs", ropts.inputs_dir,
-                                       inputs.size(), g.inputs.size()));
+    throw CompileError("", fmt::format("{}: found {} input_K.pb files but the model has {} inputs{}", ropts.inputs_dir,
+                                       inputs.size(), g.inputs.size(), data_set_hint(ropts.inputs_dir)));
   for (size_t k = 0; k < inputs.size(); ++k) {
     const ir::Value* v = g.inputs[k];
     const ir::TensorData& t = inputs[k].data;

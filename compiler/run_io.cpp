@@ -15,6 +15,20 @@ namespace tinyodlc {
 namespace fs = std::filesystem;
 using ir::CompileError;
 
+std::string data_set_hint(const std::string& dir) {
+  std::vector<std::string> sets;
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "input_0.pb", ec)) return "";
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_directory() && fs::exists(e.path() / "input_0.pb")) sets.push_back(e.path().filename().string());
+  if (sets.empty()) return "";
+  std::sort(sets.begin(), sets.end());
+  return fmt::format("; its subfolder{} {}{} hold{} them: pass one of those (e.g. {})", sets.size() > 1 ? "s" : "",
+                     fmt::join(sets.begin(), sets.begin() + std::min<size_t>(sets.size(), 3), ", "),
+                     sets.size() > 3 ? ", ..." : "", sets.size() > 1 ? "" : "s",
+                     (fs::path(dir) / sets[0]).string());
+}
+
 std::vector<NamedTensor> load_tensor_files(const std::string& dir, const std::string& prefix) {
   std::vector<NamedTensor> r;
   for (int k = 0;; ++k) {

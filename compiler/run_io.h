@@ -17,6 +17,10 @@ struct NamedTensor {
   ir::TensorData data;
 };
 
+// "" or a hint when `dir` holds no tensor files itself but backend-test subfolders do:
+// "; its subfolders test_data_set_0, ... hold them: pass one of those".
+std::string data_set_hint(const std::string& dir);
+
 // Reads DIR/input_K.pb (or output_K.pb) for K = 0, 1, ... until a file is missing.
 std::vector<NamedTensor> load_tensor_files(const std::string& dir, const std::string& prefix);
 

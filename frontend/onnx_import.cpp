@@ -104,6 +104,10 @@ class Importer {
     define_node_outputs();
     build_nodes();
     read_outputs();
+    for (const auto& [name, value] : opts_.dims)
+      if (!used_dims_.count(name))
+        throw CompileError("", fmt::format("--dim {}={}: the model has no symbolic dimension '{}'{}", name, value, name,
+                                           all_dims_.empty() ? "" : fmt::format(" (it has: {})", fmt::join(all_dims_, ", "))));
     g_->topo_sort();
     return std::move(g_);
   }
@@ -114,6 +118,7 @@ class Importer {
   onnx::ModelProto* mut_;  // the same model, when the caller lets us release converted tensors
   const ImportOptions& opts_;
   std::unique_ptr<Graph> g_;
+  mutable std::set<std::string> used_dims_, all_dims_;  // symbolic dimensions fixed by --dim / seen in the model
 
   // Tensor name -> what defines it ("an initializer", "a graph input", "node 'n' (Op)").
   std::unordered_map<std::string, std::string> defined_by_;
@@ -209,10 +214,12 @@ class Importer {
           throw CompileError(where, fmt::format("dimension {} is negative ({})", k, d.dim_value()));
         s.push_back(d.dim_value());
       } else if (d.has_dim_param() && !d.dim_param().empty()) {
+        all_dims_.insert(d.dim_param());
         auto it = opts_.dims.find(d.dim_param());
         if (it == opts_.dims.end())
           throw CompileError("", fmt::format("input '{}' has symbolic dimension '{}'; fix it with --dim {}=VALUE", name,
                                              d.dim_param(), d.dim_param()));
+        used_dims_.insert(d.dim_param());
         s.push_back(it->second);
       } else {
         throw CompileError(where, fmt::format("dimension {} is unknown (it has neither a value nor a name); "
@@ -429,6 +436,7 @@ class Importer {
         if (d.has_dim_value() && d.dim_value() >= 0) {
           s.push_back(d.dim_value());
         } else if (d.has_dim_param() && opts_.dims.count(d.dim_param())) {
+          used_dims_.insert(d.dim_param());
           s.push_back(opts_.dims.at(d.dim_param()));
         } else {
           full = false;

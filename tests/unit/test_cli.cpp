@@ -200,3 +200,95 @@ TEST(Cli, GeneratedCodeIsWarningFreeWithGccAndClang) {
     EXPECT_EQ(r.exit_code, 0) << cxx << "\n" << r.output;
   }
 }
+
+// Every option is validated (finite, in range, only with the option that enables it): exit 2
+// and a message naming the option; never a silent acceptance or a crash (issue 19).
+TEST(Cli, InvalidOptionsAreRejectedByName) {
+  const std::string model = kExample + "/tiny_cnn.onnx";
+  const fs::path out = temp_dir("badopts");
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {{"--trainable-last", "1", "--lr", "-1"}, "--lr: must be a finite number > 0"},
+      {{"--trainable-last", "1", "--lr", "nan"}, "--lr: must be a finite number > 0"},
+      {{"--trainable-last", "1", "--lr", "inf"}, "--lr: must be a finite number > 0"},
+      {{"--trainable-last", "1", "--optimizer", "momentum", "--momentum", "nan"}, "--momentum: must be in [0, 1)"},
+      {{"--trainable-last", "1", "--momentum", "0.5"}, "--momentum: applies to --optimizer momentum only"},
+      {{"--trainable-last", "1", "--weight-decay", "-1"}, "--weight-decay: must be a finite number >= 0"},
+      {{"--trainable-last", "1", "--scale", "nan"}, "--scale: must be a finite number > 0"},
+      {{"--trainable-last", "0"}, "--trainable-last: must be at least 1"},
+      {{"--trainable-last", "-1"}, "--trainable-last: must be at least 1"},
+      {{"--append-head", "0"}, "--append-head: must be between 1 and 65536"},
+      {{"--append-head", "-3"}, "--append-head: must be between 1 and 65536"},
+      {{"--append-head", "2147483647"}, "--append-head: must be between 1 and 65536"},
+      {{"--lr", "0.1"}, "--lr: only applies to a training build"},
+      {{"--optimizer", "adam"}, "--optimizer: only applies to a training build"},
+      {{"--calibration", kExample}, "--calibration: needs --quantize int8"},
+      {{"--calibration-method", "mse"}, "--calibration-method: needs --quantize int8"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> cmd = {kTool, "compile", model, "-o", out.string()};
+    cmd.insert(cmd.end(), c.args.begin(), c.args.end());
+    auto r = run_process(cmd);
+    EXPECT_EQ(r.exit_code, 2) << c.expect << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(out / "tiny_cnn.cpp")) << "an invalid compile wrote output";
+  const std::string set0 = kExample + "/test_data_set_0";
+  auto t = run_process({kTool, "run", model, "--inputs", set0, "--outputs", out.string(), "--timeout", "0"});
+  EXPECT_EQ(t.exit_code, 2);
+  EXPECT_NE(t.output.find("--timeout: must be at least 1 second"), std::string::npos) << t.output;
+  auto l = run_process({kTool, "run", model, "--inputs", set0, "--outputs", out.string(), "--train-steps", "3"});
+  EXPECT_EQ(l.exit_code, 2);
+  EXPECT_NE(l.output.find("--train-steps: only applies to a training build"), std::string::npos) << l.output;
+  // --dim for a dimension the model does not have.
+  auto d = run_process({kTool, "compile", model, "-o", out.string(), "--dim", "foo=3"});
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.output.find("--dim foo=3: the model has no symbolic dimension 'foo'"), std::string::npos) << d.output;
+  // `check` without reference outputs: an error naming the folder (and the data sets in it), not "outputs differ".
+  auto k = run_process({kTool, "check", model, "--data", kExample});
+  EXPECT_EQ(k.exit_code, 1) << k.output;
+  EXPECT_NE(k.output.find("holds no reference output"), std::string::npos) << k.output;
+  EXPECT_NE(k.output.find("test_data_set_0"), std::string::npos) << k.output;
+  fs::remove_all(out);
+}
+
+// The generated namespace must compile: a keyword or reserved --name is an error naming it; a
+// model file named like a keyword gets a usable default name.
+TEST(Cli, KeywordNames) {
+  const fs::path dir = temp_dir("keyword");
+  const std::string model = (dir / "default.onnx").string();
+  fs::copy_file(kExample + "/tiny_cnn.onnx", model);
+  for (const char* name : {"class", "int", "tinyodlc", "a__b"}) {
+    auto r = run_process({kTool, "compile", model, "-o", (dir / "out").string(), "--name", name});
+    EXPECT_EQ(r.exit_code, 1) << name;
+    EXPECT_NE(r.output.find(std::string("--name '") + name + "' cannot name the generated namespace"), std::string::npos)
+        << r.output;
+  }
+  auto ok = run_process({kTool, "compile", model, "-o", (dir / "out").string()});
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(fs::exists(dir / "out" / "default_model.h"));
+  // ... and that code compiles.
+  auto cc = run_process({"c++", "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-I", (dir / "out").string(),
+                         (dir / "out" / "default_model.cpp").string()});
+  EXPECT_EQ(cc.exit_code, 0) << cc.output;
+  fs::remove_all(dir);
+}
+
+// Names from the model reach messages escaped: a NUL or an escape sequence does not cut or
+// garble the message.
+TEST(Cli, ControlCharactersInMessagesAreEscaped) {
+  const fs::path dir = temp_dir("ctrl");
+  onnx::ModelProto m = one_node_model("NoSuchOp");
+  m.mutable_graph()->mutable_node(0)->set_name(std::string("bad\x1b[2Jname\0tail", 17));
+  const std::string path = (dir / "m.onnx").string();
+  write_file(dir, "m.onnx", m.SerializeAsString());
+  auto r = run_process({kTool, "compile", path, "-o", (dir / "out").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("bad\\x1b[2Jname\\x00tail"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find('\x1b'), std::string::npos);
+  fs::remove_all(dir);
+}
