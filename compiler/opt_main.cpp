@@ -26,6 +26,7 @@
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
 #include "passes/quantize.h"
+#include "passes/stream_split.h"
 #include "passes/training.h"
 
 namespace {
@@ -54,6 +55,8 @@ void usage(std::FILE* f) {
                "  --act-range NAME=LO:HI     insert-qdq: the range of activation NAME (repeatable;\n"
                "                             instead of running calibrate)\n"
                "  --qdq-drop-pairs           qdq-fold: also remove Q->DQ pairs between float ops (PTQ)\n"
+               "  --stream[=INPUT[:AXIS]]    stream-split: the streamed input (default: the rank-5 one,\n"
+               "                             axis 1); the per-frame graph is printed after the head\n"
                "  --dim NAME=VALUE           value of a symbolic dimension (repeatable; also used\n"
                "                             when importing .onnx input)\n"
                "  --elide-constants-above=N  print constants with more than N elements as dense<...>\n"
@@ -106,6 +109,7 @@ int main(int argc, char** argv) {
   std::map<std::string, int64_t> dims;
   passes::TrainingOptions training;
   passes::QuantContext quant;
+  passes::StreamContext stream;
   std::string calibration_dir;
   std::string input, output;
   ir::PrintOptions popts;
@@ -190,6 +194,16 @@ int main(int argc, char** argv) {
         }
         if (!ok) return usage_error(fmt::format("--act-range expects NAME=LO:HI with finite LO <= HI, got '{}'", v));
         quant.ranges[v.substr(0, eq)] = r;
+      } else if (a == "--stream" || a.rfind("--stream=", 0) == 0) {
+        if (a.size() > 9) {
+          const std::string spec = a.substr(9);
+          const size_t colon = spec.rfind(':');
+          stream.input = spec.substr(0, colon);
+          int64_t ax = 0;
+          if (colon != std::string::npos && !parse_int64(spec.substr(colon + 1), ax))
+            return usage_error(fmt::format("--stream expects INPUT[:AXIS], got '{}'", spec));
+          if (colon != std::string::npos) stream.axis = static_cast<int>(ax);
+        }
       } else if (a == "--qdq-drop-pairs") {
         quant.drop_pairs = true;
       } else if (a == "--no-verify") {
@@ -241,9 +255,11 @@ int main(int argc, char** argv) {
     ctx.training = &training;
     if (!calibration_dir.empty()) quant.calibration_sets = load_input_sets(calibration_dir, *g);
     ctx.quant = &quant;
+    ctx.stream = &stream;
     pm.run(*g, ctx);
 
     std::string text = ir::print_graph(*g, popts);
+    if (stream.frame_graph) text += ir::print_graph(*stream.frame_graph, popts);
     if (output.empty() || output == "-") {
       std::cout << text << std::flush;
     } else {

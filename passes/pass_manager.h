@@ -15,6 +15,7 @@ namespace tinyodlc::passes {
 
 struct TrainingOptions;  // passes/training.h
 struct QuantContext;     // passes/quantize.h
+struct StreamContext;    // passes/stream_split.h
 
 // Options shared by all passes of one compilation.
 struct PassContext {
@@ -22,6 +23,7 @@ struct PassContext {
   std::ostream* log = nullptr;                  // diagnostics / remarks (may be null)
   const TrainingOptions* training = nullptr;    // on-device learning (select-trainable, autodiff)
   QuantContext* quant = nullptr;                // int8 (calibrate, insert-qdq, qdq-fold)
+  StreamContext* stream = nullptr;              // streaming (stream-split): options in, per-frame graph out
 };
 
 struct PassInfo {
