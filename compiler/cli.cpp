@@ -41,6 +41,7 @@ struct Common {
   std::vector<std::string> reserve;
   std::vector<std::string> trainable;
   std::string prototypes_file;
+  std::string stream;  // --stream [INPUT[:AXIS]]
   // The model options of every subcommand, to tell which were given (validate_common).
   std::vector<CLI::Option*> options;
   bool given(const std::string& name) const {
@@ -95,6 +96,13 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "held-out input sets (same layout) for the accuracy part of quantization.md "
                     "(default: the calibration sets)")
         ->check(CLI::ExistingDirectory);
+    app->add_option("--stream", c.stream,
+                    "streaming build for a multi-frame model (docs/streaming.md): the per-frame backbone runs once per "
+                    "new frame (push_frame), features stay in a ring, the temporal head runs on it (infer). INPUT "
+                    "(default: the rank-5 input) and AXIS (default 1) name the streamed input and its time axis; with "
+                    "'run', input_0.pb is a clip of F >= T frames and output_K.pb stacks the F-T+1 windows")
+        ->expected(0, 1)
+        ->type_name("[INPUT[:AXIS]]");
     // on-device learning (docs/training.md)
     auto& t = c.copts.training;
     auto& o = c.copts.optimizer;
@@ -229,6 +237,20 @@ void finish_common(Common& c) {
     throw CLI::ValidationError("--loss", "cosine-prototype needs --prototypes FILE.pb");
   for (const auto& p : c.print_after) {
     append_comma_list(p, c.copts.print_ir_after);  // comma-separated lists too
+  }
+  if (c.given("--stream")) {
+    c.copts.stream.enabled = true;
+    const size_t colon = c.stream.rfind(':');
+    c.copts.stream.input = c.stream.substr(0, colon);
+    if (colon != std::string::npos) {
+      try {
+        size_t used = 0;
+        c.copts.stream.axis = std::stoi(c.stream.substr(colon + 1), &used);
+        if (used != c.stream.size() - colon - 1) throw std::invalid_argument("");
+      } catch (const std::exception&) {
+        throw CLI::ValidationError("--stream", "expected INPUT[:AXIS] with an integer AXIS, got '" + c.stream + "'");
+      }
+    }
   }
   validate_common(c);
 }

@@ -15,6 +15,8 @@
 #include "ir/printer.h"
 #include "passes/pass_manager.h"
 #include "passes/quantize.h"
+#include "passes/stream_split.h"
+#include "backends/stream_emitter.h"
 #include "support/identifiers.h"
 
 namespace tinyodlc {
@@ -54,7 +56,8 @@ bool has_qdq(const ir::Graph& g) {
 // Runs the named passes on g with the compile options' IR printing (`what` is appended to
 // the banner). `quant` is the int8 passes' shared state (may be null).
 void run_pipeline(const std::vector<std::string>& names, ir::Graph& g, const CompileOptions& opts,
-                  const std::string& what, passes::QuantContext* quant = nullptr) {
+                  const std::string& what, passes::QuantContext* quant = nullptr,
+                  passes::StreamContext* stream = nullptr) {
   passes::PassManager pm;
   for (const auto& p : names) pm.add(p);
   pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
@@ -67,6 +70,7 @@ void run_pipeline(const std::vector<std::string>& names, ir::Graph& g, const Com
   ctx.dim_values = opts.dims;
   ctx.training = &opts.training;
   ctx.quant = quant;
+  ctx.stream = stream;
   pm.run(g, ctx);
 }
 
@@ -83,6 +87,7 @@ void check_print_ir_after(const CompileOptions& opts, bool imported_qdq) {
   std::vector<std::string> all = optimize_pipeline(opts);
   if (!opts.quantize.empty()) all.insert(all.end(), kPtqPipeline.begin(), kPtqPipeline.end());
   else if (imported_qdq) all.insert(all.end(), kQdqPipeline.begin(), kQdqPipeline.end());
+  if (opts.stream.enabled) all.push_back("stream-split");
   if (opts.training.enabled()) all.insert(all.end(), training_pipeline().begin(), training_pipeline().end());
   std::set<std::string> known(all.begin(), all.end());
   for (const auto& p : opts.print_ir_after)
@@ -205,6 +210,62 @@ std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, cons
   return training_graph_with(inference, opts, use);  // again, printing the IR
 }
 
+namespace {
+
+// Streaming: the (possibly quantized) full graph is cut into the per-frame backbone and the
+// head (stream-split); each is emitted as a model of its own (<name>_frame, <name>_head) and
+// the glue <name> runs them over the feature ring.
+Compilation compile_stream(Compilation c, const Target& target, const std::vector<backends::GeneratedFile>& extra,
+                           const CompileOptions& opts) {
+  if (opts.training.enabled())
+    throw CompileError("", "--stream with a training build is not supported yet (train the head on cached features "
+                           "with --train-input)");
+  passes::StreamContext sc;
+  sc.input = opts.stream.input;
+  sc.axis = opts.stream.axis;
+  c.head_graph = ir::clone_graph(*c.graph);
+  const ir::Value* x = nullptr;
+  run_pipeline({"stream-split"}, *c.head_graph, opts, "", nullptr, &sc);
+  c.frame_graph = std::move(sc.frame_graph);
+  c.stream_frames = sc.frames;
+  c.stream_axis = sc.axis;
+  x = c.graph->find_value(c.frame_graph->inputs.at(0)->name);
+  backends::EmitOptions eo;
+  eo.source = fs::path(opts.model).filename().string();
+  eo.memory = plan_options(target);
+  std::set<std::string> seen;
+  auto add = [&](std::vector<backends::GeneratedFile> files, const std::string& report_suffix) {
+    for (auto& f : files) {
+      // The two models' memory reports side by side: memory_frame.*, memory_head.*.
+      if (!report_suffix.empty() && f.path.rfind("memory.", 0) == 0) f.path = "memory" + report_suffix + f.path.substr(6);
+      if (seen.insert(f.path).second) c.emitted.files.push_back(std::move(f));
+    }
+  };
+  eo.name = c.name + "_frame";
+  backends::EmitResult frame = backends::emit_cpp(*c.frame_graph, eo);
+  eo.name = c.name + "_head";
+  backends::EmitResult head = backends::emit_cpp(*c.head_graph, eo);
+  backends::StreamGlueOptions so;
+  so.name = c.name;
+  so.source = eo.source;
+  so.frame_ns = c.name + "_frame";
+  so.head_ns = c.name + "_head";
+  so.input = x ? x->name : c.frame_graph->inputs[0]->name;
+  so.input_type = x ? x->type_str() : c.frame_graph->inputs[0]->type_str();
+  so.feature = sc.feature;
+  so.frames = sc.frames;
+  add(backends::emit_stream_glue(*c.frame_graph, *c.head_graph, so), "");
+  c.emitted.weight_bytes = frame.weight_bytes + head.weight_bytes;
+  c.emitted.plan = frame.plan;
+  c.emitted.plan.arena_bytes = frame.plan.arena_bytes + head.plan.arena_bytes;
+  add(std::move(frame.files), "_frame");
+  add(std::move(head.files), "_head");
+  add(extra, "");
+  return c;
+}
+
+}  // namespace
+
 Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts) {
   Compilation c;
   c.name = opts.name.empty() ? default_model_name(opts.model) : opts.name;
@@ -214,6 +275,7 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   apply_reservations(target, opts.reserve);
   c.graph = optimize(imported, opts);
   std::vector<backends::GeneratedFile> quant_files = quantize(*c.graph, opts);
+  if (opts.stream.enabled) return compile_stream(std::move(c), target, quant_files, opts);
   if (opts.training.enabled()) c.training_graph = build_training_graph(*c.graph, opts);
   backends::EmitOptions eo;
   eo.name = c.name;

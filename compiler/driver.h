@@ -33,6 +33,13 @@ struct CompileOptions {
   std::string calibration_dir;                 // input sets for PTQ calibration
   std::string calibration_method = "minmax";   // minmax | percentile | mse
   std::string quant_eval_dir;                  // held-out sets for the report (default: calibration sets)
+  // Streaming (docs/streaming.md): --stream [INPUT[:AXIS]] splits the model into a per-frame
+  // backbone and a temporal head on a feature ring.
+  struct Stream {
+    bool enabled = false;
+    std::string input;  // "" = the only rank-5 input
+    int axis = 1;
+  } stream;
   // On-device learning (docs/training.md): enabled when something is selected to train.
   passes::TrainingOptions training;
   backends::OptimizerOptions optimizer;
@@ -43,6 +50,10 @@ struct Compilation {
   std::unique_ptr<ir::Graph> training_graph;  // the training step (null without training)
   backends::EmitResult emitted;
   std::string name;
+  // Streaming builds: the per-frame backbone and the temporal head (graph is the full model).
+  std::unique_ptr<ir::Graph> frame_graph, head_graph;
+  int stream_frames = 0;
+  int stream_axis = 1;
 };
 
 // Reads the ONNX file once; throws CompileError naming every unsupported operator.

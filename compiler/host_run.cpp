@@ -10,6 +10,7 @@
 #include "compiler/output_dir.h"
 #include "frontend/tensor_proto.h"
 #include "support/process.h"
+#include "support/template_engine.h"
 
 namespace tinyodlc {
 
@@ -36,7 +37,11 @@ std::string build_host(const Compilation& c, const std::string& harness_source, 
                                   "-fno-rtti",   "-Wall",      "-Wextra", "-Werror",           "-I",
                                   build_dir};
   cmd.insert(cmd.end(), ropts.cxxflags.begin(), ropts.cxxflags.end());
-  cmd.insert(cmd.end(), {(fs::path(build_dir) / (c.name + ".cpp")).string(), harness, "-o", exe, "-lm"});
+  // Every generated source (a streaming build has three: the glue, the backbone and the head).
+  for (const auto& f : c.emitted.files)
+    if (f.path.find('/') == std::string::npos && f.path.size() > 4 && f.path.compare(f.path.size() - 4, 4, ".cpp") == 0)
+      cmd.push_back((fs::path(build_dir) / f.path).string());
+  cmd.insert(cmd.end(), {harness, "-o", exe, "-lm"});
   if (ropts.verbose) {
     std::string line;
     for (const auto& a : cmd) line += shell_quote(a) + " ";
@@ -132,6 +137,37 @@ std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::v
     write_training_outputs(c, ropts.outputs_dir, read_raw((fs::path(build_dir) / "losses.bin").string()),
                            read_raw((fs::path(build_dir) / "grads.bin").string()),
                            read_raw((fs::path(build_dir) / "params.bin").string()));
+  return outputs;
+}
+
+std::vector<NamedTensor> run_stream_on_host(const Compilation& c, const ir::TensorData& clip, const RunOptions& ropts,
+                                            const std::string& build_dir) {
+  const ir::Graph& head = *c.head_graph;
+  const ir::Value* frame = c.frame_graph->inputs.at(0);
+  const std::string source = render_embedded("harness/stream_harness.cpp.in",
+                                             {{"version", TINYODLC_VERSION},
+                                              {"name", c.name},
+                                              {"frame_ctype", std::string(ir::dtype_ctype(frame->dtype))}});
+  const std::string exe = build_host(c, source, ropts, build_dir);
+  const std::string clip_path = (fs::path(build_dir) / "clip.bin").string();
+  write_raw(clip_path, clip);
+  std::vector<std::string> run = {exe, clip_path};
+  for (size_t k = 0; k < head.outputs.size(); ++k)
+    run.push_back((fs::path(build_dir) / fmt::format("output_{}.bin", k)).string());
+  run_harness(run, ropts);
+  const int64_t windows = clip.numel() / frame->numel() - c.stream_frames + 1;
+  std::vector<NamedTensor> outputs;
+  for (size_t k = 0; k < head.outputs.size(); ++k) {
+    const ir::Value* v = head.outputs[k];
+    ir::Shape shape = v->shape;
+    shape.insert(shape.begin(), windows);
+    NamedTensor t{v->name, ir::TensorData(v->dtype, shape)};
+    t.data.bytes = read_raw(run[2 + k]);
+    if (t.data.bytes.size() != t.data.numel() * ir::dtype_size(v->dtype))
+      throw std::runtime_error(fmt::format("output {} has {} bytes, expected {} ({} windows)", k, t.data.bytes.size(),
+                                           t.data.numel() * ir::dtype_size(v->dtype), windows));
+    outputs.push_back(std::move(t));
+  }
   return outputs;
 }
 

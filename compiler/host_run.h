@@ -18,4 +18,10 @@ std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<Nam
 std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
                                               const RunOptions& ropts, const std::string& build_dir);
 
+// The streaming build on the host: pushes the F frames of `clip` ([1, F, ...] along the time
+// axis) one by one and runs infer() after each from the T-th on; output k stacks the F - T + 1
+// windows' results on a new leading axis.
+std::vector<NamedTensor> run_stream_on_host(const Compilation& c, const ir::TensorData& clip, const RunOptions& ropts,
+                                            const std::string& build_dir);
+
 }  // namespace tinyodlc

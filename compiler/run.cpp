@@ -38,6 +38,37 @@ struct TempDir {
   }
 };
 
+void write_outputs(const RunOptions& ropts, const std::vector<NamedTensor>& outputs) {
+  if (ropts.outputs_dir.empty()) return;
+  fs::create_directories(ropts.outputs_dir);
+  for (size_t k = 0; k < outputs.size(); ++k)
+    frontend::save_tensor_pb((fs::path(ropts.outputs_dir) / fmt::format("output_{}.pb", k)).string(), outputs[k].name,
+                             outputs[k].data);
+}
+
+// run --stream: input_0.pb is a clip [1, F, ...] with F >= T along the time axis.
+std::vector<NamedTensor> run_stream(const Compilation& c, const CompileOptions& copts,
+                                    const std::vector<NamedTensor>& inputs, const RunOptions& ropts) {
+  const ir::Value* x = c.graph->inputs.at(0);
+  if (inputs.size() != 1)
+    throw CompileError("", fmt::format("{}: a streaming run reads one clip (input_0.pb), found {} input files",
+                                       ropts.inputs_dir, inputs.size()));
+  const ir::TensorData& clip = inputs[0].data;
+  const size_t a = static_cast<size_t>(c.stream_axis);
+  bool ok = clip.dtype == x->dtype && clip.shape.size() == x->shape.size() && clip.shape[a] >= x->shape[a];
+  for (size_t i = 0; ok && i < x->shape.size(); ++i) ok = i == a || clip.shape[i] == x->shape[i];
+  if (!ok)
+    throw CompileError("input_0.pb", fmt::format("holds {}{} but a clip for '{}' {} needs the same type with at least "
+                                                 "{} frames along axis {}", ir::dtype_name(clip.dtype),
+                                                 ir::shape_str(clip.shape), x->name, x->type_str(), x->shape[a], a));
+  if (!find_target(copts.target).is_host())
+    throw CompileError("", "--stream runs on the host for now (QEMU streaming runs are not implemented yet)");
+  TempDir build(ropts.build_dir);
+  std::vector<NamedTensor> outputs = run_stream_on_host(c, clip, ropts, build.path);
+  write_outputs(ropts, outputs);
+  return outputs;
+}
+
 }  // namespace
 
 std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOptions& ropts) {
@@ -64,6 +95,8 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   }
   const ir::Graph& g = *c.graph;
 
+  if (c.frame_graph) return run_stream(c, copts, inputs, ropts);
+
   // Inputs: one file per graph input, matching dtype and shape.
   if (inputs.size() != g.inputs.size())
     throw CompileError("", fmt::format("{}: found {} input_K.pb files but the model has {} inputs{}", ropts.inputs_dir,
@@ -89,12 +122,7 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   } else {
     outputs = run_on_host(c, inputs, ropts, build.path);
   }
-  if (!ropts.outputs_dir.empty()) {
-    fs::create_directories(ropts.outputs_dir);
-    for (size_t k = 0; k < outputs.size(); ++k)
-      frontend::save_tensor_pb((fs::path(ropts.outputs_dir) / fmt::format("output_{}.pb", k)).string(),
-                               outputs[k].name, outputs[k].data);
-  }
+  write_outputs(ropts, outputs);
   return outputs;
 }
 

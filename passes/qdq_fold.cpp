@@ -134,7 +134,7 @@ std::optional<Tail> find_tail(const Graph& g, const Node& n, bool allow_act) {
   const int32_t z = qp->zp[0];
   if (lo) t.act_min = clampi(z + std::nearbyint(*lo / s), -128, 127);
   if (hi) t.act_max = clampi(z + std::nearbyint(*hi / s), -128, 127);
-  if (t.act_min > t.act_max) t.act_max = t.act_min;
+  if (t.act_min > t.act_max) t.act_min = t.act_max;  // Clip with min > max: every value becomes max (ONNX)
   return t;
 }
 
@@ -388,6 +388,7 @@ bool fold_activation(Graph& g, Node& n) {
       int32_t v = clampi(z + std::nearbyint(b->constant->get_f64(0) / s), -128, 127);
       (k == 1 ? t.act_min : t.act_max) = v;
     }
+    if (t.act_min > t.act_max) t.act_min = t.act_max;  // min > max: every value becomes max (ONNX)
   }
   std::map<std::string, Attribute> a;
   a["x_zp"] = Attribute::Int(xq->zp[0]);
@@ -664,7 +665,8 @@ QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
     bool folded = false;
     if (op == "Conv") folded = fold_conv(g, *n);
     else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, *n);
-    else if (op == "Add" || op == "Mul") folded = fold_binary(g, *n) || fold_scale(g, *n);
+    else if (op == "Mul") folded = fold_binary(g, *n) || fold_scale(g, *n);
+    else if (op == "Add") folded = fold_binary(g, *n);  // (a float addend has no integer form)
     else if (op == "Sub") folded = fold_binary(g, *n);
     else if (op == "Div") folded = fold_scale(g, *n) || fold_lut(g, *n);
     else if (unary_function(*n)) folded = fold_lut(g, *n);

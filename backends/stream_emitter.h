@@ -1,0 +1,28 @@
+// Streaming glue (docs/streaming.md): the namespace <name> with push_frame / ready / infer /
+// reset_stream / invoke over the feature ring, calling the per-frame backbone <name>_frame and
+// the temporal head <name>_head, which are emitted as ordinary models (emit_cpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "backends/cpp_emitter.h"
+#include "ir/graph.h"
+
+namespace tinyodlc::backends {
+
+struct StreamGlueOptions {
+  std::string name;      // namespace of the glue (the model's name)
+  std::string source;    // model file name, for the header comment
+  std::string frame_ns;  // namespace of the backbone
+  std::string head_ns;   // namespace of the head
+  std::string input;     // the streamed input's name and type (for the documentation)
+  std::string input_type;
+  std::string feature;   // the feature value's name
+  int frames = 0;
+};
+
+// <name>.h and <name>.cpp, plus runtime/tinyodlc/runtime/feature_ring.h.
+std::vector<GeneratedFile> emit_stream_glue(const ir::Graph& frame, const ir::Graph& head, const StreamGlueOptions& o);
+
+}  // namespace tinyodlc::backends

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Streaming builds (`--stream`, docs/streaming.md) against the full model.
+
+For each StreamTinyNet export of the zoo (both sizes, opset 13 and 17) a clip of T + 3 frames
+is streamed (`tinyodlc run --stream`: one push_frame per frame, infer() after each from the
+T-th on); every window's outputs must match the non-streaming model run on the same T frames
+(within 1e-5; in practice bit for bit). int8 builds (PTQ on the model's test sets) must be byte
+identical to the non-streaming int8 model. A model exported from PyTorch in the unrolled form
+(a Python loop over frames + torch.stack) streams too, and models that are not separable get a
+precise error.
+
+    test_stream.py --tinyodlc BUILD/tinyodlc [--quick]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ZOO = os.path.join(ROOT, "examples", "models", "streamtinynet")
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def run(cmd, expect=0):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if expect is not None and p.returncode != expect:
+        raise RuntimeError(f"exit {p.returncode} (expected {expect}): {' '.join(cmd)}\n{p.stdout}")
+    return p
+
+
+def save(path, arr, name):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(numpy_helper.from_array(arr, name).SerializeToString())
+
+
+def load(path):
+    return numpy_helper.to_array(onnx.load_tensor(path))
+
+
+def stream_vs_full(tool, model, clip, T, work, extra, exact):
+    """Streams `clip` and runs the full model on each window; returns the worst difference."""
+    save(os.path.join(work, "clip", "input_0.pb"), clip, "frames")
+    run([tool, "run", model, "--stream", "--inputs", os.path.join(work, "clip"), "--outputs",
+         os.path.join(work, "out")] + extra)
+    streamed = load(os.path.join(work, "out", "output_0.pb"))
+    windows = clip.shape[1] - T + 1
+    if streamed.shape[0] != windows:
+        return f"{streamed.shape[0]} windows, expected {windows}"
+    worst = 0.0
+    for w in range(windows):
+        d = os.path.join(work, f"w{w}")
+        save(os.path.join(d, "input_0.pb"), np.ascontiguousarray(clip[:, w:w + T]), "frames")
+        run([tool, "run", model, "--inputs", d, "--outputs", os.path.join(d, "out")] + extra)
+        full = load(os.path.join(d, "out", "output_0.pb"))
+        if exact and streamed[w].tobytes() != full.tobytes():
+            return f"window {w} differs (max abs {np.abs(streamed[w].astype(np.float64) - full).max():.3g})"
+        worst = max(worst, float(np.abs(streamed[w].astype(np.float64) - full).max()))
+    return worst
+
+
+def zoo(tool, work, quick):
+    models = ["stn_t4_gray64_op13", "stn_t8_rgb48_op17"] if quick else \
+        ["stn_t4_gray64_op13", "stn_t4_gray64_op17", "stn_t8_rgb48_op13", "stn_t8_rgb48_op17"]
+    for m in models:
+        d = os.path.join(ZOO, m)
+        a = load(os.path.join(d, "test_data_set_0", "input_0.pb"))
+        b = load(os.path.join(d, "test_data_set_1", "input_0.pb"))
+        T = a.shape[1]
+        clip = np.concatenate([a, b[:, :3]], axis=1)
+        r = stream_vs_full(tool, os.path.join(d, m + ".onnx"), clip, T, os.path.join(work, m), [], False)
+        check(not isinstance(r, str) and r <= 1e-5, f"{m} float: {T + 3} frames, 4 windows, max abs diff vs full "
+                                                     f"model {r}")
+    for m in (["stn_t4_gray64_op13"] if quick else ["stn_t4_gray64_op13", "stn_t8_rgb48_op17"]):
+        d = os.path.join(ZOO, m)
+        a = load(os.path.join(d, "test_data_set_2", "input_0.pb"))
+        b = load(os.path.join(d, "test_data_set_0", "input_0.pb"))
+        T = a.shape[1]
+        clip = np.concatenate([a, b[:, :3]], axis=1)
+        r = stream_vs_full(tool, os.path.join(d, m + ".onnx"), clip, T, os.path.join(work, m + "_int8"),
+                           ["--quantize", "int8", "--calibration", d], True)
+        check(r == 0.0, f"{m} int8: streamed windows byte-identical to the non-streaming int8 model ({r})")
+
+
+def pytorch_unrolled(tool, work):
+    try:
+        import torch
+        import torch.nn as nn
+    except ImportError:
+        check(False, "python3-torch is needed for the unrolled-export test")
+        return
+    torch.manual_seed(0)
+    T, C, H, W = 3, 2, 8, 8
+
+    class G(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(C, 4, 3, padding=1)
+            self.pool = nn.MaxPool2d(2)
+
+        def forward(self, x):
+            return self.pool(torch.relu(self.conv(x)))
+
+    class Unrolled(nn.Module):
+        def __init__(self, shared=True):
+            super().__init__()
+            self.g = G()
+            self.gs = nn.ModuleList([self.g if shared else G() for _ in range(T)])
+            self.fc = nn.Linear(T * 4 * 4 * 4, 5)
+
+        def forward(self, frames):
+            feats = [self.gs[t](frames[:, t]) for t in range(T)]
+            return self.fc(torch.stack(feats, dim=1).flatten(1))
+
+    for shared in (True, False):
+        model = Unrolled(shared).eval()
+        path = os.path.join(work, f"unrolled_{'shared' if shared else 'distinct'}.onnx")
+        torch.onnx.export(model, (torch.rand(1, T, C, H, W),), path, opset_version=13, input_names=["frames"],
+                          output_names=["logits"])
+        if shared:
+            clip = np.random.default_rng(1).random((1, T + 2, C, H, W), dtype=np.float32)
+            r = stream_vs_full(tool, path, clip, T, os.path.join(work, "unrolled"), [], False)
+            check(not isinstance(r, str) and r <= 1e-5, f"PyTorch unrolled export (loop + torch.stack) streams: "
+                                                         f"max abs diff vs full model {r}")
+        else:
+            p = run([tool, "compile", path, "-o", os.path.join(work, "distinct_out"), "--stream"], expect=None)
+            check(p.returncode == 1 and "processed differently from frame 0" in p.stdout and "per-frame weights" in
+                  p.stdout, f"per-frame weights that differ are refused naming the node: {p.stdout.strip()[:160]}")
+
+
+def errors(tool, work):
+    tiny = os.path.join(ROOT, "examples", "tiny_cnn", "tiny_cnn.onnx")
+    p = run([tool, "compile", tiny, "-o", os.path.join(work, "e1"), "--stream"], expect=None)
+    check(p.returncode == 1 and "no input of rank 5" in p.stdout, f"--stream on a model without frames: "
+                                                                  f"{p.stdout.strip()[:120]}")
+    m = os.path.join(ZOO, "stn_t4_gray64_op13")
+    short = load(os.path.join(m, "test_data_set_0", "input_0.pb"))[:, :2]
+    save(os.path.join(work, "short", "input_0.pb"), short, "frames")
+    p = run([tool, "run", os.path.join(m, "stn_t4_gray64_op13.onnx"), "--stream", "--inputs",
+             os.path.join(work, "short"), "--outputs", os.path.join(work, "short_out")], expect=None)
+    check(p.returncode == 1 and "at least 4 frames" in p.stdout, f"a clip shorter than T: {p.stdout.strip()[:140]}")
+    p = run([tool, "compile", os.path.join(m, "stn_t4_gray64_op13.onnx"), "-o", os.path.join(work, "e3"),
+             "--stream=frames:2"], expect=None)
+    check(p.returncode == 1 and "dims before the time axis 2 must be 1" in p.stdout,
+          f"a wrong time axis: {p.stdout.strip()[:140]}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tinyodlc", required=True)
+    ap.add_argument("--quick", action="store_true", help="two float models and one int8 model (the default unless "
+                    "TINYODLC_FULL=1)")
+    a = ap.parse_args()
+    a.quick = a.quick or os.environ.get("TINYODLC_FULL") != "1"
+    with tempfile.TemporaryDirectory(prefix="tinyodlc-stream-") as work:
+        zoo(a.tinyodlc, work, a.quick)
+        pytorch_unrolled(a.tinyodlc, work)
+        errors(a.tinyodlc, work)
+    print(f"{len(FAILURES)} failed" if FAILURES else "PASS")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
