@@ -42,7 +42,8 @@ inline void fail(Log& log, const char* what, uint32_t a, uint32_t b, uint32_t c)
   char* p = buf;
   for (const char* s = "FAIL "; *s;) *p++ = *s++;
   for (; *what && p < buf + 100;) *p++ = *what++;
-  for (uint32_t v : {a, b, c}) {
+  const uint32_t vals[3] = {a, b, c};
+  for (uint32_t v : vals) {
     *p++ = ' ';
     p = fmt_u(p, v);
   }
