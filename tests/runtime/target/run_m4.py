@@ -18,7 +18,9 @@ def run(cmd, **kw):
     return r.stdout
 
 
-def build_and_run(sources, includes, work, defines=(), timeout=120, qemu_args=()):
+def build(sources, includes, work, defines=(), forbid_double=True):
+    """Compiles and links sources with the startup code; returns the ELF path. forbid_double: fail
+    when a software double-precision helper is linked (the storage engine and its tests use none)."""
     os.makedirs(work, exist_ok=True)
     tgt = os.path.join(ROOT, "harness", "target")
     inc = []
@@ -37,18 +39,28 @@ def build_and_run(sources, includes, work, defines=(), timeout=120, qemu_args=()
     ld = os.path.join(ROOT, "tests", "runtime", "target", "mps2_m4.ld")
     run(["arm-none-eabi-g++"] + M4 + objs + ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
                                             "-Wl,--gc-sections", "-Wl,-z,noexecstack", "-T", ld, "-o", elf])
-    # No software double on the single-precision core: no __aeabi_d* helper may be linked.
+    # No software double on the single-precision core: no double-precision helper may be linked.
     syms = run(["arm-none-eabi-nm", elf])
     dbl = [l.split()[-1] for l in syms.splitlines() if "__aeabi_d" in l or "__adddf3" in l or "__muldf3" in l]
-    if dbl:
+    if dbl and forbid_double:
         sys.exit(f"FAILED: software double-precision helpers linked: {dbl}")
+    return elf
+
+
+def qemu(elf, args=(), timeout=120):
+    """Runs the ELF on mps2-an386; args become the semihosting command line. Returns (status, output)."""
+    sh = "enable=on,target=native" + "".join(f",arg={a}" for a in args)
     t = time.time()
     r = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
-                        "-semihosting-config", "enable=on,target=native"] + list(qemu_args) + ["-kernel", elf],
+                        "-semihosting-config", sh, "-kernel", elf],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    print(r.stdout, end="")
-    print(f"qemu exit {r.returncode} in {time.time() - t:.1f} s")
-    return r.returncode
+    return r.returncode, r.stdout + f"qemu exit {r.returncode} in {time.time() - t:.1f} s\n"
+
+
+def build_and_run(sources, includes, work, defines=(), timeout=120):
+    rc, out = qemu(build(sources, includes, work, defines), timeout=timeout)
+    print(out, end="")
+    return rc
 
 
 def main():
