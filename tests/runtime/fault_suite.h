@@ -296,6 +296,56 @@ inline void layout_and_wrap_suite(Log& log, uint8_t* mem, uint32_t area, uint32_
   FS_CHECK(tiny.calls == 0, "no write on a geometry error", 0, 0, 0);
 }
 
+// A slot that cannot be read (e.g. a flash word left with an ECC error by a power cut, whose
+// read faults) counts as invalid: the other slot still loads, and a save goes into the
+// unreadable slot, never into the readable newest one.
+struct Unreadable {
+  norsim::Nor* n;
+  int bad;  // slot whose reads fail (-1: none, 2: both)
+};
+inline int unreadable_read(void* ctx, uint32_t off, void* data, uint32_t len) {
+  Unreadable& u = *static_cast<Unreadable*>(ctx);
+  const uint32_t slot = slot_size(*u.n);
+  for (int i = 0; i < 2; ++i)
+    if ((u.bad == i || u.bad == 2) && off < (i + 1) * slot && off + len > i * slot) return -5;
+  return norsim::read(u.n, off, data, len);
+}
+inline int unreadable_erase(void* ctx, uint32_t off, uint32_t len) {
+  return norsim::erase(static_cast<Unreadable*>(ctx)->n, off, len);
+}
+inline int unreadable_program(void* ctx, uint32_t off, const void* d, uint32_t len) {
+  return norsim::program(static_cast<Unreadable*>(ctx)->n, off, d, len);
+}
+inline void unreadable_slot_suite(Log& log, uint8_t* mem, uint8_t* scratch, uint32_t area, uint32_t erase_size,
+                                  uint32_t program_size) {
+  norsim::Nor n;
+  norsim::init(n, mem, area, erase_size, program_size);
+  FS_CHECK(save_version(n, 1, 0) == 0 && save_version(n, 2, 0) == 0, "two saves", 0, 0, 0);
+  Unreadable u{&n, -1};
+  const StoragePort port{&u, area, erase_size, program_size, unreadable_erase, unreadable_program, unreadable_read};
+  const int32_t expect[3] = {2, 1, -1};  // slot 0 unreadable -> v2; slot 1 unreadable -> v1; both -> error
+  for (int bad = 0; bad < 3; ++bad) {
+    u.bad = bad;
+    poison(state());
+    const int rc = tinyodlc::storage::load(port, layout());
+    if (bad < 2)
+      FS_CHECK(rc == 0 && version_of(state()) == expect[bad], "load with an unreadable slot", static_cast<uint32_t>(bad),
+               static_cast<uint32_t>(rc), static_cast<uint32_t>(version_of(state())));
+    else
+      FS_CHECK(rc == tinyodlc::storage::kErrPort && version_of(state()) == 0, "both slots unreadable", 0,
+               static_cast<uint32_t>(rc), 0);
+  }
+  // Slot 0 (older, v1) unreadable: a save goes there and slot 1 (newest, v2) is not touched.
+  const uint32_t slot = slot_size(n);
+  memcpy(scratch, mem + slot, slot);
+  u.bad = 0;
+  fill(state(), 3);
+  FS_CHECK(tinyodlc::storage::save(port, layout()) < 0, "save into an unreadable slot cannot verify", 0, 0, 0);
+  FS_CHECK(memcmp(scratch, mem + slot, slot) == 0, "newest slot untouched", 0, 0, 0);
+  FS_CHECK(ref_slot(n, 0, layout().layout_hash, layout().bytes).valid, "the save went into slot 0", 0, 0, 0);
+  FS_CHECK(n.violations == 0, "flash rule violations", n.violations, 0, 0);
+}
+
 inline bool crc_check_value(Log& log) {
   const char* s = "123456789";
   const uint32_t c = tinyodlc::storage::crc32(s, 9);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ const Geo kGeos[] = {
     {"psoc6", 2 * 2048, 512, 512},
     {"multi-unit", 2 * 2048, 256, 4},
 };
+
+void PrintTo(const Geo& g, std::ostream* os) { *os << g.name; }
 
 class PowerCut : public ::testing::TestWithParam<Geo> {};
 
@@ -56,6 +59,14 @@ TEST_P(PowerCut, LayoutRefusedAndSequenceWraps) {
   std::vector<uint8_t> mem(g.area);
   faultsuite::Log log{print};
   faultsuite::layout_and_wrap_suite(log, mem.data(), g.area, g.erase, g.program);
+  EXPECT_EQ(log.failures, 0u);
+}
+
+TEST_P(PowerCut, UnreadableSlotCountsAsInvalid) {
+  const Geo g = GetParam();
+  std::vector<uint8_t> mem(g.area), a(g.area);
+  faultsuite::Log log{print};
+  faultsuite::unreadable_slot_suite(log, mem.data(), a.data(), g.area, g.erase, g.program);
   EXPECT_EQ(log.failures, 0u);
 }
 
@@ -93,8 +104,14 @@ TEST(Storage, PortErrorsAreReported) {
   norsim::init(n, mem.data(), mem.size(), 4096, 8);
   tinyodlc::StoragePort p = norsim::port(n);
   p.read = [](void*, uint32_t, void*, uint32_t) { return -7; };
-  EXPECT_EQ(tinyodlc::storage::save(p, faultsuite::layout()), tinyodlc::storage::kErrPort);
+  EXPECT_EQ(tinyodlc::storage::save(p, faultsuite::layout()), tinyodlc::storage::kErrPort);  // cannot verify
   EXPECT_EQ(tinyodlc::storage::load(p, faultsuite::layout()), tinyodlc::storage::kErrPort);
+  p = norsim::port(n);
+  p.erase = [](void*, uint32_t, uint32_t) { return -7; };
+  EXPECT_EQ(tinyodlc::storage::save(p, faultsuite::layout()), tinyodlc::storage::kErrPort);
+  p = norsim::port(n);
+  p.program = [](void*, uint32_t, const void*, uint32_t) { return -7; };
+  EXPECT_EQ(tinyodlc::storage::save(p, faultsuite::layout()), tinyodlc::storage::kErrPort);
   p = norsim::port(n);
   p.erase_size = 3000;  // not a power of two
   EXPECT_EQ(tinyodlc::storage::save(p, faultsuite::layout()), tinyodlc::storage::kErrGeometry);

@@ -169,15 +169,17 @@ inline int inspect(const StoragePort& port, const LearnedStateLayout& layout, co
 // True when sequence a is newer than b (serial-number arithmetic: survives the 2^32 wrap).
 inline bool newer(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0; }
 
-// Index (0/1) of the newest valid slot, or -1; port errors as < -1 codes via *rc.
+// Index (0/1) of the newest valid slot, or -1. A slot that cannot be read counts as invalid
+// (a power cut can leave a flash word whose ECC fails on every read: the other slot must stay
+// loadable and the unreadable one rewritable); *rc gets the last port error (0 if none).
 inline int newest(const StoragePort& port, const LearnedStateLayout& layout, const Geometry& g, SlotInfo s[2],
                   int* rc) {
   *rc = 0;
   for (int i = 0; i < 2; ++i) {
     const int r = inspect(port, layout, g, static_cast<uint32_t>(i) * g.slot, &s[i]);
     if (r != 0) {
+      s[i].valid = false;
       *rc = r;
-      return -1;
     }
   }
   if (s[0].valid && s[1].valid) return newer(s[1].sequence, s[0].sequence) ? 1 : 0;
@@ -231,8 +233,7 @@ inline int save(const StoragePort& port, const LearnedStateLayout& layout) {
   int rc = detail::geometry(port, layout.bytes, &g);
   if (rc != 0) return rc;
   detail::SlotInfo s[2];
-  const int cur = detail::newest(port, layout, g, s, &rc);
-  if (rc != 0) return rc;
+  const int cur = detail::newest(port, layout, g, s, &rc);  // an unreadable slot is not the newest valid one
   const uint32_t target = cur == 0 ? 1u : 0u;
   const uint32_t sequence = cur < 0 ? 1u : s[cur].sequence + 1u;
   const uint32_t base = target * g.slot;
@@ -273,8 +274,9 @@ inline int save(const StoragePort& port, const LearnedStateLayout& layout) {
 }
 
 // Restores the learned state from the newest slot whose header, layout hash and CRC check
-// out. Returns 0 (restored), kNoState (nothing valid: the blocks are untouched), kErrPort /
-// kErrGeometry (blocks untouched), or kErrTorn (the slot read differently during the copy
+// out (a slot that cannot be read counts as invalid). Returns 0 (restored), kNoState (nothing
+// valid: the blocks are untouched), kErrPort (no slot valid and a read failed) / kErrGeometry
+// (blocks untouched), or kErrTorn (the slot read differently during the copy
 // than during the check: the blocks hold a mix and the caller must reset them).
 inline int load(const StoragePort& port, const LearnedStateLayout& layout) {
   detail::Geometry g;
@@ -282,8 +284,7 @@ inline int load(const StoragePort& port, const LearnedStateLayout& layout) {
   if (rc != 0) return rc;
   detail::SlotInfo s[2];
   const int cur = detail::newest(port, layout, g, s, &rc);
-  if (rc != 0) return rc;
-  if (cur < 0) return kNoState;
+  if (cur < 0) return rc != 0 ? rc : kNoState;
   const uint32_t base = static_cast<uint32_t>(cur) * g.slot;
   uint8_t h[kHeaderBytes];
   if (port.read(port.ctx, base, h, kHeaderBytes) != 0) return kErrTorn;
@@ -307,7 +308,7 @@ inline uint32_t newest_sequence(const StoragePort& port, const LearnedStateLayou
   if (rc != 0) return 0;
   detail::SlotInfo s[2];
   const int cur = detail::newest(port, layout, g, s, &rc);
-  return cur < 0 || rc != 0 ? 0 : s[cur].sequence;
+  return cur < 0 ? 0 : s[cur].sequence;
 }
 
 }  // namespace storage

@@ -29,6 +29,7 @@ int main(int, char**) {
     faultsuite::power_cut_suite(log, g_mem, g_a, g_b, g.area, g.erase, g.program, 0xC0FFEEu);
     faultsuite::bit_flip_suite(log, g_mem, g.area, g.erase, g.program, 3);
     faultsuite::layout_and_wrap_suite(log, g_mem, g.area, g.erase, g.program);
+    faultsuite::unreadable_slot_suite(log, g_mem, g_a, g.area, g.erase, g.program);
   }
   char buf[96];
   char* p = buf;
