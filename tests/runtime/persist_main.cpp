@@ -162,6 +162,44 @@ int run(const char* mode, const char* image, const char* out) {
     if (memcmp(g_scratch, m::trainable_data(), m::kTrainableCount * 4) != 0) return 52;
     return dump(out);
   }
+#ifdef __arm__
+  if (strcmp(mode, "measure") == 0) {  // instruction counts (QEMU plugin regions) and stack bytes
+    train(0, 1);
+    char line[96], num[24];
+    const uintptr_t top = tinyodlc_stack_sp();
+    auto report = [&](const char* what) {
+      const uintptr_t used = top - tinyodlc_stack_lowest();
+      strcpy(line, what);
+      strcat(line, " stack bytes ");
+      strcat(line, tinyodlc_fmt_u64(num, used));
+      strcat(line, "\n");
+      say(line);
+    };
+    tinyodlc_stack_repaint();
+    tinyodlc_perf_begin();
+    const int rs = m::save_state(port);  // region 0: save into an erased area
+    tinyodlc_perf_end();
+    report("save_state");
+    tinyodlc_stack_repaint();
+    tinyodlc_perf_begin();
+    const int rs2 = m::save_state(port);  // region 1: save with one valid slot
+    tinyodlc_perf_end();
+    report("save_state (2nd)");
+    tinyodlc_stack_repaint();
+    tinyodlc_perf_begin();
+    const int rl = m::load_state(port);  // region 2: load with two valid slots
+    tinyodlc_perf_end();
+    report("load_state");
+    tinyodlc_perf_begin();
+    volatile uint32_t c = tinyodlc::storage::crc32(g_flash, m::kLearnedStateBytes);  // region 3: CRC-32 alone
+    tinyodlc_perf_end();
+    tinyodlc_perf_begin();
+    norsim::program(&nor, 0, g_flash, 0);  // region 4: (fails at once: zero length) -- marker overhead
+    tinyodlc_perf_end();
+    (void)c;
+    return rs == 0 && rs2 == 0 && rl == 0 ? 0 : 60;
+  }
+#endif
   if (strcmp(mode, "params2") == 0) {
     if (!read_file(image, g_flash, kArea)) return 40;
     if (m::load_state(port) != 0) return 41;
