@@ -105,9 +105,20 @@ int program(void* ctx, uint32_t off, const void* data, uint32_t len) {
   return 0;
 }
 
+// A flash word torn by a power cut can fail its ECC. A double error sets DBECCERR (and, unless
+// the bus-fault path is masked by the firmware, raises a bus error: give the fault handler a way
+// back, or read with the fault masked); report it so that the engine treats the slot as invalid.
+constexpr uint32_t SR_SNECCERR = 1u << 25, SR_DBECCERR = 1u << 26;
 int read(void* ctx, uint32_t off, void* data, uint32_t len) {
   const Area& a = *static_cast<const Area*>(ctx);
+  FlashBank& b = bank_regs(a.base + off);
+  b.CCR = SR_SNECCERR | SR_DBECCERR;
   memcpy(data, reinterpret_cast<const void*>(a.base + off), len);
+  __asm__ volatile("dsb" ::: "memory");
+  if (b.SR & SR_DBECCERR) {
+    b.CCR = SR_DBECCERR;
+    return -1;
+  }
   return 0;
 }
 

@@ -8,6 +8,10 @@
 //   resume2 IMAGE OUT   read the flash image; load_state() must return 0; 2 steps (samples 3, 4); dump
 //   foreign IMAGE OUT   read a flash image saved by a different compile: load_state() must return 1
 //                       and keep the initial state (then dump)
+//   cuts    IMAGE OUT   power cut at every erase/program call of a save_state() of the generated
+//                       model (3 steps saved, 1 more step being saved); after each cut a
+//                       "reboot" (reset_trainable()) and load_state() give exactly the old or the
+//                       new learned state (exit status 0 when so for every cut)
 //   params2 IMAGE OUT   control: like resume2, but only the parameters survive (reset_trainable(),
 //                       then the loaded parameters written back through trainable_data()): the
 //                       optimizer state is lost, so the result must differ from full5
@@ -36,6 +40,16 @@ uint8_t g_flash[kArea];
 uint8_t g_scratch[kArea];
 alignas(16) uint8_t g_io[256 * 1024];
 alignas(16) uint8_t g_dump[m::kTrainableCount * 4 + m::kLearnedStateBytes + 64 * 1024];
+
+char* fmt_u(char* buf, uint32_t v) {
+  char t[12];
+  int n = 0;
+  do t[n++] = static_cast<char>('0' + v % 10); while ((v /= 10) != 0);
+  int i = 0;
+  while (n) buf[i++] = t[--n];
+  buf[i] = 0;
+  return buf;
+}
 
 void say(const char* s) {
 #ifdef __arm__
@@ -133,10 +147,67 @@ int dump(const char* path) {
   return write_file(path, g_dump, n) ? 0 : 12;
 }
 
+// The learned state as save_state() writes it, into dst (kLearnedStateBytes).
+bool capture(uint8_t* dst) {
+  norsim::Nor nor;
+  norsim::init(nor, g_scratch, kArea, kErase, kProgram);
+  if (m::save_state(norsim::port(nor)) != 0) return false;
+  memcpy(dst, g_scratch + 24, m::kLearnedStateBytes);
+  return true;
+}
+
+uint8_t g_old[m::kLearnedStateBytes], g_new[m::kLearnedStateBytes], g_got[m::kLearnedStateBytes];
+uint8_t g_before[kArea], g_after[kArea];
+
+int power_cuts() {
+  norsim::Nor nor;
+  norsim::init(nor, g_flash, kArea, kErase, kProgram);
+  const tinyodlc::StoragePort port = norsim::port(nor);
+  train(0, 3);
+  if (m::save_state(port) != 0 || !capture(g_old)) return 70;
+  memcpy(g_before, g_flash, kArea);
+  train(3, 1);
+  if (!capture(g_new) || memcmp(g_old, g_new, sizeof(g_old)) == 0) return 71;
+  norsim::reboot(nor);
+  if (m::save_state(port) != 0) return 72;  // clean save: its call count, and the "new" image
+  const uint32_t calls = nor.calls;
+  memcpy(g_after, g_flash, kArea);
+  uint32_t olds = 0, news = 0;
+  for (uint32_t k = 1; k <= calls; ++k) {
+    memcpy(g_flash, g_after, kArea);  // RAM state = new (restored from the clean save's image)
+    norsim::reboot(nor);
+    m::reset_trainable();
+    if (m::load_state(port) != 0) return 73;
+    memcpy(g_flash, g_before, kArea);
+    norsim::reboot(nor);
+    nor.cut_at = k;
+    nor.rng = 0x51ED270Bu * k;
+    if (m::save_state(port) >= 0) return 74;  // the cut save fails
+    norsim::reboot(nor);
+    m::reset_trainable();  // reboot: RAM state lost
+    if (m::load_state(port) != 0) return 75;
+    if (!capture(g_got)) return 76;
+    if (memcmp(g_got, g_old, sizeof(g_got)) == 0) ++olds;
+    else if (memcmp(g_got, g_new, sizeof(g_got)) == 0) ++news;
+    else return 77;
+  }
+  char line[96], num[24];
+  strcpy(line, "power cuts: ");
+  strcat(line, fmt_u(num, calls));
+  strcat(line, " (old state ");
+  strcat(line, fmt_u(num, olds));
+  strcat(line, ", new state ");
+  strcat(line, fmt_u(num, news));
+  strcat(line, ")\n");
+  say(line);
+  return nor.violations == 0 && olds + news == calls && calls > 10 ? 0 : 78;
+}
+
 int run(const char* mode, const char* image, const char* out) {
   norsim::Nor nor;
   norsim::init(nor, g_flash, kArea, kErase, kProgram);
   const tinyodlc::StoragePort port = norsim::port(nor);
+  if (strcmp(mode, "cuts") == 0) return power_cuts();
   if (strcmp(mode, "full5") == 0) {
     train(0, 5);
     return dump(out);

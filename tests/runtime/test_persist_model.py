@@ -61,6 +61,9 @@ def scenario(label, run):
     check(f"{label}: 5 steps == 3 steps + save + reboot + load + 2 steps, bit for bit ({len(full)} bytes)",
           full == resumed)
     check(f"{label}: control (optimizer state lost) differs", full != control)
+    cut = run("cuts", img, os.path.join(d, "unused"))
+    check(f"{label}: power cut at every erase/program call of save_state(): old or new state after reboot", cut == 0,
+          f"exit {cut}")
     return full
 
 
