@@ -249,7 +249,7 @@ inline int save(const StoragePort& port, const LearnedStateLayout& layout) {
   detail::put_u32(h + 12, sequence);
   detail::put_u32(h + 16, layout.bytes);
   uint32_t crc = crc32_update(kCrcInit, h, 20);
-  uint8_t buf[kBufferBytes];
+  alignas(8) uint8_t buf[kBufferBytes];  // aligned: ports may program from it with word writes
   const uint32_t chunk = kBufferBytes / port.program_size * port.program_size;
   for (uint32_t done = 0; done < g.payload_span;) {
     const uint32_t n = g.payload_span - done < chunk ? g.payload_span - done : chunk;
