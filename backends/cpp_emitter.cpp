@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "backends/memory_report.h"
+#include "backends/persist_emitter.h"
 #include "support/template_engine.h"
 #include "support/embedded.h"
 #include "support/json.h"
@@ -84,6 +85,7 @@ class Emitter {
     vars["training_defs"] = "";
     vars["state_decl"] = "";
     if (opts_.training) training_vars(vars);
+    emit_persist(learned_, opts_.name, vars, result_.files);  // save_state/load_state (persist_emitter.h)
     vars["constants"] = constants_;
     vars["includes"] = includes();
     vars["params"] = params_;
@@ -521,6 +523,7 @@ class Emitter {
       t["opt_step"] = fmt::format("  tinyodlc::ref::sgd_step(g_params, g_grads, nullptr, {}, g_train.lr, 0.0f, "
                                   "g_train.weight_decay, count);", n);
     }
+    add_training_state(learned_, result_.trainable, result_.trainable_count, o);
     vars["training_decls"] = render_embedded("templates/training.h.in", t);
     vars["training_defs"] = render_embedded("templates/training.cpp.in", t);
     vars["state_decl"] = render_embedded("templates/training_state.cpp.in", t);
@@ -564,6 +567,7 @@ class Emitter {
   std::unordered_map<const Value*, std::string> expr_;
   std::unordered_map<const TensorData*, std::string> const_ids_;
   std::map<std::string, size_t> slot_of_;
+  LearnedStateRegistry learned_;  // learned-state blocks of every feature (persist_emitter.h)
   std::set<std::string> globals_;
   std::string constants_, params_, io_dims_, state_region_;
   size_t arena_total_ = 0;
