@@ -17,6 +17,7 @@
 #include "passes/quantize.h"
 #include "passes/stream_split.h"
 #include "backends/stream_emitter.h"
+#include "backends/enrol_emitter.h"
 #include "support/identifiers.h"
 
 namespace tinyodlc {
@@ -275,7 +276,10 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   apply_reservations(target, opts.reserve);
   c.graph = optimize(imported, opts);
   std::vector<backends::GeneratedFile> quant_files = quantize(*c.graph, opts);
-  if (opts.stream.enabled) return compile_stream(std::move(c), target, quant_files, opts);
+  if (opts.stream.enabled) {
+    if (!opts.enrol_output.empty()) throw CompileError("", "--enrol-output and --stream cannot be combined yet");
+    return compile_stream(std::move(c), target, quant_files, opts);
+  }
   if (opts.training.enabled()) c.training_graph = build_training_graph(*c.graph, opts);
   backends::EmitOptions eo;
   eo.name = c.name;
@@ -285,6 +289,15 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   eo.optimizer = opts.optimizer;
   c.emitted = backends::emit_cpp(*c.graph, eo);
   c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
+  if (!opts.enrol_output.empty()) {
+    backends::EnrolOptions en;
+    en.name = c.name;
+    en.source = eo.source;
+    en.output = opts.enrol_output;
+    en.classes = opts.enrol_classes;
+    en.threshold = opts.enrol_threshold;
+    for (auto& f : backends::emit_enrol_glue(*c.graph, en)) c.emitted.files.push_back(std::move(f));
+  }
   return c;
 }
 

@@ -40,6 +40,10 @@ struct CompileOptions {
     std::string input;  // "" = the only rank-5 input
     int axis = 1;
   } stream;
+  // Enrolment (docs/enrolment.md): --enrol-output TENSOR --classes K [--threshold F].
+  std::string enrol_output;
+  int enrol_classes = 1;
+  float enrol_threshold = 0.5f;
   // On-device learning (docs/training.md): enabled when something is selected to train.
   passes::TrainingOptions training;
   backends::OptimizerOptions optimizer;
