@@ -696,7 +696,10 @@ OpDef pad_op() {
   // the data element it was read from.
   d.grad = [](GradContext& c) {
     const Node& n = c.node;
-    auto [begin, end] = pad_amounts(n);
+    // Named locals, not a structured binding: C++17 lambdas cannot capture those (clang).
+    const auto amounts = pad_amounts(n);
+    const std::vector<int64_t>& begin = amounts.first;
+    const std::vector<int64_t>& end = amounts.second;
     Value* dx = nullptr;
     if (pad_mode(n) == ref::kPadConstant) {
       if (c.needs(0) || c.needs(2)) {
