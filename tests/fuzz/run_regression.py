@@ -43,7 +43,7 @@ def main():
         os.makedirs(d)
         shutil.copy(os.path.join(reg, pb), os.path.join(d, "input_0.pb"))
         t0 = time.time()
-        p = subprocess.run([a.tinyodlc, "run", relu, "--inputs", d],
+        p = subprocess.run([a.tinyodlc, "run", relu, "--inputs", d, "--outputs", d + ".out"],
                            capture_output=True, text=True, timeout=60)
         dt = time.time() - t0
         msg = (p.stdout + p.stderr).strip().replace("\n", " | ")
