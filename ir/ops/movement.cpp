@@ -403,8 +403,8 @@ OpDef slice_op() {
     int64_t offset = 0;
     const bool empty = num_elements(p.out) == 0;
     for (size_t d = 0; d < cs.size(); ++d) {
-      st[d] = p.step[d] * cs[d];
-      if (!empty) offset += p.start[d] * cs[d];
+      st[d] = mul(n, p.step[d], cs[d], "stride (attribute 'steps')");  // found by fuzzing (UBSan)
+      if (!empty) offset = add(n, offset, mul(n, p.start[d], cs[d], "start offset"), "start offset");
     }
     return strided_copy_call(n, to_i32s(n, st), offset);
   };
@@ -471,8 +471,8 @@ OpDef slice_grad_op() {
     int64_t offset = 0;
     const bool empty = num_elements(dy) == 0;
     for (size_t i = 0; i < cs.size(); ++i) {
-      st[i] = steps[i] * cs[i];
-      if (!empty) offset += starts[i] * cs[i];
+      st[i] = mul(n, steps[i], cs[i], "stride (attribute 'steps')");
+      if (!empty) offset = add(n, offset, mul(n, starts[i], cs[i], "start offset"), "start offset");
     }
     I32s v = to_i32s(n, {num_elements(x), offset});
     return dispatch(FloatTypes{}, n.inputs[0]->dtype, [&](auto tag) {

@@ -121,13 +121,13 @@ def regression_cases():
                     [vi("x", TensorProto.FLOAT, [4, 3])], [vi("y", TensorProto.FLOAT, None)],
                     [const("s", np.array([I64_MAX], np.int64)), const("e", np.array([I64_MIN], np.int64)),
                      const("a", np.array([0], np.int64)), const("st", np.array([I64_MIN], np.int64))]),
-              [1], "does not fit the 32-bit kernel parameters"))
+              [1], "(Slice)"))
     c.append(("slice_step_int64_max.onnx",
               model([helper.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"])],
                     [vi("x", TensorProto.FLOAT, [4, 3])], [vi("y", TensorProto.FLOAT, None)],
                     [const("s", np.array([1], np.int64)), const("e", np.array([I64_MAX], np.int64)),
                      const("a", np.array([0], np.int64)), const("st", np.array([I64_MAX], np.int64))]),
-              [1], "does not fit the 32-bit kernel parameters"))
+              [1], "(Slice)"))
     c.append(("maxpool_dilation_overflow.onnx",
               unary_input("MaxPool", [1, 1, 8, 8], kernel_shape=[3, 3], dilations=[2**62, 1]),
               [1], "window extent"))
