@@ -229,7 +229,7 @@ const Target& register_target(Target t) {
 
 void apply_reservations(Target& t, const std::map<std::string, uint64_t>& reserve) {
   for (const auto& [name, bytes] : reserve) {
-    auto it = std::find_if(t.regions.begin(), t.regions.end(), [&](const MemoryRegion& r) { return r.name == name; });
+    auto it = std::find_if(t.regions.begin(), t.regions.end(), [&, &region = name](const MemoryRegion& r) { return r.name == region; });
     if (it == t.regions.end()) {
       std::vector<std::string> names;
       for (const auto& r : t.regions) names.push_back(r.name);

@@ -1,5 +1,7 @@
 #include "frontend/onnx_import.h"
 
+#include "support/checked.h"
+
 #include <climits>
 #include <set>
 #include <unordered_map>
@@ -8,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "ir/op_registry.h"
+#include "support/checked.h"
 #include "onnx/onnx_pb.h"  // defines ONNX_API, then includes onnx-ml.pb.h (ONNX_ML=1)
 
 namespace tinyodlc::frontend {
@@ -88,6 +91,10 @@ void release_tensor(onnx::TensorProto* t) {
   t->Swap(&empty);
 }
 
+// Highest ai.onnx opset accepted: above the newest ONNX release (opset 23 in ONNX 1.18), with
+// room for a few future releases, whose ops tinyodlc then treats like the newest it knows.
+constexpr int kMaxPlausibleOpset = 30;
+
 class Importer {
  public:
   Importer(const onnx::ModelProto& m, onnx::ModelProto* mut, const ImportOptions& opts)
@@ -149,6 +156,15 @@ class Importer {
         throw CompileError("", fmt::format("opset_import of domain '{}' has invalid version {}", domain_label(d),
                                            op.version()));
       int v = static_cast<int>(op.version());
+      // The ONNX operator sets are numbered from 1 (opset 1, 2017); 0 is the protobuf default of
+      // a missing field. A version far beyond any released one is a corrupt or hostile file.
+      if (d.empty() && v == 0)
+        throw CompileError("", "opset_import of domain 'ai.onnx' has version 0; ONNX opsets are numbered from 1 "
+                               "(the field is probably missing)");
+      if (d.empty() && v > kMaxPlausibleOpset)
+        throw CompileError("", fmt::format("opset_import of domain 'ai.onnx' has version {}, newer than any ONNX "
+                                           "release (tinyodlc accepts up to {})",
+                                           v, kMaxPlausibleOpset));
       auto it = g_->opset_imports.find(d);
       if (it != g_->opset_imports.end() && it->second != v)
         throw CompileError("", fmt::format("opset_import lists domain '{}' twice, with versions {} and {}",
@@ -180,6 +196,8 @@ class Importer {
       const onnx::ValueInfoProto& vi = gp_.input(i);
       const std::string& name = vi.name();
       if (name.empty()) throw CompileError("", fmt::format("graph input #{} has no name", i));
+      if (name.find('\0') != std::string::npos)
+        throw CompileError("", fmt::format("graph input #{} has a name containing a NUL byte", i));
       if (!seen.insert(name).second)
         throw CompileError(fmt::format("input '{}'", name), "is listed twice among the graph inputs");
       // Old IR versions list initializers among the inputs: those are constants.
@@ -227,6 +245,7 @@ class Importer {
                                               k));
       }
     }
+    checked::tensor_bytes(s, ir::dtype_size(dtype), where, "shape");
     return s;
   }
 
@@ -401,6 +420,8 @@ class Importer {
 
   // ---- graph outputs -------------------------------------------------------------------
   void read_outputs() {
+    if (gp_.output_size() == 0)
+      throw CompileError("", "the graph has no outputs (an empty graph computes nothing)");
     std::unordered_set<std::string> seen;
     for (int i = 0; i < gp_.output_size(); ++i) {
       const onnx::ValueInfoProto& vi = gp_.output(i);
@@ -456,6 +477,7 @@ class Importer {
     }
     v->dtype = dtype;
     if (full) {
+      if (dtype != DType::Undefined) checked::tensor_bytes(s, ir::dtype_size(dtype), where, "declared shape");
       v->shape = std::move(s);
       v->has_shape = true;
     }

@@ -10,6 +10,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 
+#include "support/checked.h"
 #include "onnx/onnx_pb.h"  // defines ONNX_API, then includes onnx-ml.pb.h (ONNX_ML=1)
 
 namespace tinyodlc::frontend {
@@ -19,9 +20,6 @@ using ir::DType;
 using ir::TensorData;
 
 namespace {
-
-// Largest element count accepted (keeps every byte-size computation far from overflow).
-constexpr int64_t kMaxElements = int64_t{1} << 40;
 
 // Little-endian store of an unsigned integer.
 template <typename U> void put_le(uint8_t* p, U v) {
@@ -73,20 +71,18 @@ TensorData tensor_from_proto(const onnx::TensorProto& t, const std::string& what
   if (dtype == DType::Undefined)
     throw error(fmt::format("element type {} is not supported", ir::onnx_type_name(onnx_type)));
 
+  // Validate the declared dims against the per-tensor bound and against the data actually
+  // present BEFORE allocating anything: an 83-byte file may declare dims [2^38].
   ir::Shape shape;
-  int64_t numel = 1;
   for (int i = 0; i < t.dims_size(); ++i) {
     int64_t d = t.dims(i);
     if (d < 0) throw error(fmt::format("dimension {} of dims {} is negative", i, dims_str(t)));
-    if (d != 0 && numel > kMaxElements / d) throw error(fmt::format("dims {} have too many elements", dims_str(t)));
-    numel *= d;
     shape.push_back(d);
   }
-  const std::string type_desc = fmt::format("{}{}", ir::onnx_type_name(onnx_type), dims_str(t));
-
-  TensorData out(dtype, shape);
   const size_t esize = ir::dtype_size(dtype);
-  const size_t nbytes = static_cast<size_t>(numel) * esize;
+  const std::string type_desc = fmt::format("{}{}", ir::onnx_type_name(onnx_type), dims_str(t));
+  const size_t nbytes = static_cast<size_t>(checked::tensor_bytes(shape, esize, what, "declared dims"));
+  const int64_t numel = static_cast<int64_t>(nbytes / esize);
 
   const FieldCount fields[] = {
       {"float_data", t.float_data_size()},   {"double_data", t.double_data_size()},
@@ -102,6 +98,7 @@ TensorData tensor_from_proto(const onnx::TensorProto& t, const std::string& what
     if (raw.size() != nbytes)
       throw error(fmt::format("raw_data has {} bytes but {} needs {} ({} elements of {} bytes)", raw.size(), type_desc,
                               nbytes, numel, esize));
+    TensorData out(dtype, shape);
     if (nbytes) std::memcpy(out.bytes.data(), raw.data(), nbytes);  // both little-endian
     if (dtype == DType::Bool)
       for (auto& b : out.bytes) b = b ? 1 : 0;
@@ -125,6 +122,7 @@ TensorData tensor_from_proto(const onnx::TensorProto& t, const std::string& what
   if (count != numel)
     throw error(fmt::format("{} has {} elements but {} needs {}", expected, count, type_desc, numel));
 
+  TensorData out(dtype, shape);
   uint8_t* p = out.bytes.data();
   auto range_check = [&](int64_t v, int64_t lo, int64_t hi, int i) {
     if (v < lo || v > hi)

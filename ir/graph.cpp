@@ -8,19 +8,24 @@
 #include <fmt/format.h>
 
 #include "ir/op_registry.h"
+#include "support/checked.h"
 
 namespace tinyodlc::ir {
 
 int64_t num_elements(const Shape& s) {
+  // Shapes are checked against kMaxTensorElements where they are created (set_output, the
+  // importer, the parser); this is the backstop for any other path: never wraps.
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw CompileError("", fmt::format("the element count of shape {} overflows 64 bits", shape_str(s)));
   return n;
 }
 
 std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ",")); }
 
 TensorData::TensorData(DType t, Shape s) : dtype(t), shape(std::move(s)) {
-  bytes.assign(static_cast<size_t>(num_elements(shape)) * dtype_size(dtype), 0);
+  bytes.assign(static_cast<size_t>(checked::tensor_bytes(shape, dtype_size(dtype), "", "tensor")), 0);
 }
 
 double TensorData::get_f64(int64_t i) const {

@@ -1,5 +1,7 @@
 #include "ir/parser.h"
 
+#include "support/checked.h"
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -612,10 +614,12 @@ class Parser {
     if (is(Tk::Ellipsis))
       error(peek(), "tensor data was elided when this IR was printed (--elide-constants-above); elided IR is for "
                     "display only and cannot be parsed");
-    int64_t n = 1;
-    for (int64_t d : shape) {
-      if (d != 0 && n > (int64_t{1} << 40) / d) error(type_tok, fmt::format("tensor of shape {} is too large", shape_str(shape)));
-      n *= d;
+    int64_t n = 0;
+    try {  // the per-tensor bound (support/checked.h), before allocating
+      const int64_t es1 = static_cast<int64_t>(std::max<size_t>(dtype_size(t), 1));
+      n = checked::tensor_bytes(shape, static_cast<size_t>(es1), "", "tensor of shape") / es1;
+    } catch (const CompileError& e) {
+      error(type_tok, e.message());
     }
     auto data = std::make_shared<TensorData>(t, shape);
     size_t es = dtype_size(t);
@@ -668,6 +672,13 @@ class Parser {
       }
     }
     expect(Tk::RBracket, "to close the shape");
+    if (ts.has_shape && ts.dtype != DType::Undefined) {
+      try {
+        checked::tensor_bytes(ts.shape, dtype_size(ts.dtype), "", "shape");
+      } catch (const CompileError& e) {
+        error(start, e.message());
+      }
+    }
     return parse_quant(ts);
   }
 

@@ -61,7 +61,7 @@ OpDef conv_op() {
     Window win = conv_window(n);
     const Shape& x = n.inputs[0]->shape;
     const Shape& w = n.inputs[1]->shape;
-    const int32_t group = static_cast<int32_t>(n.attr_int_or("group", 1));
+    const int32_t group = i32(n, n.attr_int_or("group", 1), "attribute 'group'");
     return dispatch(ConvTypes{}, n.inputs[0]->dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       return with_opt_input(n, 2, [&](auto bias) {
@@ -76,8 +76,8 @@ OpDef conv_op() {
   d.macs = [](const Node& n) {
     const Shape& w = n.inputs[1]->shape;
     int64_t k = 1;
-    for (size_t i = 1; i < w.size(); ++i) k *= w[i];
-    return n.outputs[0]->numel() * k;
+    for (size_t i = 1; i < w.size(); ++i) k *= w[i];  // <= the weight's element count
+    return mul(n, n.outputs[0]->numel(), k, "MAC count");
   };
   return d;
 }

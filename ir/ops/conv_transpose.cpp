@@ -41,7 +41,7 @@ Window conv_transpose_window(const Node& n) {
                         shape_str(w), w[0], shape_str(x), x[1]));
   if (x[1] % group != 0) fail(n, fmt::format("input channels {} are not divisible by group = {}", x[1], group));
   if (w[1] < 1) fail(n, fmt::format("weight '{}' {} has no output channels", n.inputs[1]->name, shape_str(w)));
-  const int64_t m = w[1] * group;
+  const int64_t m = mul(n, w[1], group, "output channels (weight dim 1 * attribute 'group')");
   if (Value* b = n.input(2)) {
     const Shape& bs = shape_of(n, 2);
     if (bs != Shape{m}) fail(n, fmt::format("bias '{}' has shape {}, expected [{}]", b->name, shape_str(bs), m));
@@ -62,7 +62,12 @@ Window conv_transpose_window(const Node& n) {
   const std::string ap = auto_pad_attr(n);
   std::vector<int64_t> natural(r);
   for (size_t i = 0; i < r; ++i)
-    natural[i] = win.strides[i] * (win.in[i] - 1) + opad[i] + (win.kernel[i] - 1) * win.dilations[i] + 1;
+    natural[i] = add(n,
+                     add(n, mul(n, win.strides[i], win.in[i] - 1, "output size (attribute 'strides')"), opad[i],
+                         "output size"),
+                     add(n, mul(n, win.kernel[i] - 1, win.dilations[i], "window extent (attribute 'dilations')"), 1,
+                         "window extent"),
+                     "output size");
 
   std::vector<int64_t> out_shape = n.attr_ints_or("output_shape", {});
   if (!out_shape.empty()) {
@@ -73,14 +78,14 @@ Window conv_transpose_window(const Node& n) {
     for (int64_t v : out_shape)
       if (v < 1) fail(n, fmt::format("output_shape [{}] must be positive", fmt::join(out_shape, ",")));
   } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
-    for (size_t i = 0; i < r; ++i) out_shape.push_back(win.in[i] * win.strides[i]);
+    for (size_t i = 0; i < r; ++i) out_shape.push_back(mul(n, win.in[i], win.strides[i], "output size (attribute 'strides')"));
   }
   win.pads_begin.assign(r, 0);
   win.pads_end.assign(r, 0);
   win.out.resize(r);
   if (!out_shape.empty()) {
     for (size_t i = 0; i < r; ++i) {
-      const int64_t total = natural[i] - out_shape[i];
+      const int64_t total = natural[i] - out_shape[i];  // both >= 0: no overflow
       if (total > 0) {
         win.pads_begin[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
         win.pads_end[i] = total - win.pads_begin[i];
@@ -96,7 +101,7 @@ Window conv_transpose_window(const Node& n) {
       }
     }
     for (size_t i = 0; i < r; ++i) {
-      win.out[i] = natural[i] - win.pads_begin[i] - win.pads_end[i];
+      win.out[i] = sub(n, sub(n, natural[i], win.pads_begin[i], "attribute 'pads'"), win.pads_end[i], "attribute 'pads'");
       if (win.out[i] < 1)
         fail(n, fmt::format("pads remove the whole output along spatial dim {} (size {} before padding)", i,
                             natural[i]));
@@ -112,15 +117,15 @@ OpDef conv_transpose_op() {
     check_input_count(n, 2, 3);
     DType t = check_same_dtype(n, {0, 1, 2}, type_mask(ConvTypes{}));
     Window win = conv_transpose_window(n);
-    Shape y{shape_of(n, 0)[0], shape_of(n, 1)[1] * n.attr_int_or("group", 1)};
+    Shape y{shape_of(n, 0)[0], mul(n, shape_of(n, 1)[1], n.attr_int_or("group", 1), "output channels")};
     y.insert(y.end(), win.out.begin(), win.out.end());
     set_output(n, 0, t, y);
   };
   d.lower = [](const Node& n) {
     Window win = conv_transpose_window(n);
     const Shape& x = n.inputs[0]->shape;
-    const int32_t group = static_cast<int32_t>(n.attr_int_or("group", 1));
-    const int32_t m = static_cast<int32_t>(n.inputs[1]->shape[1]) * group;
+    const int32_t group = i32(n, n.attr_int_or("group", 1), "attribute 'group'");
+    const int32_t m = i32(n, mul(n, n.inputs[1]->shape[1], group, "output channels"), "output channels");
     return dispatch(ConvTypes{}, n.inputs[0]->dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       return with_opt_input(n, 2, [&](auto bias) {
@@ -135,8 +140,8 @@ OpDef conv_transpose_op() {
   d.macs = [](const Node& n) {
     const Shape& w = n.inputs[1]->shape;
     int64_t k = 1;
-    for (size_t i = 1; i < w.size(); ++i) k *= w[i];
-    return n.inputs[0]->numel() * k;
+    for (size_t i = 1; i < w.size(); ++i) k *= w[i];  // <= the weight's element count
+    return mul(n, n.inputs[0]->numel(), k, "MAC count");
   };
   return d;
 }

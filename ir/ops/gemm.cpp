@@ -72,7 +72,7 @@ OpDef gemm_op() {
   };
   d.macs = [](const Node& n) {
     GemmDims g = gemm_dims(n);
-    return g.m * g.n * g.k;
+    return mul(n, mul(n, g.m, g.n, "MAC count"), g.k, "MAC count");
   };
   // Y = alpha op(A) op(B) + beta C:  d op(A) = alpha dY op(B)^T,  d op(B) = alpha op(A)^T dY,
   // dC = beta * dY summed over C's broadcast axes. Each product is one Gemm with transposes
@@ -121,7 +121,7 @@ OpDef matmul_op() {
   };
   d.macs = [](const Node& n) {
     MatMulDims m = matmul_dims(n);
-    return num_elements(m.batch) * m.m * m.n * m.k;
+    return mul(n, mul(n, mul(n, num_elements(m.batch), m.m, "MAC count"), m.n, "MAC count"), m.k, "MAC count");
   };
   // Y = A B (numpy matmul): dA = dY B^T, dB = A^T dY, summed over broadcast batch dims.
   // A 2-D B (a Linear layer applied to [..., K] activations) uses Gemm on the flattened rows

@@ -119,7 +119,7 @@ OpDef concat_op() {
       if (!ok)
         fail(n, fmt::format("input {} ('{}') has shape {} which does not match input 0 {} outside axis {}", k, v->name,
                             shape_str(s), shape_str(s0), axis));
-      out[axis] += s[axis];
+      out[axis] = add(n, out[axis], s[axis], "concatenated size along the axis");
     }
     set_output(n, 0, t, out);
   };
@@ -188,7 +188,7 @@ std::vector<int64_t> split_sizes(const Node& n) {
     int64_t sum = 0;
     for (int64_t s : sizes) {
       if (s < 0) fail(n, fmt::format("split [{}] has a negative entry", fmt::join(sizes, ",")));
-      sum += s;
+      sum = add(n, sum, s, "sum of 'split'");
     }
     if (sum != dim)
       fail(n, fmt::format("split [{}] sums to {} but dimension {} of the input {} is {}", fmt::join(sizes, ","), sum,
@@ -196,6 +196,7 @@ std::vector<int64_t> split_sizes(const Node& n) {
   } else if (n.has_attr("num_outputs")) {
     const int64_t k = n.attr_int("num_outputs");
     if (k != n_out) fail(n, fmt::format("num_outputs is {} but the node has {} outputs", k, n_out));
+    if (k < 1) fail(n, fmt::format("num_outputs is {}; it must be >= 1", k));
     const int64_t chunk = (dim + k - 1) / k;  // the last chunk is smaller when uneven
     sizes.assign(k, chunk);
     sizes.back() = dim - chunk * (k - 1);
@@ -365,11 +366,13 @@ SliceParams slice_params(const Node& n) {
     if (step > 0) {
       s = std::clamp<int64_t>(s, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
-      size = e > s ? (e - s + step - 1) / step : 0;
+      size = e > s ? (e - s) / step + ((e - s) % step != 0) : 0;  // ceil, without overflow for huge steps
     } else if (dim > 0) {
       s = std::clamp<int64_t>(s, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      size = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+      // ceil((s - e) / -step) in unsigned arithmetic: -step overflows for step = INT64_MIN.
+      const uint64_t span = static_cast<uint64_t>(s - e), st = uint64_t{0} - static_cast<uint64_t>(step);
+      size = s > e ? static_cast<int64_t>(span / st + (span % st != 0)) : 0;
     }
     p.out[a] = size;
     p.start[a] = size > 0 ? s : 0;
@@ -400,8 +403,8 @@ OpDef slice_op() {
     int64_t offset = 0;
     const bool empty = num_elements(p.out) == 0;
     for (size_t d = 0; d < cs.size(); ++d) {
-      st[d] = p.step[d] * cs[d];
-      if (!empty) offset += p.start[d] * cs[d];
+      st[d] = mul(n, p.step[d], cs[d], "stride (attribute 'steps')");  // found by fuzzing (UBSan)
+      if (!empty) offset = add(n, offset, mul(n, p.start[d], cs[d], "start offset"), "start offset");
     }
     return strided_copy_call(n, to_i32s(n, st), offset);
   };
@@ -468,8 +471,8 @@ OpDef slice_grad_op() {
     int64_t offset = 0;
     const bool empty = num_elements(dy) == 0;
     for (size_t i = 0; i < cs.size(); ++i) {
-      st[i] = steps[i] * cs[i];
-      if (!empty) offset += starts[i] * cs[i];
+      st[i] = mul(n, steps[i], cs[i], "stride (attribute 'steps')");
+      if (!empty) offset = add(n, offset, mul(n, starts[i], cs[i], "start offset"), "start offset");
     }
     I32s v = to_i32s(n, {num_elements(x), offset});
     return dispatch(FloatTypes{}, n.inputs[0]->dtype, [&](auto tag) {
@@ -665,7 +668,7 @@ OpDef pad_op() {
     auto [begin, end] = pad_amounts(n);
     Shape out(in.size());
     for (size_t i = 0; i < in.size(); ++i) {
-      out[i] = in[i] + begin[i] + end[i];
+      out[i] = add(n, add(n, in[i], begin[i], "padded size (pads)"), end[i], "padded size (pads)");
       if (out[i] < 0)
         fail(n, fmt::format("pads crop dimension {} of the input {} below zero", i, shape_str(in)));
       if (mode != ref::kPadConstant && in[i] == 0 && out[i] > 0)
@@ -693,7 +696,10 @@ OpDef pad_op() {
   // the data element it was read from.
   d.grad = [](GradContext& c) {
     const Node& n = c.node;
-    auto [begin, end] = pad_amounts(n);
+    // Named locals, not a structured binding: C++17 lambdas cannot capture those (clang).
+    const auto amounts = pad_amounts(n);
+    const std::vector<int64_t>& begin = amounts.first;
+    const std::vector<int64_t>& end = amounts.second;
     Value* dx = nullptr;
     if (pad_mode(n) == ref::kPadConstant) {
       if (c.needs(0) || c.needs(2)) {
@@ -748,7 +754,7 @@ OpDef pad_grad_op() {
       fail(n, fmt::format("pads [{}] must have 2 * {} entries", fmt::join(pads, ","), y.size()));
     Shape x(y.size());
     for (size_t i = 0; i < y.size(); ++i) {
-      x[i] = y[i] - pads[i] - pads[i + y.size()];
+      x[i] = sub(n, sub(n, y[i], pads[i], "attribute 'pads'"), pads[i + y.size()], "attribute 'pads'");
       if (x[i] < 0) fail(n, fmt::format("pads [{}] exceed dy {}", fmt::join(pads, ","), shape_str(y)));
     }
     set_output(n, 0, n.inputs[0]->dtype, x);

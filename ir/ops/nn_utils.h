@@ -42,7 +42,8 @@ inline std::string auto_pad_attr(const Node& n) {
   return a;
 }
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+// a, b >= 1 in every use (sizes, strides); written so that a + b - 1 cannot overflow.
+inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? a / b + (a % b != 0) : -((-a) / b); }
 
 // Forward sliding window (Conv, pooling). `in`/`kernel`: spatial sizes. ceil_mode only
 // applies with explicit pads (as in ONNX: the last window must start inside the input or
@@ -62,22 +63,28 @@ inline Window forward_window(const Node& n, const Shape& in, const std::vector<i
   w.out.resize(r);
   for (size_t i = 0; i < r; ++i) {
     if (kernel[i] < 1) fail(n, fmt::format("kernel size {} along spatial dim {} must be >= 1", kernel[i], i));
-    const int64_t ext = (kernel[i] - 1) * w.dilations[i] + 1;  // window extent
+    // Checked arithmetic (support/checked.h): attributes are arbitrary int64 from the file.
+    const int64_t ext = add(n, mul(n, kernel[i] - 1, w.dilations[i], "window extent (kernel * attribute 'dilations')"),
+                            1, "window extent");
     if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
       w.out[i] = ceil_div(in[i], w.strides[i]);
-      int64_t total = std::max<int64_t>(0, (w.out[i] - 1) * w.strides[i] + ext - in[i]);
+      int64_t total = std::max<int64_t>(
+          0, sub(n, add(n, mul(n, w.out[i] - 1, w.strides[i], "attribute 'strides'"), ext, "SAME padding"), in[i],
+                 "SAME padding"));
       int64_t small = total / 2, big = total - total / 2;
       w.pads_begin[i] = ap == "SAME_UPPER" ? small : big;
       w.pads_end[i] = ap == "SAME_UPPER" ? big : small;
     } else {
-      const int64_t span = in[i] + w.pads_begin[i] + w.pads_end[i] - ext;
+      const int64_t padded = add(n, add(n, in[i], w.pads_begin[i], "padded input size (attribute 'pads')"),
+                                 w.pads_end[i], "padded input size (attribute 'pads')");
+      const int64_t span = padded - ext;  // both in [0, 2^63): no overflow
       if (span < 0)
         fail(n, fmt::format("window extent {} (kernel {}, dilation {}) exceeds the padded input size {} along "
                             "spatial dim {}",
-                            ext, kernel[i], w.dilations[i], in[i] + w.pads_begin[i] + w.pads_end[i], i));
+                            ext, kernel[i], w.dilations[i], padded, i));
       if (ceil_mode && ap == "NOTSET") {
         w.out[i] = ceil_div(span, w.strides[i]) + 1;
-        if ((w.out[i] - 1) * w.strides[i] >= in[i] + w.pads_begin[i]) --w.out[i];
+        if ((w.out[i] - 1) * w.strides[i] >= in[i] + w.pads_begin[i]) --w.out[i];  // <= span + stride: no overflow
       } else {
         w.out[i] = span / w.strides[i] + 1;
       }

@@ -65,6 +65,10 @@ void set_output(Node& n, size_t k, DType t, Shape s) {
   if (!o) return;
   for (int64_t d : s)
     if (d < 0) fail(n, fmt::format("output '{}' would have a negative dimension {}", o->name, shape_str(s)));
+  // Every tensor stays below the documented per-tensor bound (support/checked.h), so element
+  // counts, strides and byte sizes derived from it fit the 32-bit kernel parameters.
+  if (t != DType::Undefined)
+    checked::tensor_bytes(s, dtype_size(t), n.label(), fmt::format("output '{}' of shape", o->name));
   if (o->has_shape && o->dtype != DType::Undefined && o->dtype != t)
     fail(n, fmt::format("output '{}' is declared {} but the operator produces {}", o->name, dtype_name(o->dtype),
                         dtype_name(t)));
@@ -104,8 +108,8 @@ I32s contiguous_strides(const Shape& s) {
   I32s st(s.size());
   int64_t acc = 1;
   for (size_t i = s.size(); i-- > 0;) {
-    st[i] = static_cast<int32_t>(acc);
-    acc *= s[i];
+    st[i] = checked::to_i32(acc, "", fmt::format("stride {} of shape {}", i, shape_str(s)));
+    acc = checked::mul<int64_t>(acc, s[i], "", fmt::format("element count of shape {}", shape_str(s)));
   }
   return st;
 }
@@ -123,13 +127,36 @@ I32s to_i32s(const Node& n, const std::vector<int64_t>& v) {
   r.reserve(v.size());
   for (int64_t x : v) {
     if (x > std::numeric_limits<int32_t>::max() || x < std::numeric_limits<int32_t>::min())
-      fail(n, fmt::format("value {} does not fit the 32-bit kernel parameters", x));
+      fail(n, fmt::format("value {} does not fit the 32-bit kernel parameters (docs/robustness.md)", x));
     r.push_back(static_cast<int32_t>(x));
   }
   return r;
 }
 
 I32s dims_i32(const Node& n, const Shape& s) { return to_i32s(n, s); }
+
+int64_t mul(const Node& n, int64_t a, int64_t b, std::string_view what) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) checked::mul(a, b, n.label(), what);
+  return r;
+}
+int64_t add(const Node& n, int64_t a, int64_t b, std::string_view what) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) checked::add(a, b, n.label(), what);
+  return r;
+}
+int64_t sub(const Node& n, int64_t a, int64_t b, std::string_view what) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) checked::sub(a, b, n.label(), what);
+  return r;
+}
+int32_t i32(const Node& n, int64_t v, std::string_view what) {
+  if (v < INT32_MIN || v > INT32_MAX) checked::to_i32(v, n.label(), what);
+  return static_cast<int32_t>(v);
+}
+int32_t numel_i32(const Node& n, const Value* v) {
+  return i32(n, v->numel(), fmt::format("element count of '{}'", v->name));
+}
 
 void attr_to_input(Node& n, Graph& g, const char* attr, size_t k) {
   if (!n.attr(attr)) return;

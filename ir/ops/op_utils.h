@@ -11,6 +11,7 @@
 #include "ir/graph.h"
 #include "ir/kernel_call.h"
 #include "ir/op_registry.h"
+#include "support/checked.h"
 
 namespace tinyodlc::ir::ops {
 
@@ -50,6 +51,15 @@ I32s broadcast_strides(const Shape& in, const Shape& out);
 I32s contiguous_strides(const Shape& s);
 I32s to_i32s(const Node& n, const std::vector<int64_t>& v);
 I32s dims_i32(const Node& n, const Shape& s);
+
+// Checked shape arithmetic (support/checked.h) with errors naming the node and `what` (e.g.
+// "attribute 'pads'", "window extent"): a * b, a + b, a - b, narrowing to int32.
+int64_t mul(const Node& n, int64_t a, int64_t b, std::string_view what);
+int64_t add(const Node& n, int64_t a, int64_t b, std::string_view what);
+int64_t sub(const Node& n, int64_t a, int64_t b, std::string_view what);
+int32_t i32(const Node& n, int64_t v, std::string_view what);
+// v's element count as a 32-bit kernel parameter (an error if it does not fit).
+int32_t numel_i32(const Node& n, const Value* v);
 
 // The node was imported at an opset older than `v` (node.opset 0 = newest).
 inline bool before(const Node& n, int v) { return n.opset != 0 && n.opset < v; }

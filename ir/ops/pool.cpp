@@ -48,6 +48,7 @@ Shape grad_input_shape(const Node& n) {
   Shape x = n.attr_ints_or("input_shape", {});
   if (x.size() < 3 || x.size() > 5)
     fail(n, fmt::format("attribute input_shape [{}] must be [N, C, D1 (, D2 (, D3))]", fmt::join(x, ",")));
+  checked::tensor_bytes(x, 8, n.label(), "attribute 'input_shape'");
   return x;
 }
 
@@ -57,7 +58,8 @@ Shape pool_out_shape(const Node& n, const Window& w) {
   return y;
 }
 
-int32_t planes(const Node& n) { return static_cast<int32_t>(n.inputs[0]->shape[0] * n.inputs[0]->shape[1]); }
+// N * C: bounded by the element count, which is bounded by kMaxTensorElements (checked).
+int32_t planes(const Node& n) { return i32(n, mul(n, n.inputs[0]->shape[0], n.inputs[0]->shape[1], "N * C"), "N * C"); }
 int32_t planes(const Shape& x) { return static_cast<int32_t>(x[0] * x[1]); }
 
 // Gradient node `op` (domain tinyodlc) with the forward node's attributes (+ extra).
@@ -74,9 +76,9 @@ void check_grad_dy(const Node& n, const Shape& y) {
     fail(n, fmt::format("dY has shape {}, expected {} (the forward output)", shape_str(shape_of(n, 0)), shape_str(y)));
 }
 
-int64_t window_size(const Window& w) {
+int64_t window_size(const Node& n, const Window& w) {
   int64_t k = 1;
-  for (int64_t v : w.kernel) k *= v;
+  for (int64_t v : w.kernel) k = mul(n, k, v, "window size (attribute 'kernel_shape')");
   return k;
 }
 
@@ -105,7 +107,7 @@ OpDef max_pool_op() {
       });
     });
   };
-  d.macs = [](const Node& n) { return n.outputs[0]->numel() * window_size(pool_window(n)); };
+  d.macs = [](const Node& n) { return mul(n, n.outputs[0]->numel(), window_size(n, pool_window(n)), "MAC count"); };
   d.grad = [](GradContext& c) {
     if (c.needs(0) && c.dy(0)) c.set_dx(0, emit_pool_grad(c, "MaxPoolGrad", {c.dy(0), c.node.inputs[0]}));
   };
@@ -138,7 +140,7 @@ OpDef max_pool_grad_op() {
                        pad3(n, w.strides, 1), pad3(n, w.dilations, 1), pad3(n, w.pads_begin, 0));
     });
   };
-  d.macs = [](const Node& n) { return n.inputs[0]->numel() * window_size(pool_window(n, n.inputs[1]->shape)); };
+  d.macs = [](const Node& n) { return mul(n, n.inputs[0]->numel(), window_size(n, pool_window(n, n.inputs[1]->shape)), "MAC count"); };
   return d;
 }
 const OpRegistrar kMaxPoolGrad(max_pool_grad_op());
@@ -165,7 +167,7 @@ OpDef avg_pool_op() {
                        pad3(n, w.dilations, 1), pads, cip);
     });
   };
-  d.macs = [](const Node& n) { return n.outputs[0]->numel() * window_size(pool_window(n)); };
+  d.macs = [](const Node& n) { return mul(n, n.outputs[0]->numel(), window_size(n, pool_window(n)), "MAC count"); };
   d.grad = [](GradContext& c) {
     if (c.needs(0))
       c.set_dx(0, emit_pool_grad(c, "AveragePoolGrad", {c.dy(0)},
@@ -202,7 +204,7 @@ OpDef avg_pool_grad_op() {
                        pad3(n, w.dilations, 1), pads, cip);
     });
   };
-  d.macs = [](const Node& n) { return n.inputs[0]->numel() * window_size(pool_window(n, grad_input_shape(n))); };
+  d.macs = [](const Node& n) { return mul(n, n.inputs[0]->numel(), window_size(n, pool_window(n, grad_input_shape(n))), "MAC count"); };
   return d;
 }
 const OpRegistrar kAvgPoolGrad(avg_pool_grad_op());

@@ -74,7 +74,7 @@ OpDef reshape_op() {
         has_zero = true;
       }
       out[i] = s;
-      known *= s;
+      known = mul(n, known, s, "element count of the target shape");
     }
     if (allowzero && has_zero && infer_at >= 0)
       fail(n, fmt::format("target shape [{}] has both 0 and -1 with allowzero=1", fmt::join(spec, ",")));
@@ -108,7 +108,7 @@ OpDef flatten_op() {
     if (axis < -r || axis > r) fail(n, fmt::format("axis {} is out of range [{}, {}] for input {}", axis, -r, r, shape_str(in)));
     if (axis < 0) axis += r;
     int64_t a = 1, b = 1;
-    for (int64_t i = 0; i < r; ++i) (i < axis ? a : b) *= in[i];
+    for (int64_t i = 0; i < r; ++i) (i < axis ? a : b) *= in[i];  // <= the input's element count: no overflow
     set_output(n, 0, n.inputs[0]->dtype, {a, b});
   };
   d.lower = lower_copy;
@@ -288,7 +288,7 @@ OpDef tile_op() {
     Shape out(in.size());
     for (size_t i = 0; i < in.size(); ++i) {
       if (rep[i] < 0) fail(n, fmt::format("repeats [{}] has a negative entry", fmt::join(rep, ",")));
-      out[i] = in[i] * rep[i];
+      out[i] = mul(n, in[i], rep[i], "tiled size (input dimension * repeats)");
     }
     set_output(n, 0, n.inputs[0]->dtype, out);
   };

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <type_traits>
+
 namespace tinyodlc {
 namespace ref {
 
@@ -41,6 +43,51 @@ struct NdIter {
     }
   }
 };
+
+// Integer arithmetic with ONNX/numpy semantics: two's-complement wrap-around, never undefined
+// behaviour (signed overflow in C++ is UB, and the compiler folds constants with these same
+// kernels). Integers are computed in uint64_t (modulo 2^64) and narrowed back, which keeps
+// the low bits; floating types use plain arithmetic.
+//   wrap_neg(INT64_MIN) == INT64_MIN, wrap_abs(INT32_MIN) == INT32_MIN (as numpy),
+//   wrap_div(INT_MIN, -1) == INT_MIN (the true quotient 2^(bits-1) wrapped; the hardware
+//   instruction would trap), wrap_div(a, 0) == 0 (undefined in ONNX; never a trap).
+template <typename T> constexpr bool kIsFloat = std::is_floating_point_v<T>;
+template <typename T>
+inline T wrap_add(T a, T b) {
+  if constexpr (kIsFloat<T>) return a + b;
+  else return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+template <typename T>
+inline T wrap_sub(T a, T b) {
+  if constexpr (kIsFloat<T>) return a - b;
+  else return static_cast<T>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
+template <typename T>
+inline T wrap_mul(T a, T b) {
+  if constexpr (kIsFloat<T>) return a * b;
+  else return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+}
+template <typename T>
+inline T wrap_neg(T a) {
+  if constexpr (kIsFloat<T>) return -a;
+  else return static_cast<T>(uint64_t{0} - static_cast<uint64_t>(a));
+}
+template <typename T>
+inline T wrap_abs(T a) {
+  if constexpr (std::is_signed_v<T>) return a < T(0) ? wrap_neg(a) : a;
+  else return a;
+}
+template <typename T>
+inline T wrap_div(T a, T b) {
+  if constexpr (kIsFloat<T>) {
+    return a / b;
+  } else {
+    if (b == T(0)) return T(0);
+    if constexpr (std::is_signed_v<T>)
+      if (b == T(-1)) return wrap_neg(a);  // INT_MIN / -1 would trap
+    return static_cast<T>(a / b);
+  }
+}
 
 inline int64_t product(const int32_t* dims, int32_t rank) {
   int64_t n = 1;

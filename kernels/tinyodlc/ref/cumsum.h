@@ -17,9 +17,9 @@ void cumsum(const T* x, T* y, int32_t outer, int32_t len, int32_t inner, bool ex
         const int64_t at = base + static_cast<int64_t>(k) * inner;
         if (exclusive) {
           y[at] = acc;
-          acc = static_cast<T>(acc + x[at]);
+          acc = wrap_add(acc, x[at]);
         } else {
-          acc = static_cast<T>(acc + x[at]);
+          acc = wrap_add(acc, x[at]);
           y[at] = acc;
         }
       }

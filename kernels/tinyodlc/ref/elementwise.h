@@ -17,8 +17,9 @@ void unary(const T* x, R* y, int32_t n, float p0, float p1) {
 }
 
 struct ReluOp { template <typename T> static T apply(T x, float, float) { return x > T(0) ? x : T(0); } };
-struct NegOp { template <typename T> static T apply(T x, float, float) { return static_cast<T>(-x); } };
-struct AbsOp { template <typename T> static T apply(T x, float, float) { return x < T(0) ? static_cast<T>(-x) : x; } };
+// Integer Neg/Abs wrap (Neg(INT64_MIN) == INT64_MIN, as numpy): common.h.
+struct NegOp { template <typename T> static T apply(T x, float, float) { return wrap_neg(x); } };
+struct AbsOp { template <typename T> static T apply(T x, float, float) { return wrap_abs(x); } };
 // Float functors are templated on float/double (T(c) of a float literal is that literal, so
 // the float instantiations compute exactly what the float-only forms did).
 struct SqrtOp { template <typename T> static T apply(T x, float, float) { return m_sqrt(x); } };
@@ -170,22 +171,18 @@ void binary(const T* a, const T* b, R* y, int32_t rank, const int32_t* out_dims,
   for (int64_t i = 0; i < n; ++i, it.next()) y[i] = Op::apply(a[it.off[0]], b[it.off[1]]);
 }
 
-struct AddOp { template <typename T> static T apply(T a, T b) { return static_cast<T>(a + b); } };
-struct SubOp { template <typename T> static T apply(T a, T b) { return static_cast<T>(a - b); } };
-struct MulOp { template <typename T> static T apply(T a, T b) { return static_cast<T>(a * b); } };
-struct DivOp {
-  template <typename T> static T apply(T a, T b) {
-    // Integer division by zero is undefined in ONNX; yield 0 instead of trapping.
-    if (static_cast<T>(0.5) == 0 && b == 0) return 0;
-    return static_cast<T>(a / b);
-  }
-};
+// Integer Add/Sub/Mul wrap modulo 2^bits and integer Div truncates, with x / 0 == 0 and
+// INT_MIN / -1 == INT_MIN instead of a trap (common.h): numpy's results, never UB.
+struct AddOp { template <typename T> static T apply(T a, T b) { return wrap_add(a, b); } };
+struct SubOp { template <typename T> static T apply(T a, T b) { return wrap_sub(a, b); } };
+struct MulOp { template <typename T> static T apply(T a, T b) { return wrap_mul(a, b); } };
+struct DivOp { template <typename T> static T apply(T a, T b) { return wrap_div(a, b); } };
 struct PowOp {
   static float apply(float a, float b) { return powf(a, b); }
   static double apply(double a, double b) { return pow(a, b); }
   template <typename T> static T apply(T a, T b) {
     T r = 1;
-    for (T i = 0; i < b; ++i) r = static_cast<T>(r * a);
+    for (T i = 0; i < b; ++i) r = wrap_mul(r, a);
     return r;
   }
 };

@@ -56,14 +56,6 @@ inline T mul_add(T acc, T a, T b) {
   }
 }
 
-template <typename T>
-inline T wrap_add(T a, T b) {
-  if constexpr (static_cast<T>(0.5) != 0) {
-    return a + b;
-  } else {
-    return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-  }
-}
 
 }  // namespace ref
 }  // namespace tinyodlc

@@ -42,7 +42,7 @@ template <typename T> bool is_nan(T x) {
   else return false;
 }
 template <typename T> T abs_of(T x) {
-  if constexpr (std::is_signed_v<T>) return x < T(0) ? static_cast<T>(T(0) - x) : x;
+  if constexpr (std::is_signed_v<T>) return wrap_abs(x);  // |INT_MIN| wraps to INT_MIN, as numpy
   else return x;
 }
 inline float sqrt_of(float x) { return sqrtf(x); }
