@@ -1,6 +1,7 @@
 // The C++ backend: turns a compiled graph (after the pass pipeline) into standalone C++17
 // sources: <name>.h (API), <name>.cpp (weights, kernel calls, arena) and the kernel headers
-// the code includes (tinyodlc/ref/*.h).
+// the code includes (tinyodlc/ref/*.h: only those). The implementation is split by job, see
+// backends/emitter_state.h and docs/design.md "Backend".
 #pragma once
 
 #include <string>
@@ -30,6 +31,11 @@ struct EmitOptions {
   // inference graph; both share the trainable parameters (Value::State::Param, by name).
   const ir::Graph* training = nullptr;
   OptimizerOptions optimizer;
+  // Per-layer profiling hooks: invoke() calls TINYODLC_PROFILE_LAYER(index, "node name")
+  // before every kernel call (and before the output copies). The macro compiles to nothing
+  // unless the including code defines it (the QEMU bench does: harness/target/profile.h);
+  // EmitResult::profiled_nodes maps the indices to nodes.
+  bool profile_layers = true;
 };
 
 struct GeneratedFile {
@@ -54,6 +60,9 @@ struct EmitResult {
   std::vector<TrainableSlot> trainable;
   size_t trainable_count = 0;        // floats per blob
   size_t state_bytes = 0;            // parameters + gradient accumulator + optimizer state
+  // Per-layer profiling (EmitOptions::profile_layers): for marker index k, the index of its
+  // node in the inference graph's nodes(), or -1 for the copies of the graph outputs.
+  std::vector<int> profiled_nodes;
 };
 
 // Throws CompileError when the graph contains a node that cannot be lowered.

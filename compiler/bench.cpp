@@ -2,7 +2,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 #include <fstream>
 #include <ostream>
 
@@ -84,31 +83,11 @@ int bench_model(const CompileOptions& copts_in, const RunOptions& ropts, const B
     throw std::runtime_error("bench needs the QEMU instruction-count plugin (qemu_insn_plugin.so next to tinyodlc, "
                              "or TINYODLC_QEMU_PLUGIN)");
 
-  // Layers in the order of the markers: every node with a kernel call, then the output copies.
-  std::vector<const ir::Node*> layer_nodes;
-  {
-    std::ifstream f(fs::path(dir.path) / "layers" / (c.name + "_markers.cpp"));
-    std::string line;
-    std::map<std::string, const ir::Node*> by_name;
-    for (const auto& n : g.nodes()) by_name[n->name] = n.get();
-    bool next_is_layer = false;
-    while (std::getline(f, line)) {
-      if (line == "  tinyodlc_perf_layer();") {
-        next_is_layer = true;
-        continue;
-      }
-      if (!next_is_layer) continue;
-      next_is_layer = false;
-      const ir::Node* node = nullptr;
-      if (line.rfind("  // ", 0) == 0) {
-        std::string text = line.substr(5);
-        size_t paren = text.rfind(" (");
-        auto it = by_name.find(text.substr(0, paren));
-        if (it != by_name.end()) node = it->second;
-      }
-      layer_nodes.push_back(node);
-    }
-  }
+  // Segment 0 is the entry of invoke(); segment k+1 starts at profiling marker k, before the
+  // node c.emitted.profiled_nodes[k] (-1: the copies of the graph outputs).
+  std::vector<const ir::Node*> nodes;
+  for (const auto& n : g.nodes()) nodes.push_back(n.get());
+  const std::vector<int>& markers = c.emitted.profiled_nodes;
   int64_t total_macs = 0;
   for (const auto& n : g.nodes()) total_macs += n->def && n->def->macs ? n->def->macs(*n) : 0;
 
@@ -116,7 +95,12 @@ int bench_model(const CompileOptions& copts_in, const RunOptions& ropts, const B
                      target.name, target.core, target.qemu_machine, plain.compiler);
   out << fmt::format("\n{:>4}  {:<32} {:<18} {:>12} {:>12} {:>10}\n", "#", "layer", "op", "MACs", "insns",
                      "insns/MAC");
-  std::string json_layers;
+  struct Row {
+    std::string name, op;
+    int64_t macs;
+    uint64_t insns;
+  };
+  std::vector<Row> rows;
   uint64_t seg_sum = 0;
   for (size_t i = 0; i < marked.segments.size(); ++i) {
     uint64_t n = marked.segments[i];
@@ -125,8 +109,8 @@ int bench_model(const CompileOptions& copts_in, const RunOptions& ropts, const B
     int64_t macs = 0;
     if (i == 0) {
       name = "(entry)";
-    } else if (i - 1 < layer_nodes.size() && layer_nodes[i - 1]) {
-      const ir::Node* node = layer_nodes[i - 1];
+    } else if (i - 1 < markers.size() && markers[i - 1] >= 0) {
+      const ir::Node* node = nodes.at(static_cast<size_t>(markers[i - 1]));
       name = node->name;
       op = node->op;
       macs = node->def && node->def->macs ? node->def->macs(*node) : 0;
@@ -134,8 +118,7 @@ int bench_model(const CompileOptions& copts_in, const RunOptions& ropts, const B
       name = "(output copies)";
     }
     out << fmt::format("{:>4}  {:<32} {:<18} {:>12} {:>12} {:>10}\n", i, name, op, macs, n, ratio(n, macs));
-    json_layers += fmt::format("{}\n    {{\"layer\": \"{}\", \"op\": \"{}\", \"macs\": {}, \"insns\": {}}}",
-                               i ? "," : "", name, op, macs, n);
+    rows.push_back({name, op, macs, n});
   }
   out << fmt::format("\ntotal per inference: {} instructions, {} MACs, {} instructions/MAC\n", *plain.insns,
                      total_macs, ratio(*plain.insns, total_macs));
@@ -146,11 +129,20 @@ int bench_model(const CompileOptions& copts_in, const RunOptions& ropts, const B
   for (const auto& u : plain.regions) out << fmt::format(" {} {}/{}", u.name, u.used, u.size);
   out << "\n";
   if (!bopts.json_path.empty()) {
+    json::Writer w;
+    w.begin_object();
+    w.field("model", c.name).field("target", target.name).field("core", target.core);
+    w.field("insns", *plain.insns).field("macs", total_macs);
+    w.key("layers").begin_array();
+    for (const Row& r : rows)
+      w.begin_object(true).field("layer", r.name).field("op", r.op).field("macs", r.macs).field("insns", r.insns)
+          .end_object();
+    w.end_array();
+    w.key("run");
+    write_target_report(w, plain);
+    w.end_object();
     std::ofstream j(bopts.json_path);
-    j << fmt::format("{{\n  \"model\": \"{}\",\n  \"target\": \"{}\",\n  \"core\": \"{}\",\n  \"insns\": {},\n"
-                     "  \"macs\": {},\n  \"layers\": [{}\n  ],\n  \"run\": {}}}\n",
-                     c.name, target.name, target.core, *plain.insns, total_macs, json_layers,
-                     target_report_json(plain));
+    j << w.str();
     if (!j) throw std::runtime_error("cannot write " + bopts.json_path);
   }
   return 0;

@@ -1,8 +1,9 @@
 // Running generated code on a (simulated) microcontroller: cross-compile with
 // arm-none-eabi-g++ (or clang++ --target=thumbv7em-none-eabihf) for the target's core, link
-// with a semihosting harness (runtime/target/) and a linker script sized to the board's
-// memory regions, run under qemu-system-arm with the project's instruction-count plugin
-// (tools/qemu_insn_plugin.c). See docs/target.md.
+// with a semihosting harness (harness/target/) and a linker script sized to the board's
+// memory regions (harness/target/app.ld.in), run under qemu-system-arm with the project's
+// instruction-count plugin (tools/qemu_insn_plugin.c). See docs/target.md; the steps live in
+// one file each (compiler/target_steps.h).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include "compiler/run.h"
 #include "compiler/targets.h"
+#include "support/json.h"
 
 namespace tinyodlc {
 
@@ -48,7 +50,10 @@ struct TargetReport {
 };
 
 struct TargetRunOptions {
-  bool layer_markers = false;  // insert tinyodlc_perf_layer() before every layer (bench)
+  // Count instructions per layer (bench): the model is compiled with
+  // harness/target/profile_layers.h, which turns the emitter's TINYODLC_PROFILE_LAYER markers
+  // into tinyodlc_perf_layer() calls; segment k+1 is marker k (Compilation::emitted.profiled_nodes).
+  bool layer_markers = false;
 };
 
 // Builds `c` (already compiled for `target`) for the target and runs it on `inputs`
@@ -73,6 +78,8 @@ std::string target_linker_script(const Target& target, const std::string& main_r
 
 // target_run.json text.
 std::string target_report_json(const TargetReport& r);
+// The same object, written into a larger document.
+void write_target_report(json::Writer& w, const TargetReport& r);
 
 class TargetDoesNotFit : public std::runtime_error {
  public:

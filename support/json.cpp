@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -191,6 +192,81 @@ std::string quote(const std::string& s) {
     }
   }
   return r + "\"";
+}
+
+// ---- writer ---------------------------------------------------------------------------
+
+void Writer::before_value() {
+  if (stack_.empty()) {
+    if (!out_.empty()) throw std::logic_error("json::Writer: a second top-level value");
+    return;
+  }
+  Level& l = stack_.back();
+  if (l.object && !have_key_) throw std::logic_error("json::Writer: an object member without key()");
+  if (l.object) {
+    have_key_ = false;  // key() already wrote the separator and the name
+    return;
+  }
+  if (!l.empty) out_ += l.inline_ ? ", " : ",";
+  if (!l.inline_) out_ += "\n" + std::string(2 * stack_.size(), ' ');
+  l.empty = false;
+}
+
+Writer& Writer::key(const std::string& k) {
+  if (stack_.empty() || !stack_.back().object) throw std::logic_error("json::Writer: key() outside an object");
+  if (have_key_) throw std::logic_error("json::Writer: two keys in a row");
+  Level& l = stack_.back();
+  if (!l.empty) out_ += l.inline_ ? ", " : ",";
+  if (!l.inline_) out_ += "\n" + std::string(2 * stack_.size(), ' ');
+  l.empty = false;
+  out_ += quote(k) + ": ";
+  have_key_ = true;
+  return *this;
+}
+
+void Writer::open(char c, bool object, bool inline_) {
+  before_value();
+  out_ += c;
+  // A container inside an inline one is inline too.
+  stack_.push_back({object, inline_ || (!stack_.empty() && stack_.back().inline_)});
+}
+
+void Writer::close(char c, bool object) {
+  if (stack_.empty() || stack_.back().object != object || have_key_)
+    throw std::logic_error(std::string("json::Writer: unbalanced ") + c);
+  const Level l = stack_.back();
+  stack_.pop_back();
+  if (!l.inline_ && !l.empty) out_ += "\n" + std::string(2 * stack_.size(), ' ');
+  out_ += c;
+}
+
+Writer& Writer::begin_object(bool inline_) { open('{', true, inline_); return *this; }
+Writer& Writer::end_object() { close('}', true); return *this; }
+Writer& Writer::begin_array(bool inline_) { open('[', false, inline_); return *this; }
+Writer& Writer::end_array() { close(']', false); return *this; }
+
+Writer& Writer::value(const std::string& s) { before_value(); out_ += quote(s); return *this; }
+Writer& Writer::value(bool b) { before_value(); out_ += b ? "true" : "false"; return *this; }
+Writer& Writer::integer(int64_t v) { before_value(); out_ += std::to_string(v); return *this; }
+Writer& Writer::uinteger(uint64_t v) { before_value(); out_ += std::to_string(v); return *this; }
+Writer& Writer::null() { before_value(); out_ += "null"; return *this; }
+Writer& Writer::raw(const std::string& json) { before_value(); out_ += json; return *this; }
+
+Writer& Writer::value(double v) {
+  before_value();
+  out_ += std::isfinite(v) ? fmt::format("{}", v) : "null";
+  return *this;
+}
+
+Writer& Writer::fixed(double v, int decimals) {
+  before_value();
+  out_ += std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "null";
+  return *this;
+}
+
+std::string Writer::str() const {
+  if (!stack_.empty()) throw std::logic_error("json::Writer: unclosed container");
+  return out_ + "\n";
 }
 
 }  // namespace tinyodlc::json

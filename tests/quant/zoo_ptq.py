@@ -80,11 +80,14 @@ def params_and_float_bytes(onnx_file):
 
 
 def param_array_bytes(cpp):
-    """Bytes of the constant kernel-parameter arrays (`const int32_t p12_3[] = {...}`) of a
-    generated model: shapes, strides, per-channel requantization multipliers and shifts."""
+    """Bytes of the constant kernel-parameter arrays (`const int32_t conv1_pads[] = {...}`, the
+    "kernel parameters" section) of a generated model: shapes, strides, per-channel
+    requantization multipliers and shifts."""
     sizes = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8, "float": 4}
     total = 0
-    for m in re.finditer(r"const (\w+) p\w+\[\d*\]\s*=\s*\{([^}]*)\}", cpp):
+    a = cpp.find("// ---- kernel parameters")
+    cpp = cpp[a:cpp.find("// ---- activation arena", a)]
+    for m in re.finditer(r"const (\w+) \w+\[\d*\]\s*=\s*\{([^}]*)\}", cpp):
         total += sizes.get(m.group(1), 8) * len([x for x in m.group(2).split(",") if x.strip()])
     return total
 
