@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/kernel_variants.h"
 #include "backends/memory_report.h"
 #include "support/template_engine.h"
 #include "support/embedded.h"
@@ -153,6 +154,7 @@ class Emitter {
       if (!n->def->lower && !(n->def->is_view && backends::is_elided_view(*f.g, *n)))
         fail(*n, "operator has no kernel (it should have been removed by a pass)");
       f.calls.push_back(n->def->lower && !backends::is_elided_view(*f.g, *n) ? n->def->lower(*n) : KernelCall{});
+      backends::apply_kernel_variant(f.calls.back(), opts_.isa);
       scratch.push_back(f.calls.back().scratch_bytes);
     }
     f.plan = backends::plan_memory(*f.g, scratch, mem);

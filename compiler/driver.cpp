@@ -17,6 +17,7 @@
 #include "frontend/onnx_import.h"
 #include "ir/op_registry.h"
 #include "ir/printer.h"
+#include "backends/kernel_variants.h"
 #include "backends/memory_plan.h"
 #include "passes/pass_manager.h"
 
@@ -164,6 +165,7 @@ Compilation compile_model(const CompileOptions& opts) {
   eo.name = c.name;
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
+  eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   eo.training = c.training_graph.get();
   eo.optimizer = opts.optimizer;
   c.emitted = backends::emit_cpp(*c.graph, eo);

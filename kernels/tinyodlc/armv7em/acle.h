@@ -27,13 +27,26 @@ inline uint32_t ld32(const void* p) {
 
 #if TINYODLC_HAVE_DSP
 inline uint32_t sxtb16(uint32_t x) { return __sxtb16(x); }
-// SXTB16 of x rotated right by 8 (the odd bytes); GCC folds the rotation into SXTB16.
-inline uint32_t sxtb16_ror8(uint32_t x) { return __sxtb16((x >> 8) | (x << 24)); }
 inline int32_t smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
-// PKHBT / PKHTB (GCC 12's <arm_acle.h> has no __pkhbt; GCC matches these patterns):
+// SXTB16 of x rotated right by 8 (the odd bytes), PKHBT and PKHTB: GCC 12's <arm_acle.h>
+// has no __ror/__pkhbt/__pkhtb and does not fold a rotation into SXTB16 (measured: one extra
+// instruction each), so these three are one-instruction inline asm.
+inline uint32_t sxtb16_ror8(uint32_t x) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
 // (low half of lo, low half of hi) and (high half of lo, high half of hi).
-inline uint32_t pack_lo_lo(uint32_t lo, uint32_t hi) { return (lo & 0xFFFFu) | (hi << 16); }
-inline uint32_t pack_hi_hi(uint32_t lo, uint32_t hi) { return (hi & 0xFFFF0000u) | (lo >> 16); }
+inline uint32_t pack_lo_lo(uint32_t lo, uint32_t hi) {
+  uint32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+  return r;
+}
+inline uint32_t pack_hi_hi(uint32_t lo, uint32_t hi) {
+  uint32_t r;
+  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+  return r;
+}
 inline uint32_t ssub16(uint32_t a, uint32_t b) { return __ssub16(a, b); }
 // SMLABB / SMLATB: acc + (bottom | top half of a) * (bottom half of b), wrapping.
 inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {

@@ -33,9 +33,11 @@ namespace armv7em {
 
 // ---- requantization ------------------------------------------------------------------------
 struct Requant {
-  int32_t mult, left, right;  // shift split into a left shift (>= 0) and a right shift (>= 0)
-  bool exact;                 // false: mult == INT32_MIN, use the reference's q_multiply
-  int32_t shift;
+  int32_t mult, shift;
+  int32_t left;       // max(shift, 0)
+  int32_t right;      // max(-shift, 0)
+  int32_t mask, thr;  // RoundingDivideByPOT: 2^right - 1 and its half
+  bool exact;         // false: mult == INT32_MIN, use the reference's q_multiply
 };
 
 inline Requant requant_of(int32_t mult, int32_t shift) {
@@ -44,24 +46,40 @@ inline Requant requant_of(int32_t mult, int32_t shift) {
   r.shift = shift;
   r.left = shift > 0 ? shift : 0;
   r.right = shift > 0 ? 0 : -shift;
-  r.exact = mult != INT32_MIN;
+  if (r.right > 31) r.right = 31;  // the reference's mask for exponent 31 (and beyond: same result)
+  r.mask = static_cast<int32_t>((int64_t(1) << r.right) - 1);
+  r.thr = r.mask >> 1;
+  r.exact = mult != INT32_MIN && shift >= -31 && shift <= 31;
   return r;
 }
 
 inline int32_t requant_apply(int32_t acc, const Requant& q) {
-  if (!q.exact) return ref::q_multiply(acc, q.mult, q.shift);
+  if (__builtin_expect(!q.exact, 0)) return ref::q_multiply(acc, q.mult, q.shift);
   int32_t x = acc;
-  if (q.left > 0) {
-    const int64_t v = static_cast<int64_t>(x) * (int64_t(1) << q.left);
-    x = v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : static_cast<int32_t>(v));
+  if (__builtin_expect(q.left > 0, 0)) {  // saturating x * 2^left
+    const int32_t lim = INT32_MAX >> q.left;
+    x = x > lim ? INT32_MAX : (x < -lim - 1 ? INT32_MIN : static_cast<int32_t>(static_cast<uint32_t>(x) << q.left));
   }
-  const int64_t ab = static_cast<int64_t>(x) * q.mult + (int64_t(1) << 30);
-  const int32_t h = static_cast<int32_t>(ab >> 31);  // arithmetic shift: floor
-  return ref::q_rounding_divide_by_pot(h, q.right);
+  // floor((x * mult + 2^30) / 2^31): one SMLAL onto 2^30, then bits 31..62.
+#if TINYODLC_HAVE_DSP
+  uint32_t lo = 1u << 30, hi = 0;
+  __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(q.mult));
+  const int32_t h = static_cast<int32_t>((hi << 1) | (lo >> 31));
+#else
+  const int64_t ab = static_cast<int64_t>(x) * static_cast<int64_t>(q.mult) + (int64_t(1) << 30);
+  const int32_t h = static_cast<int32_t>(ab >> 31);
+#endif
+  // RoundingDivideByPOT(h, right): ties away from zero.
+  const int32_t rem = h & q.mask;
+  const int32_t thr = q.thr + static_cast<int32_t>(static_cast<uint32_t>(h) >> 31);
+  return (h >> q.right) + (rem > thr ? 1 : 0);
 }
 
 inline int8_t requant_out(int32_t acc, const Requant& q, int32_t y_zp, int32_t act_min, int32_t act_max) {
-  return ref::q_clamp(requant_apply(acc, q) + y_zp, act_min, act_max);
+  int32_t v = requant_apply(acc, q) + y_zp;
+  v = v < act_min ? act_min : v;
+  v = v > act_max ? act_max : v;
+  return static_cast<int8_t>(v);
 }
 
 inline int32_t wadd(int32_t a, int32_t b) { return ref::q_wrap_add(a, b); }
@@ -83,22 +101,24 @@ inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group
                                       const int32_t* dilations) {
   if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations)) {
     const int32_t s = strides[1];
-    const int32_t ph = (out_sp[1] - 1) * s + 3, pw = (out_sp[2] - 1) * s + 3;
+    const int32_t ph = (out_sp[1] - 1) * s + 3, pw = (out_sp[2] - 1) * s + 5;
     return (ph * pw + 3) / 4 * 4 + 4;
   }
   const int32_t k = (c_in / group) * k_sp[0] * k_sp[1] * k_sp[2];
-  return 2 * ((k + 1) / 2 * 2) * 2 + 8;  // two int16 columns of k taps, each a whole number of words
+  return (2 * (k & ~3) + 8) * 2 + 8;  // two interleaved int16 columns of k taps (detail::col_pos)
 }
 
 namespace detail {
 
-// Position of tap k in an im2col column: inside each whole group of 4, order k0 k2 k1 k3.
-inline int32_t col_pos(int32_t k, int32_t k4) {
-  return k < k4 ? (k ^ (((k ^ (k >> 1)) & 1) * 3)) : k;
+// Two im2col columns (output pixels q = 0, 1) share one int16 buffer, interleaved per group
+// of 4 taps: [q0: k0 k2 k1 k3][q1: k0 k2 k1 k3] (the order of SXTB16's even/odd halves of a
+// weight word), then the K % 4 tail taps: [q0: t0 t1 t2 .][q1: t0 t1 t2 .].
+inline int32_t col_pos(int32_t k, int32_t K4, int32_t q) {
+  return k < K4 ? ((k & ~3) << 1) + q * 4 + ((k ^ (((k ^ (k >> 1)) & 1) * 3)) & 3) : 2 * K4 + q * 4 + (k - K4);
 }
 
-// Column of output pixel (od, oh, ow) of group g: x - x_zp per tap, 0 for padding taps.
-inline void im2col(const int8_t* xg, int16_t* col, int32_t cg, const int32_t* in_sp, const int32_t* k_sp,
+// Column q for output pixel (od, oh, ow) of group g: x - x_zp per tap, 0 for padding taps.
+inline void im2col(const int8_t* xg, int16_t* col, int32_t q, int32_t cg, const int32_t* in_sp, const int32_t* k_sp,
                    const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp, int32_t od,
                    int32_t oh, int32_t ow) {
   const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
@@ -109,15 +129,16 @@ inline void im2col(const int8_t* xg, int16_t* col, int32_t cg, const int32_t* in
   if (KD * KH * KW == 1 && id0 >= 0 && id0 < ID && ih0 >= 0 && ih0 < IH && iw0 >= 0 && iw0 < IW) {
     // 1x1: one tap per channel.
     const int8_t* xp = xg + (static_cast<int64_t>(id0) * IH + ih0) * IW + iw0;
+    int16_t* cp = col + q * 4;
     int32_t c = 0;
-    for (; c < K4; c += 4) {
-      col[c] = static_cast<int16_t>(xp[0] - x_zp);
-      col[c + 2] = static_cast<int16_t>(xp[in_plane] - x_zp);
-      col[c + 1] = static_cast<int16_t>(xp[2 * in_plane] - x_zp);
-      col[c + 3] = static_cast<int16_t>(xp[3 * in_plane] - x_zp);
+    for (; c < K4; c += 4, cp += 8) {
+      cp[0] = static_cast<int16_t>(xp[0] - x_zp);
+      cp[2] = static_cast<int16_t>(xp[in_plane] - x_zp);
+      cp[1] = static_cast<int16_t>(xp[2 * in_plane] - x_zp);
+      cp[3] = static_cast<int16_t>(xp[3 * in_plane] - x_zp);
       xp += 4 * in_plane;
     }
-    for (; c < K; ++c, xp += in_plane) col[c] = static_cast<int16_t>(xp[0] - x_zp);
+    for (; c < K; ++c, xp += in_plane) col[col_pos(c, K4, q)] = static_cast<int16_t>(xp[0] - x_zp);
     return;
   }
   int32_t k = 0;
@@ -132,40 +153,43 @@ inline void im2col(const int8_t* xg, int16_t* col, int32_t cg, const int32_t* in
         const int8_t* xr = xc + (static_cast<int64_t>(id) * IH + ih) * IW;
         for (int32_t kw = 0; kw < KW; ++kw, ++k) {
           const int32_t iw = iw0 + kw * dilations[2];
-          col[col_pos(k, K4)] = static_cast<int16_t>(hin && iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
+          col[col_pos(k, K4, q)] = static_cast<int16_t>(hin && iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
         }
       }
     }
   }
 }
 
-// dot(w row, column) over K taps for 2 weight rows x 2 columns, accumulated onto acc.
-inline void dot_2x2(const int8_t* w0, const int8_t* w1, const int16_t* c0, const int16_t* c1, int32_t K,
-                    int32_t acc[4]) {
+// dot(weight rows w0 and w0 + K, columns 0 and 1) accumulated onto acc {w0.c0, w0.c1, w1.c0, w1.c1}.
+inline void dot_2x2(const int8_t* w0, const int16_t* col, int32_t K, int32_t acc[4]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   const int32_t K4 = K & ~3;
-  int32_t k = 0;
-  for (; k < K4; k += 4) {
-    const uint32_t x0a = ld32(c0 + k), x0b = ld32(c0 + k + 2);
-    const uint32_t x1a = ld32(c1 + k), x1b = ld32(c1 + k + 2);
-    const uint32_t wa = ld32(w0 + k);
+  const int8_t* w1 = w0 + K;
+  const int8_t* wend = w0 + K4;
+  const int16_t* cp = col;
+  while (w0 != wend) {
+    const uint32_t x0a = ld32(cp), x0b = ld32(cp + 2), x1a = ld32(cp + 4), x1b = ld32(cp + 6);
+    cp += 8;
+    const uint32_t wa = ld32(w0);
+    w0 += 4;
     const uint32_t we = sxtb16(wa), wo = sxtb16_ror8(wa);
     a00 = smlad(we, x0a, a00);
     a01 = smlad(we, x1a, a01);
     a00 = smlad(wo, x0b, a00);
     a01 = smlad(wo, x1b, a01);
-    const uint32_t wb = ld32(w1 + k);
+    const uint32_t wb = ld32(w1);
+    w1 += 4;
     const uint32_t ve = sxtb16(wb), vo = sxtb16_ror8(wb);
     a10 = smlad(ve, x0a, a10);
     a11 = smlad(ve, x1a, a11);
     a10 = smlad(vo, x0b, a10);
     a11 = smlad(vo, x1b, a11);
   }
-  for (; k < K; ++k) {
-    a00 = wadd(a00, wmul(w0[k], c0[k]));
-    a01 = wadd(a01, wmul(w0[k], c1[k]));
-    a10 = wadd(a10, wmul(w1[k], c0[k]));
-    a11 = wadd(a11, wmul(w1[k], c1[k]));
+  for (int32_t t = 0; t < K - K4; ++t) {
+    a00 = wadd(a00, wmul(w0[t], cp[t]));
+    a01 = wadd(a01, wmul(w0[t], cp[4 + t]));
+    a10 = wadd(a10, wmul(w1[t], cp[t]));
+    a11 = wadd(a11, wmul(w1[t], cp[4 + t]));
   }
   acc[0] = a00;
   acc[1] = a01;
@@ -173,15 +197,17 @@ inline void dot_2x2(const int8_t* w0, const int8_t* w1, const int16_t* c0, const
   acc[3] = a11;
 }
 
-inline int32_t dot_1x1(const int8_t* w0, const int16_t* c0, int32_t K, int32_t a) {
+// dot(weight row w0, column q).
+inline int32_t dot_1x1(const int8_t* w0, const int16_t* col, int32_t q, int32_t K, int32_t a) {
   const int32_t K4 = K & ~3;
+  const int16_t* cp = col + q * 4;
   int32_t k = 0;
-  for (; k < K4; k += 4) {
+  for (; k < K4; k += 4, cp += 8) {
     const uint32_t wa = ld32(w0 + k);
-    a = smlad(sxtb16(wa), ld32(c0 + k), a);
-    a = smlad(sxtb16_ror8(wa), ld32(c0 + k + 2), a);
+    a = smlad(sxtb16(wa), ld32(cp), a);
+    a = smlad(sxtb16_ror8(wa), ld32(cp + 2), a);
   }
-  for (; k < K; ++k) a = wadd(a, wmul(w0[k], c0[k]));
+  for (int32_t t = 0; k < K; ++k, ++t) a = wadd(a, wmul(w0[k], cp[t]));
   return a;
 }
 
@@ -192,12 +218,10 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
                        int32_t act_max, void* scratch) {
   const int32_t cg = c_in / group, mg = c_out / group;
   const int32_t K = cg * k_sp[0] * k_sp[1] * k_sp[2];
-  const int32_t Kp = (K + 1) / 2 * 2;
   const int32_t OH = out_sp[1], OW = out_sp[2];
   const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
   const int32_t P = out_sp[0] * OH * OW;
-  int16_t* col0 = static_cast<int16_t*>(scratch);
-  int16_t* col1 = col0 + Kp;
+  int16_t* col = static_cast<int16_t*>(scratch);
   const Requant q0 = requant_of(mult[0], shift[0]);
   for (int32_t n = 0; n < batch; ++n) {
     for (int32_t g = 0; g < group; ++g) {
@@ -208,11 +232,11 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
         const bool two = p + 1 < P;
         {
           const int32_t ow = p % OW, r = p / OW;
-          im2col(xg, col0, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
+          im2col(xg, col, 0, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
         }
         if (two) {
           const int32_t ow = (p + 1) % OW, r = (p + 1) / OW;
-          im2col(xg, col1, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
+          im2col(xg, col, 1, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
         }
         int32_t j = 0;
         for (; j + 1 < mg; j += 2) {
@@ -224,14 +248,14 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
           const Requant qb = n_mult == 1 ? q0 : requant_of(mult[m + 1], shift[m + 1]);
           if (two) {
             int32_t acc[4] = {b0, b0, b1, b1};
-            dot_2x2(w0, w0 + K, col0, col1, K, acc);
+            dot_2x2(w0, col, K, acc);
             y0[0] = requant_out(acc[0], qa, y_zp, act_min, act_max);
             y0[1] = requant_out(acc[1], qa, y_zp, act_min, act_max);
             y0[P] = requant_out(acc[2], qb, y_zp, act_min, act_max);
             y0[P + 1] = requant_out(acc[3], qb, y_zp, act_min, act_max);
           } else {
-            y0[0] = requant_out(dot_1x1(w0, col0, K, b0), qa, y_zp, act_min, act_max);
-            y0[P] = requant_out(dot_1x1(w0 + K, col0, K, b1), qb, y_zp, act_min, act_max);
+            y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
+            y0[P] = requant_out(dot_1x1(w0 + K, col, 0, K, b1), qb, y_zp, act_min, act_max);
           }
         }
         if (j < mg) {
@@ -240,8 +264,8 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
           const int8_t* w0 = wg + static_cast<int64_t>(j) * K;
           int8_t* y0 = yg + static_cast<int64_t>(j) * P + p;
           const Requant qa = n_mult == 1 ? q0 : requant_of(mult[m], shift[m]);
-          y0[0] = requant_out(dot_1x1(w0, col0, K, b0), qa, y_zp, act_min, act_max);
-          if (two) y0[1] = requant_out(dot_1x1(w0, col1, K, b0), qa, y_zp, act_min, act_max);
+          y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
+          if (two) y0[1] = requant_out(dot_1x1(w0, col, 1, K, b0), qa, y_zp, act_min, act_max);
         }
       }
     }
@@ -254,82 +278,87 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
                         int32_t x_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
                         int32_t act_min, int32_t act_max, void* scratch) {
   const int32_t IH = in_sp[1], IW = in_sp[2], OH = out_sp[1], OW = out_sp[2];
-  const int32_t PH = (OH - 1) * s + 3, PW = (OW - 1) * s + 3;
+  // Padded plane: rows/columns of every window, 2 slack columns (the last pair of a row with
+  // an odd OW reads past the window; its second output is not stored). Padding and slack
+  // hold x_zp, written once; each channel then copies only the input part.
+  const int32_t PH = (OH - 1) * s + 3, PW = (OW - 1) * s + 5;
   const int32_t pt = pads[1], pl = pads[2];
   int8_t* plane = static_cast<int8_t*>(scratch);
-  // Columns of the padded plane that hold input (the same for every row).
-  int32_t c0 = pl < 0 ? 0 : pl;                      // first padded column inside the input
-  int32_t c1 = IW + pl < PW ? IW + pl : PW;          // end
-  if (c1 < c0) c1 = c0;
+  const int32_t r0_in = pt, r1_in = IH + pt < PH ? IH + pt : PH;  // rows [r0_in, r1_in) hold input
+  const int32_t c0_in = pl, c1_in = IW + pl < PW - 2 ? IW + pl : PW - 2;
+  memset(plane, static_cast<int8_t>(x_zp), static_cast<size_t>(PH * PW));
   const Requant q0 = requant_of(mult[0], shift[0]);
   for (int32_t n = 0; n < batch; ++n) {
     for (int32_t m = 0; m < channels; ++m) {
       const int8_t* xc = x + (static_cast<int64_t>(n) * channels + m) * IH * IW;
       int8_t* yc = y + (static_cast<int64_t>(n) * channels + m) * OH * OW;
-      // Padded plane: padding holds x_zp (contributes nothing after the correction below).
-      for (int32_t r = 0; r < PH; ++r) {
-        int8_t* pr = plane + r * PW;
-        const int32_t ih = r - pt;
-        if (ih < 0 || ih >= IH) {
-          memset(pr, static_cast<int8_t>(x_zp), static_cast<size_t>(PW));
-          continue;
-        }
-        if (c0 > 0) memset(pr, static_cast<int8_t>(x_zp), static_cast<size_t>(c0));
-        if (c1 > c0) memcpy(pr + c0, xc + static_cast<int64_t>(ih) * IW + (c0 - pl), static_cast<size_t>(c1 - c0));
-        if (c1 < PW) memset(pr + c1, static_cast<int8_t>(x_zp), static_cast<size_t>(PW - c1));
+      for (int32_t r = r0_in; r < r1_in; ++r) {
+        const int8_t* src = xc + static_cast<int64_t>(r - pt) * IW + (c0_in - pl);
+        int8_t* dst = plane + r * PW + c0_in;
+        for (int32_t c = 0; c < c1_in - c0_in; ++c) dst[c] = src[c];
       }
       const int8_t* wm = w + m * 9;
       int32_t sumw = 0;
       for (int32_t t = 0; t < 9; ++t) sumw += wm[t];
       const int32_t corr = wadd(bias ? bias[m] : 0, wmul(-x_zp, sumw));
       const Requant q = n_mult == 1 ? q0 : requant_of(mult[m], shift[m]);
-      uint32_t W02[3], W01[3], W1[3];
-      int32_t W2[3];
-      for (int32_t r = 0; r < 3; ++r) {
-        W02[r] = pack16(wm[3 * r], wm[3 * r + 2]);
-        W01[r] = pack16(wm[3 * r], wm[3 * r + 1]);
-        W1[r] = pack16(wm[3 * r + 1], 0);
-        W2[r] = wm[3 * r + 2];
-      }
+      // Per kernel row r: (w0, w2) and (w0, w1) packed, w1 and w2 alone.
+      const uint32_t A02 = pack16(wm[0], wm[2]), A1 = pack16(wm[1], 0);
+      const uint32_t B02 = pack16(wm[3], wm[5]), B1 = pack16(wm[4], 0);
+      const uint32_t C02 = pack16(wm[6], wm[8]), C1 = pack16(wm[7], 0);
       for (int32_t oh = 0; oh < OH; ++oh) {
         const int8_t* r0 = plane + oh * s * PW;
+        const int8_t* r1 = r0 + PW;
+        const int8_t* r2 = r1 + PW;
         int8_t* yr = yc + oh * OW;
         int32_t ow = 0;
         if (s == 1) {
-          for (; ow + 1 < OW; ow += 2) {
+          // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x1 + w1 x2 + w2 x3 per row.
+          for (; ow < OW; ow += 2) {
             int32_t a0 = corr, a1 = corr;
-            for (int32_t r = 0; r < 3; ++r) {
-              const uint32_t X = ld32(r0 + r * PW + ow);
-              const uint32_t e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
-              a0 = smlad(e, W02[r], a0);
-              a0 = smlabb(o, W1[r], a0);
-              a1 = smlad(o, W02[r], a1);
-              a1 = smlatb(e, W1[r], a1);
-            }
+            uint32_t X = ld32(r0 + ow), e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
+            a0 = smlad(e, A02, a0);
+            a0 = smlabb(o, A1, a0);
+            a1 = smlad(o, A02, a1);
+            a1 = smlatb(e, A1, a1);
+            X = ld32(r1 + ow), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, B02, a0);
+            a0 = smlabb(o, B1, a0);
+            a1 = smlad(o, B02, a1);
+            a1 = smlatb(e, B1, a1);
+            X = ld32(r2 + ow), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, C02, a0);
+            a0 = smlabb(o, C1, a0);
+            a1 = smlad(o, C02, a1);
+            a1 = smlatb(e, C1, a1);
             yr[ow] = requant_out(a0, q, y_zp, act_min, act_max);
-            yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
+            if (ow + 1 < OW) yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
           }
         } else {
-          for (; ow + 1 < OW; ow += 2) {
+          // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x2 + w1 x3 + w2 x4 per row.
+          const uint32_t A01 = pack16(wm[0], wm[1]), B01 = pack16(wm[3], wm[4]), C01 = pack16(wm[6], wm[7]);
+          const int32_t A2 = wm[2], B2 = wm[5], C2 = wm[8];
+          for (; ow < OW; ow += 2) {
             int32_t a0 = corr, a1 = corr;
-            for (int32_t r = 0; r < 3; ++r) {
-              const int8_t* pr = r0 + r * PW + 2 * ow;
-              const uint32_t X = ld32(pr);
-              const uint32_t e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
-              a0 = smlad(e, W02[r], a0);
-              a0 = smlabb(o, W1[r], a0);
-              a1 = smlad(pack_hi_hi(e, o), W01[r], a1);  // x2 w0 + x3 w1
-              a1 = wadd(a1, wmul(pr[4], W2[r]));
-            }
+            const int32_t c = 2 * ow;
+            uint32_t X = ld32(r0 + c), e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
+            a0 = smlad(e, A02, a0);
+            a0 = smlabb(o, A1, a0);
+            a1 = smlad(pack_hi_hi(e, o), A01, a1);
+            a1 = wadd(a1, wmul(r0[c + 4], A2));
+            X = ld32(r1 + c), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, B02, a0);
+            a0 = smlabb(o, B1, a0);
+            a1 = smlad(pack_hi_hi(e, o), B01, a1);
+            a1 = wadd(a1, wmul(r1[c + 4], B2));
+            X = ld32(r2 + c), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, C02, a0);
+            a0 = smlabb(o, C1, a0);
+            a1 = smlad(pack_hi_hi(e, o), C01, a1);
+            a1 = wadd(a1, wmul(r2[c + 4], C2));
             yr[ow] = requant_out(a0, q, y_zp, act_min, act_max);
-            yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
+            if (ow + 1 < OW) yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
           }
-        }
-        for (; ow < OW; ++ow) {
-          int32_t a = corr;
-          for (int32_t r = 0; r < 3; ++r)
-            for (int32_t t = 0; t < 3; ++t) a = wadd(a, wmul(r0[r * PW + ow * s + t], wm[3 * r + t]));
-          yr[ow] = requant_out(a, q, y_zp, act_min, act_max);
         }
       }
     }
