@@ -18,6 +18,9 @@
 namespace tinyodlc {
 namespace armv7em {
 
+// Unaligned 32-bit store (one STR on ARMv7-M).
+inline void st32(void* p, uint32_t v) { memcpy(p, &v, 4); }
+
 // Unaligned 32-bit load (one LDR on ARMv7-M, which allows unaligned word loads).
 inline uint32_t ld32(const void* p) {
   uint32_t v;

@@ -105,7 +105,9 @@ inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group
     return (ph * pw + 3) / 4 * 4 + 4;
   }
   const int32_t k = (c_in / group) * k_sp[0] * k_sp[1] * k_sp[2];
-  return (2 * (k & ~3) + 8) * 2 + 8;  // two interleaved int16 columns of k taps (detail::col_pos)
+  // The per-channel requantization table, then two interleaved int16 columns of k taps
+  // (detail::col_pos).
+  return c_out * static_cast<int32_t>(sizeof(Requant)) + (2 * (k & ~3) + 8) * 2 + 8;
 }
 
 namespace detail {
@@ -221,8 +223,9 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
   const int32_t OH = out_sp[1], OW = out_sp[2];
   const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
   const int32_t P = out_sp[0] * OH * OW;
-  int16_t* col = static_cast<int16_t*>(scratch);
-  const Requant q0 = requant_of(mult[0], shift[0]);
+  Requant* rq = static_cast<Requant*>(scratch);
+  for (int32_t m = 0; m < c_out; ++m) rq[m] = requant_of(mult[n_mult == 1 ? 0 : m], shift[n_mult == 1 ? 0 : m]);
+  int16_t* col = reinterpret_cast<int16_t*>(rq + c_out);
   for (int32_t n = 0; n < batch; ++n) {
     for (int32_t g = 0; g < group; ++g) {
       const int8_t* xg = x + (static_cast<int64_t>(n) * c_in + static_cast<int64_t>(g) * cg) * in_plane;
@@ -244,8 +247,8 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
           const int32_t b0 = bias ? bias[m] : 0, b1 = bias ? bias[m + 1] : 0;
           const int8_t* w0 = wg + static_cast<int64_t>(j) * K;
           int8_t* y0 = yg + static_cast<int64_t>(j) * P + p;
-          const Requant qa = n_mult == 1 ? q0 : requant_of(mult[m], shift[m]);
-          const Requant qb = n_mult == 1 ? q0 : requant_of(mult[m + 1], shift[m + 1]);
+          const Requant& qa = rq[m];
+          const Requant& qb = rq[m + 1];
           if (two) {
             int32_t acc[4] = {b0, b0, b1, b1};
             dot_2x2(w0, col, K, acc);
@@ -263,7 +266,7 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
           const int32_t b0 = bias ? bias[m] : 0;
           const int8_t* w0 = wg + static_cast<int64_t>(j) * K;
           int8_t* y0 = yg + static_cast<int64_t>(j) * P + p;
-          const Requant qa = n_mult == 1 ? q0 : requant_of(mult[m], shift[m]);
+          const Requant& qa = rq[m];
           y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
           if (two) y0[1] = requant_out(dot_1x1(w0, col, 1, K, b0), qa, y_zp, act_min, act_max);
         }
@@ -295,7 +298,9 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
       for (int32_t r = r0_in; r < r1_in; ++r) {
         const int8_t* src = xc + static_cast<int64_t>(r - pt) * IW + (c0_in - pl);
         int8_t* dst = plane + r * PW + c0_in;
-        for (int32_t c = 0; c < c1_in - c0_in; ++c) dst[c] = src[c];
+        int32_t c = 0;
+        for (; c + 4 <= c1_in - c0_in; c += 4) st32(dst + c, ld32(src + c));
+        for (; c < c1_in - c0_in; ++c) dst[c] = src[c];
       }
       const int8_t* wm = w + m * 9;
       int32_t sumw = 0;
