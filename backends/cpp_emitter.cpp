@@ -120,10 +120,10 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
     layout_training_state(st);
     reserve_training_state(st, mem);
   }
-  lower_and_plan(st.main, mem);
+  lower_and_plan(st.main, mem, opts.isa);
   st.result.plan = st.main.plan;
   if (opts.training) {
-    lower_and_plan(st.train, mem);
+    lower_and_plan(st.train, mem, opts.isa);
     st.result.training_plan = st.train.plan;
   }
   name_values(st, st.main);

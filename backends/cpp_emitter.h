@@ -27,6 +27,7 @@ struct EmitOptions {
   std::string name = "model";  // C++ namespace and file stem; must be an identifier
   std::string source;          // model file name, for the header comment
   backends::PlanOptions memory;  // target memory regions for the memory plan (default: host)
+  std::string isa;  // kernel variants to call (backends/kernel_variants.h); "" = reference kernels
   // On-device learning: the training-step graph (passes/autodiff.cpp) emitted next to the
   // inference graph; both share the trainable parameters (Value::State::Param, by name).
   const ir::Graph* training = nullptr;

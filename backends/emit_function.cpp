@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "backends/emitter_state.h"
+#include "backends/kernel_variants.h"
 #include "backends/memory_report.h"
 #include "ir/op_registry.h"
 
@@ -119,13 +120,14 @@ std::vector<std::string> call_args(EmitState& st, Fn& f, const Node& n, const Ke
 
 }  // namespace
 
-void lower_and_plan(Fn& f, const PlanOptions& mem) {
+void lower_and_plan(Fn& f, const PlanOptions& mem, const std::string& isa) {
   std::vector<size_t> scratch;
   for (const auto& n : f.g->nodes()) {
     if (!n->def) fail(*n, "unsupported operator");
     if (!n->def->lower && !(n->def->is_view && is_elided_view(*f.g, *n)))
       fail(*n, "operator has no kernel (it should have been removed by a pass)");
     f.calls.push_back(n->def->lower && !is_elided_view(*f.g, *n) ? n->def->lower(*n) : KernelCall{});
+    apply_kernel_variant(f.calls.back(), isa);  // an optimized kernel for the target's ISA, if any
     scratch.push_back(f.calls.back().scratch_bytes);
   }
   f.plan = plan_memory(*f.g, scratch, mem);

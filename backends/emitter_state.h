@@ -79,7 +79,7 @@ std::string resolve_param_arrays(const EmitState& st, std::string text);
 std::string node_identifier(const std::string& name);
 
 // ---- emit_function.cpp
-void lower_and_plan(Fn& f, const PlanOptions& mem);
+void lower_and_plan(Fn& f, const PlanOptions& mem, const std::string& isa);
 // The statements of f (pointers into the arena, one kernel call per node, output copies).
 std::string function_body(EmitState& st, Fn& f);
 // One static arena per memory region, sized for the larger of the functions' plans.

@@ -13,6 +13,7 @@
 #include "frontend/onnx_import.h"
 #include "ir/op_registry.h"
 #include "ir/printer.h"
+#include "backends/kernel_variants.h"
 #include "passes/pass_manager.h"
 #include "passes/quantize.h"
 #include "passes/stream_split.h"
@@ -234,6 +235,7 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   backends::EmitOptions eo;
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
+  eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   std::set<std::string> seen;
   auto add = [&](std::vector<backends::GeneratedFile> files, const std::string& report_suffix) {
     for (auto& f : files) {
@@ -285,6 +287,8 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   eo.name = c.name;
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
+  eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
+  eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   eo.training = c.training_graph.get();
   eo.optimizer = opts.optimizer;
   c.emitted = backends::emit_cpp(*c.graph, eo);

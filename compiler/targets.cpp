@@ -13,6 +13,7 @@
 #include "support/embedded.h"
 #include "support/json.h"
 #include "ir/graph.h"
+#include "backends/kernel_variants.h"
 
 namespace tinyodlc {
 
@@ -119,6 +120,10 @@ struct Reader {
       } else if (k == "cflags") t.cflags = strings(x, "cflags");
       else if (k == "qemu_machine") t.qemu_machine = str(x, "qemu_machine");
       else if (k == "aliases") t.aliases = strings(x, "aliases");
+      else if (k == "isa") {
+        t.isa = str(x, "isa");
+        if (!backends::is_known_isa(t.isa)) error(x, fmt::format("unknown isa '{}' (armv7em, none)", t.isa));
+      }
       else if (k == "regions") {
         if (x.kind != json::Value::Kind::Array) error(x, "\"regions\" must be an array");
         for (const auto& rv : x.arr) {
@@ -136,7 +141,7 @@ struct Reader {
         }
       } else {
         error(x, fmt::format("unknown key \"{}\" (known: name, extends, description, core, cflags, qemu_machine, "
-                             "aliases, regions)", k));
+                             "aliases, isa, regions)", k));
       }
     }
     if (t.name.empty()) error(doc, "the target needs a \"name\"");

@@ -33,6 +33,7 @@ struct Target {
   std::string core;         // "host", "cortex-m4", "cortex-m7"
   std::vector<std::string> cflags;  // arm-none-eabi flags: -mcpu=... -mfpu=... -mfloat-abi=hard
   std::string qemu_machine;         // "mps2-an386" / "mps2-an500" (empty for host)
+  std::string isa;                  // kernel variants ("armv7em", "none"); empty: from the core
   std::vector<MemoryRegion> regions;
   std::vector<std::string> aliases;  // other names find_target accepts
   std::string source;                // "targets/psoc62s2.json" or the --target-file path

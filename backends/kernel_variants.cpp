@@ -1,0 +1,77 @@
+#include "backends/kernel_variants.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include "tinyodlc/armv7em/int8.h"
+
+namespace tinyodlc::backends {
+namespace {
+
+using ir::KernelArg;
+
+bool lit_i32(const ir::KernelCall& c, size_t i, int32_t* v) {
+  if (i >= c.args.size() || c.args[i].kind != KernelArg::Kind::Literal) return false;
+  char* end = nullptr;
+  const long long x = std::strtoll(c.args[i].literal.c_str(), &end, 10);
+  if (!end || *end || x < INT32_MIN || x > INT32_MAX) return false;
+  *v = static_cast<int32_t>(x);
+  return true;
+}
+
+const int32_t* ints3(const ir::KernelCall& c, size_t i) {
+  if (i >= c.args.size() || c.args[i].kind != KernelArg::Kind::IntArray || c.args[i].ints.size() != 3) return nullptr;
+  return c.args[i].ints.data();
+}
+
+void to_variant(ir::KernelCall& c, const char* header, const char* callee, size_t scratch) {
+  c.header = header;
+  c.callee = callee;
+  KernelArg s;
+  s.kind = KernelArg::Kind::Scratch;
+  c.args.push_back(s);
+  c.scratch_bytes = scratch;
+}
+
+// tinyodlc::ref::qconv_s8(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp,
+// strides, dilations, pads, x_zp, y_zp, mult, shift, n_mult, act_min, act_max)
+bool armv7em_qconv(ir::KernelCall& c) {
+  if (c.args.size() != 21) return false;
+  int32_t c_in, c_out, group, x_zp;
+  const int32_t *in_sp = ints3(c, 8), *k_sp = ints3(c, 9), *out_sp = ints3(c, 10), *st = ints3(c, 11),
+                *dil = ints3(c, 12);
+  if (!lit_i32(c, 5, &c_in) || !lit_i32(c, 6, &c_out) || !lit_i32(c, 7, &group) || !lit_i32(c, 14, &x_zp) || !in_sp ||
+      !k_sp || !out_sp || !st || !dil || x_zp < -128 || x_zp > 127)
+    return false;
+  const int32_t bytes = armv7em::qconv_s8_scratch_bytes(c_in, c_out, group, in_sp, k_sp, out_sp, st, dil);
+  to_variant(c, "tinyodlc/armv7em/int8.h", "tinyodlc::armv7em::qconv_s8", static_cast<size_t>(bytes));
+  return true;
+}
+
+// tinyodlc::ref::qmatmul_s8(a, b, bias, y, batch_rank, batch_dims, a_strides, b_strides, M,
+// N, K, a_zp, b_zp, y_zp, mult, shift, n_mult, act_min, act_max)
+bool armv7em_qmatmul(ir::KernelCall& c) {
+  if (c.args.size() != 19) return false;
+  int32_t K, a_zp;
+  if (!lit_i32(c, 10, &K) || !lit_i32(c, 11, &a_zp) || a_zp < -128 || a_zp > 127) return false;
+  to_variant(c, "tinyodlc/armv7em/int8.h", "tinyodlc::armv7em::qmatmul_s8",
+             static_cast<size_t>(armv7em::qmatmul_s8_scratch_bytes(K)));
+  return true;
+}
+
+}  // namespace
+
+std::string default_isa_of_core(const std::string& core) {
+  return core == "cortex-m4" || core == "cortex-m7" ? "armv7em" : "";
+}
+
+bool is_known_isa(const std::string& isa) { return isa.empty() || isa == "none" || isa == "armv7em"; }
+
+bool apply_kernel_variant(ir::KernelCall& call, const std::string& isa) {
+  if (isa != "armv7em") return false;
+  if (call.callee == "tinyodlc::ref::qconv_s8") return armv7em_qconv(call);
+  if (call.callee == "tinyodlc::ref::qmatmul_s8") return armv7em_qmatmul(call);
+  return false;
+}
+
+}  // namespace tinyodlc::backends

@@ -1,0 +1,94 @@
+// The ARMv7E-M DSP intrinsics the optimized kernels use (ACLE, <arm_acle.h>), with a portable
+// fallback: on a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4/M7) they are the
+// single instructions SMLAD, SXTB16, PKHBT/PKHTB, SSUB16; elsewhere (the host, for the
+// bit-exactness tests) plain C++ with the same results, including the wrap-around of
+// SMLAD's accumulate (the Q flag is not modelled: no kernel reads it).
+#pragma once
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define TINYODLC_HAVE_DSP 1
+#else
+#define TINYODLC_HAVE_DSP 0
+#endif
+
+namespace tinyodlc {
+namespace armv7em {
+
+// Unaligned 32-bit store (one STR on ARMv7-M).
+inline void st32(void* p, uint32_t v) { memcpy(p, &v, 4); }
+
+// Unaligned 32-bit load (one LDR on ARMv7-M, which allows unaligned word loads).
+inline uint32_t ld32(const void* p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+#if TINYODLC_HAVE_DSP
+inline uint32_t sxtb16(uint32_t x) { return __sxtb16(x); }
+inline int32_t smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
+// SXTB16 of x rotated right by 8 (the odd bytes), PKHBT and PKHTB: GCC 12's <arm_acle.h>
+// has no __ror/__pkhbt/__pkhtb and does not fold a rotation into SXTB16 (measured: one extra
+// instruction each), so these three are one-instruction inline asm.
+inline uint32_t sxtb16_ror8(uint32_t x) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+// (low half of lo, low half of hi) and (high half of lo, high half of hi).
+inline uint32_t pack_lo_lo(uint32_t lo, uint32_t hi) {
+  uint32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+  return r;
+}
+inline uint32_t pack_hi_hi(uint32_t lo, uint32_t hi) {
+  uint32_t r;
+  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+  return r;
+}
+inline uint32_t ssub16(uint32_t a, uint32_t b) { return __ssub16(a, b); }
+// SMLABB / SMLATB: acc + (bottom | top half of a) * (bottom half of b), wrapping.
+inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
+  return __smlabb(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
+}
+inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
+  return __smlatb(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
+}
+#else
+inline uint32_t half(int32_t v) { return static_cast<uint32_t>(v) & 0xFFFFu; }
+inline int32_t lo16(uint32_t x) { return static_cast<int16_t>(static_cast<uint16_t>(x & 0xFFFFu)); }
+inline int32_t hi16(uint32_t x) { return static_cast<int16_t>(static_cast<uint16_t>(x >> 16)); }
+inline uint32_t sxtb16(uint32_t x) {
+  const int32_t b0 = static_cast<int8_t>(static_cast<uint8_t>(x & 0xFFu));
+  const int32_t b2 = static_cast<int8_t>(static_cast<uint8_t>((x >> 16) & 0xFFu));
+  return half(b0) | (half(b2) << 16);
+}
+inline uint32_t sxtb16_ror8(uint32_t x) { return sxtb16((x >> 8) | (x << 24)); }
+inline int32_t smlad(uint32_t a, uint32_t b, int32_t acc) {
+  const int64_t p = static_cast<int64_t>(lo16(a)) * lo16(b) + static_cast<int64_t>(hi16(a)) * hi16(b);
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(p));
+}
+inline uint32_t pack_lo_lo(uint32_t lo, uint32_t hi) { return (lo & 0xFFFFu) | (hi << 16); }
+inline uint32_t pack_hi_hi(uint32_t lo, uint32_t hi) { return (hi & 0xFFFF0000u) | (lo >> 16); }
+inline uint32_t ssub16(uint32_t a, uint32_t b) {
+  return half(lo16(a) - lo16(b)) | (half(hi16(a) - hi16(b)) << 16);
+}
+inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(lo16(a) * lo16(b)));
+}
+inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(hi16(a) * lo16(b)));
+}
+#endif
+
+// Two int16 values packed as one word (lo in bits 0..15).
+inline uint32_t pack16(int32_t lo, int32_t hi) {
+  return (static_cast<uint32_t>(lo) & 0xFFFFu) | (static_cast<uint32_t>(hi) << 16);
+}
+
+}  // namespace armv7em
+}  // namespace tinyodlc

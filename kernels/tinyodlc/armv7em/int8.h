@@ -1,0 +1,465 @@
+// int8 kernels for ARMv7E-M with the DSP extension (Cortex-M4/M7): the same arithmetic as
+// tinyodlc/ref/int8.h, bit-exact, with the reference's parameters plus one trailing scratch
+// buffer (`scratch`, at least *_scratch_bytes(...) bytes, 4-byte aligned; the compiler's
+// memory planner provides it). Layout is the reference's: NCHW activations, weights
+// [c_out, c_in/group, k...], matrices row-major. Arithmetic notes (docs/performance.md):
+//
+//  - int32 accumulation wraps modulo 2^32 in the reference (q_wrap_add), so any summation
+//    order gives the same accumulator; SMLAD also wraps. Hence
+//    sum (x - x_zp) w = sum x w - x_zp sum w exactly (used by the depthwise kernel).
+//  - Requantization: SaturatingRoundingDoublingHighMul(x, m) for m != INT32_MIN equals
+//    floor((x m + 2^30) / 2^31) (one SMLAL and a shift; the reference's truncating division
+//    of x m + 1 - 2^30 for negative products gives the same value, docs/performance.md), then
+//    the reference's RoundingDivideByPOT. Multipliers are checked once per channel.
+//
+// Kernels:
+//  - qconv_s8: depthwise 3x3 (stride 1 or 2, 2-D, any padding): per channel, the padded plane
+//    is copied to scratch (padding = x_zp), two outputs per step from one 32-bit load per
+//    kernel row (SXTB16 + SMLAD + SMLABB/SMLATB). Every other conv (1x1, dense k x k,
+//    grouped, 1-D/3-D, dilated): im2col of two output pixels into int16 columns (x - x_zp,
+//    padding 0, each group of 4 stored as k0 k2 k1 k3 to match SXTB16 of the weights), then
+//    a GEMM block of 2 output channels x 2 pixels: per 4 taps 4 column loads, 2 weight loads,
+//    4 SXTB16, 8 SMLAD.
+//  - qmatmul_s8: the a row as int16 (a - a_zp) in scratch and its sum; 4 columns of b per
+//    step, two rows of b packed into k-pairs (SXTB16 + PKHBT/PKHTB), 4 SMLAD per 8 MACs;
+//    b_zp enters as - b_zp * sum(a - a_zp).
+#pragma once
+
+#include "tinyodlc/armv7em/acle.h"
+#include "tinyodlc/ref/int8.h"
+
+namespace tinyodlc {
+namespace armv7em {
+
+// ---- requantization ------------------------------------------------------------------------
+struct Requant {
+  int32_t mult, shift;
+  int32_t left;       // max(shift, 0)
+  int32_t right;      // max(-shift, 0)
+  int32_t mask, thr;  // RoundingDivideByPOT: 2^right - 1 and its half
+  bool exact;         // false: mult == INT32_MIN, use the reference's q_multiply
+};
+
+inline Requant requant_of(int32_t mult, int32_t shift) {
+  Requant r;
+  r.mult = mult;
+  r.shift = shift;
+  r.left = shift > 0 ? shift : 0;
+  r.right = shift > 0 ? 0 : -shift;
+  if (r.right > 31) r.right = 31;  // the reference's mask for exponent 31 (and beyond: same result)
+  r.mask = static_cast<int32_t>((int64_t(1) << r.right) - 1);
+  r.thr = r.mask >> 1;
+  r.exact = mult != INT32_MIN && shift >= -31 && shift <= 31;
+  return r;
+}
+
+inline int32_t requant_apply(int32_t acc, const Requant& q) {
+  if (__builtin_expect(!q.exact, 0)) return ref::q_multiply(acc, q.mult, q.shift);
+  int32_t x = acc;
+  if (__builtin_expect(q.left > 0, 0)) {  // saturating x * 2^left
+    const int32_t lim = INT32_MAX >> q.left;
+    x = x > lim ? INT32_MAX : (x < -lim - 1 ? INT32_MIN : static_cast<int32_t>(static_cast<uint32_t>(x) << q.left));
+  }
+  // floor((x * mult + 2^30) / 2^31): one SMLAL onto 2^30, then bits 31..62.
+#if TINYODLC_HAVE_DSP
+  uint32_t lo = 1u << 30, hi = 0;
+  __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(q.mult));
+  const int32_t h = static_cast<int32_t>((hi << 1) | (lo >> 31));
+#else
+  const int64_t ab = static_cast<int64_t>(x) * static_cast<int64_t>(q.mult) + (int64_t(1) << 30);
+  const int32_t h = static_cast<int32_t>(ab >> 31);
+#endif
+  // RoundingDivideByPOT(h, right): ties away from zero.
+  const int32_t rem = h & q.mask;
+  const int32_t thr = q.thr + static_cast<int32_t>(static_cast<uint32_t>(h) >> 31);
+  return (h >> q.right) + (rem > thr ? 1 : 0);
+}
+
+inline int8_t requant_out(int32_t acc, const Requant& q, int32_t y_zp, int32_t act_min, int32_t act_max) {
+  int32_t v = requant_apply(acc, q) + y_zp;
+  v = v < act_min ? act_min : v;
+  v = v > act_max ? act_max : v;
+  return static_cast<int8_t>(v);
+}
+
+inline int32_t wadd(int32_t a, int32_t b) { return ref::q_wrap_add(a, b); }
+inline int32_t wmul(int32_t a, int32_t b) {
+  return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
+}
+
+// ---- convolution ---------------------------------------------------------------------------
+inline bool qconv_is_dw3x3(int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp,
+                           const int32_t* out_sp, const int32_t* strides, const int32_t* dilations) {
+  return group == c_in && group == c_out && in_sp[0] == 1 && out_sp[0] == 1 && k_sp[0] == 1 && k_sp[1] == 3 &&
+         k_sp[2] == 3 && dilations[0] == 1 && dilations[1] == 1 && dilations[2] == 1 && strides[0] == 1 &&
+         strides[1] == strides[2] && (strides[1] == 1 || strides[1] == 2) && out_sp[1] > 0 && out_sp[2] > 0;
+}
+
+// Bytes of scratch qconv_s8 needs (0 if none).
+inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp,
+                                      const int32_t* k_sp, const int32_t* out_sp, const int32_t* strides,
+                                      const int32_t* dilations) {
+  if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations)) {
+    const int32_t s = strides[1];
+    const int32_t ph = (out_sp[1] - 1) * s + 3, pw = (out_sp[2] - 1) * s + 5;
+    return (ph * pw + 3) / 4 * 4 + 4;
+  }
+  const int32_t k = (c_in / group) * k_sp[0] * k_sp[1] * k_sp[2];
+  // The per-channel requantization table, then two interleaved int16 columns of k taps
+  // (detail::col_pos).
+  return c_out * static_cast<int32_t>(sizeof(Requant)) + (2 * (k & ~3) + 8) * 2 + 8;
+}
+
+namespace detail {
+
+// Two im2col columns (output pixels q = 0, 1) share one int16 buffer, interleaved per group
+// of 4 taps: [q0: k0 k2 k1 k3][q1: k0 k2 k1 k3] (the order of SXTB16's even/odd halves of a
+// weight word), then the K % 4 tail taps: [q0: t0 t1 t2 .][q1: t0 t1 t2 .].
+inline int32_t col_pos(int32_t k, int32_t K4, int32_t q) {
+  return k < K4 ? ((k & ~3) << 1) + q * 4 + ((k ^ (((k ^ (k >> 1)) & 1) * 3)) & 3) : 2 * K4 + q * 4 + (k - K4);
+}
+
+// Column q for output pixel (od, oh, ow) of group g: x - x_zp per tap, 0 for padding taps.
+inline void im2col(const int8_t* xg, int16_t* col, int32_t q, int32_t cg, const int32_t* in_sp, const int32_t* k_sp,
+                   const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp, int32_t od,
+                   int32_t oh, int32_t ow) {
+  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
+  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
+  const int32_t K = cg * KD * KH * KW, K4 = K & ~3;
+  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
+  const int32_t id0 = od * strides[0] - pads[0], ih0 = oh * strides[1] - pads[1], iw0 = ow * strides[2] - pads[2];
+  if (KD * KH * KW == 1 && id0 >= 0 && id0 < ID && ih0 >= 0 && ih0 < IH && iw0 >= 0 && iw0 < IW) {
+    // 1x1: one tap per channel.
+    const int8_t* xp = xg + (static_cast<int64_t>(id0) * IH + ih0) * IW + iw0;
+    int16_t* cp = col + q * 4;
+    int32_t c = 0;
+    for (; c < K4; c += 4, cp += 8) {
+      cp[0] = static_cast<int16_t>(xp[0] - x_zp);
+      cp[2] = static_cast<int16_t>(xp[in_plane] - x_zp);
+      cp[1] = static_cast<int16_t>(xp[2 * in_plane] - x_zp);
+      cp[3] = static_cast<int16_t>(xp[3 * in_plane] - x_zp);
+      xp += 4 * in_plane;
+    }
+    for (; c < K; ++c, xp += in_plane) col[col_pos(c, K4, q)] = static_cast<int16_t>(xp[0] - x_zp);
+    return;
+  }
+  int32_t k = 0;
+  for (int32_t c = 0; c < cg; ++c) {
+    const int8_t* xc = xg + c * in_plane;
+    for (int32_t kd = 0; kd < KD; ++kd) {
+      const int32_t id = id0 + kd * dilations[0];
+      const bool din = id >= 0 && id < ID;
+      for (int32_t kh = 0; kh < KH; ++kh) {
+        const int32_t ih = ih0 + kh * dilations[1];
+        const bool hin = din && ih >= 0 && ih < IH;
+        const int8_t* xr = xc + (static_cast<int64_t>(id) * IH + ih) * IW;
+        for (int32_t kw = 0; kw < KW; ++kw, ++k) {
+          const int32_t iw = iw0 + kw * dilations[2];
+          col[col_pos(k, K4, q)] = static_cast<int16_t>(hin && iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
+        }
+      }
+    }
+  }
+}
+
+// dot(weight rows w0 and w0 + K, columns 0 and 1) accumulated onto acc {w0.c0, w0.c1, w1.c0, w1.c1}.
+inline void dot_2x2(const int8_t* w0, const int16_t* col, int32_t K, int32_t acc[4]) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  const int32_t K4 = K & ~3;
+  const int8_t* w1 = w0 + K;
+  const int8_t* wend = w0 + K4;
+  const int16_t* cp = col;
+  while (w0 != wend) {
+    const uint32_t x0a = ld32(cp), x0b = ld32(cp + 2), x1a = ld32(cp + 4), x1b = ld32(cp + 6);
+    cp += 8;
+    const uint32_t wa = ld32(w0);
+    w0 += 4;
+    const uint32_t we = sxtb16(wa), wo = sxtb16_ror8(wa);
+    a00 = smlad(we, x0a, a00);
+    a01 = smlad(we, x1a, a01);
+    a00 = smlad(wo, x0b, a00);
+    a01 = smlad(wo, x1b, a01);
+    const uint32_t wb = ld32(w1);
+    w1 += 4;
+    const uint32_t ve = sxtb16(wb), vo = sxtb16_ror8(wb);
+    a10 = smlad(ve, x0a, a10);
+    a11 = smlad(ve, x1a, a11);
+    a10 = smlad(vo, x0b, a10);
+    a11 = smlad(vo, x1b, a11);
+  }
+  for (int32_t t = 0; t < K - K4; ++t) {
+    a00 = wadd(a00, wmul(w0[t], cp[t]));
+    a01 = wadd(a01, wmul(w0[t], cp[4 + t]));
+    a10 = wadd(a10, wmul(w1[t], cp[t]));
+    a11 = wadd(a11, wmul(w1[t], cp[4 + t]));
+  }
+  acc[0] = a00;
+  acc[1] = a01;
+  acc[2] = a10;
+  acc[3] = a11;
+}
+
+// dot(weight row w0, column q).
+inline int32_t dot_1x1(const int8_t* w0, const int16_t* col, int32_t q, int32_t K, int32_t a) {
+  const int32_t K4 = K & ~3;
+  const int16_t* cp = col + q * 4;
+  int32_t k = 0;
+  for (; k < K4; k += 4, cp += 8) {
+    const uint32_t wa = ld32(w0 + k);
+    a = smlad(sxtb16(wa), ld32(cp), a);
+    a = smlad(sxtb16_ror8(wa), ld32(cp + 2), a);
+  }
+  for (int32_t t = 0; k < K; ++k, ++t) a = wadd(a, wmul(w0[k], cp[t]));
+  return a;
+}
+
+inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
+                       int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
+                       const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
+                       int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult, int32_t act_min,
+                       int32_t act_max, void* scratch) {
+  const int32_t cg = c_in / group, mg = c_out / group;
+  const int32_t K = cg * k_sp[0] * k_sp[1] * k_sp[2];
+  const int32_t OH = out_sp[1], OW = out_sp[2];
+  const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
+  const int32_t P = out_sp[0] * OH * OW;
+  Requant* rq = static_cast<Requant*>(scratch);
+  for (int32_t m = 0; m < c_out; ++m) rq[m] = requant_of(mult[n_mult == 1 ? 0 : m], shift[n_mult == 1 ? 0 : m]);
+  int16_t* col = reinterpret_cast<int16_t*>(rq + c_out);
+  for (int32_t n = 0; n < batch; ++n) {
+    for (int32_t g = 0; g < group; ++g) {
+      const int8_t* xg = x + (static_cast<int64_t>(n) * c_in + static_cast<int64_t>(g) * cg) * in_plane;
+      int8_t* yg = y + (static_cast<int64_t>(n) * c_out + static_cast<int64_t>(g) * mg) * P;
+      const int8_t* wg = w + static_cast<int64_t>(g) * mg * K;
+      for (int32_t p = 0; p < P; p += 2) {
+        const bool two = p + 1 < P;
+        {
+          const int32_t ow = p % OW, r = p / OW;
+          im2col(xg, col, 0, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
+        }
+        if (two) {
+          const int32_t ow = (p + 1) % OW, r = (p + 1) / OW;
+          im2col(xg, col, 1, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
+        }
+        int32_t j = 0;
+        for (; j + 1 < mg; j += 2) {
+          const int32_t m = g * mg + j;
+          const int32_t b0 = bias ? bias[m] : 0, b1 = bias ? bias[m + 1] : 0;
+          const int8_t* w0 = wg + static_cast<int64_t>(j) * K;
+          int8_t* y0 = yg + static_cast<int64_t>(j) * P + p;
+          const Requant& qa = rq[m];
+          const Requant& qb = rq[m + 1];
+          if (two) {
+            int32_t acc[4] = {b0, b0, b1, b1};
+            dot_2x2(w0, col, K, acc);
+            y0[0] = requant_out(acc[0], qa, y_zp, act_min, act_max);
+            y0[1] = requant_out(acc[1], qa, y_zp, act_min, act_max);
+            y0[P] = requant_out(acc[2], qb, y_zp, act_min, act_max);
+            y0[P + 1] = requant_out(acc[3], qb, y_zp, act_min, act_max);
+          } else {
+            y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
+            y0[P] = requant_out(dot_1x1(w0 + K, col, 0, K, b1), qb, y_zp, act_min, act_max);
+          }
+        }
+        if (j < mg) {
+          const int32_t m = g * mg + j;
+          const int32_t b0 = bias ? bias[m] : 0;
+          const int8_t* w0 = wg + static_cast<int64_t>(j) * K;
+          int8_t* y0 = yg + static_cast<int64_t>(j) * P + p;
+          const Requant& qa = rq[m];
+          y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
+          if (two) y0[1] = requant_out(dot_1x1(w0, col, 1, K, b0), qa, y_zp, act_min, act_max);
+        }
+      }
+    }
+  }
+}
+
+// Depthwise 3x3, 2-D, stride 1 or 2 (qconv_is_dw3x3).
+inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+                        int32_t channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
+                        int32_t x_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
+                        int32_t act_min, int32_t act_max, void* scratch) {
+  const int32_t IH = in_sp[1], IW = in_sp[2], OH = out_sp[1], OW = out_sp[2];
+  // Padded plane: rows/columns of every window, 2 slack columns (the last pair of a row with
+  // an odd OW reads past the window; its second output is not stored). Padding and slack
+  // hold x_zp, written once; each channel then copies only the input part.
+  const int32_t PH = (OH - 1) * s + 3, PW = (OW - 1) * s + 5;
+  const int32_t pt = pads[1], pl = pads[2];
+  int8_t* plane = static_cast<int8_t*>(scratch);
+  const int32_t r0_in = pt, r1_in = IH + pt < PH ? IH + pt : PH;  // rows [r0_in, r1_in) hold input
+  const int32_t c0_in = pl, c1_in = IW + pl < PW - 2 ? IW + pl : PW - 2;
+  memset(plane, static_cast<int8_t>(x_zp), static_cast<size_t>(PH * PW));
+  const Requant q0 = requant_of(mult[0], shift[0]);
+  for (int32_t n = 0; n < batch; ++n) {
+    for (int32_t m = 0; m < channels; ++m) {
+      const int8_t* xc = x + (static_cast<int64_t>(n) * channels + m) * IH * IW;
+      int8_t* yc = y + (static_cast<int64_t>(n) * channels + m) * OH * OW;
+      for (int32_t r = r0_in; r < r1_in; ++r) {
+        const int8_t* src = xc + static_cast<int64_t>(r - pt) * IW + (c0_in - pl);
+        int8_t* dst = plane + r * PW + c0_in;
+        int32_t c = 0;
+        for (; c + 4 <= c1_in - c0_in; c += 4) st32(dst + c, ld32(src + c));
+        for (; c < c1_in - c0_in; ++c) dst[c] = src[c];
+      }
+      const int8_t* wm = w + m * 9;
+      int32_t sumw = 0;
+      for (int32_t t = 0; t < 9; ++t) sumw += wm[t];
+      const int32_t corr = wadd(bias ? bias[m] : 0, wmul(-x_zp, sumw));
+      const Requant q = n_mult == 1 ? q0 : requant_of(mult[m], shift[m]);
+      // Per kernel row r: (w0, w2) and (w0, w1) packed, w1 and w2 alone.
+      const uint32_t A02 = pack16(wm[0], wm[2]), A1 = pack16(wm[1], 0);
+      const uint32_t B02 = pack16(wm[3], wm[5]), B1 = pack16(wm[4], 0);
+      const uint32_t C02 = pack16(wm[6], wm[8]), C1 = pack16(wm[7], 0);
+      for (int32_t oh = 0; oh < OH; ++oh) {
+        const int8_t* r0 = plane + oh * s * PW;
+        const int8_t* r1 = r0 + PW;
+        const int8_t* r2 = r1 + PW;
+        int8_t* yr = yc + oh * OW;
+        int32_t ow = 0;
+        if (s == 1) {
+          // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x1 + w1 x2 + w2 x3 per row.
+          for (; ow < OW; ow += 2) {
+            int32_t a0 = corr, a1 = corr;
+            uint32_t X = ld32(r0 + ow), e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
+            a0 = smlad(e, A02, a0);
+            a0 = smlabb(o, A1, a0);
+            a1 = smlad(o, A02, a1);
+            a1 = smlatb(e, A1, a1);
+            X = ld32(r1 + ow), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, B02, a0);
+            a0 = smlabb(o, B1, a0);
+            a1 = smlad(o, B02, a1);
+            a1 = smlatb(e, B1, a1);
+            X = ld32(r2 + ow), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, C02, a0);
+            a0 = smlabb(o, C1, a0);
+            a1 = smlad(o, C02, a1);
+            a1 = smlatb(e, C1, a1);
+            yr[ow] = requant_out(a0, q, y_zp, act_min, act_max);
+            if (ow + 1 < OW) yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
+          }
+        } else {
+          // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x2 + w1 x3 + w2 x4 per row.
+          const uint32_t A01 = pack16(wm[0], wm[1]), B01 = pack16(wm[3], wm[4]), C01 = pack16(wm[6], wm[7]);
+          const int32_t A2 = wm[2], B2 = wm[5], C2 = wm[8];
+          for (; ow < OW; ow += 2) {
+            int32_t a0 = corr, a1 = corr;
+            const int32_t c = 2 * ow;
+            uint32_t X = ld32(r0 + c), e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
+            a0 = smlad(e, A02, a0);
+            a0 = smlabb(o, A1, a0);
+            a1 = smlad(pack_hi_hi(e, o), A01, a1);
+            a1 = wadd(a1, wmul(r0[c + 4], A2));
+            X = ld32(r1 + c), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, B02, a0);
+            a0 = smlabb(o, B1, a0);
+            a1 = smlad(pack_hi_hi(e, o), B01, a1);
+            a1 = wadd(a1, wmul(r1[c + 4], B2));
+            X = ld32(r2 + c), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, C02, a0);
+            a0 = smlabb(o, C1, a0);
+            a1 = smlad(pack_hi_hi(e, o), C01, a1);
+            a1 = wadd(a1, wmul(r2[c + 4], C2));
+            yr[ow] = requant_out(a0, q, y_zp, act_min, act_max);
+            if (ow + 1 < OW) yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
+                     int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
+                     const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
+                     int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult, int32_t act_min,
+                     int32_t act_max, void* scratch) {
+  if (x_zp < -128 || x_zp > 127) {  // outside int8 (never produced by the quantizer): reference
+    ref::qconv_s8(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp, y_zp,
+                  mult, shift, n_mult, act_min, act_max);
+    return;
+  }
+  if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
+    detail::qconv_dw3x3(x, w, bias, y, batch, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
+                        act_min, act_max, scratch);
+  else
+    detail::qconv_gemm(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
+                       y_zp, mult, shift, n_mult, act_min, act_max, scratch);
+}
+
+// ---- matrix product --------------------------------------------------------------------------
+inline int32_t qmatmul_s8_scratch_bytes(int32_t K) { return ((K + 1) / 2 * 2) * 2 + 8; }
+
+inline void qmatmul_s8(const int8_t* a, const int8_t* b, const int32_t* bias, int8_t* y, int32_t batch_rank,
+                       const int32_t* batch_dims, const int32_t* a_strides, const int32_t* b_strides, int32_t M,
+                       int32_t N, int32_t K, int32_t a_zp, int32_t b_zp, int32_t y_zp, const int32_t* mult,
+                       const int32_t* shift, int32_t n_mult, int32_t act_min, int32_t act_max, void* scratch) {
+  const int64_t batches = ref::product(batch_dims, batch_rank);
+  const int64_t a_mat = static_cast<int64_t>(M) * K, b_mat = static_cast<int64_t>(K) * N,
+                y_mat = static_cast<int64_t>(M) * N;
+  if (a_zp < -128 || a_zp > 127) {  // a - a_zp would not fit int16: reference
+    ref::qmatmul_s8(a, b, bias, y, batch_rank, batch_dims, a_strides, b_strides, M, N, K, a_zp, b_zp, y_zp, mult,
+                    shift, n_mult, act_min, act_max);
+    return;
+  }
+  int16_t* ar = static_cast<int16_t*>(scratch);
+  const int32_t K2 = K & ~1;
+  const Requant q0 = requant_of(mult[0], shift[0]);
+  ref::NdIter it(batch_rank, batch_dims, 2, a_strides, b_strides);
+  for (int64_t bi = 0; bi < batches; ++bi, it.next()) {
+    const int8_t* ab = a + it.off[0] * a_mat;
+    const int8_t* bb = b + it.off[1] * b_mat;
+    int8_t* yb = y + bi * y_mat;
+    for (int32_t i = 0; i < M; ++i) {
+      const int8_t* arow = ab + static_cast<int64_t>(i) * K;
+      int32_t sa = 0;
+      for (int32_t k = 0; k < K; ++k) {
+        ar[k] = static_cast<int16_t>(arow[k] - a_zp);
+        sa = wadd(sa, ar[k]);
+      }
+      const int32_t zcorr = wmul(-b_zp, sa);
+      int8_t* yr = yb + static_cast<int64_t>(i) * N;
+      int32_t j = 0;
+      for (; j + 3 < N; j += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const int8_t* bp = bb + j;
+        int32_t k = 0;
+        for (; k < K2; k += 2, bp += 2 * static_cast<int64_t>(N)) {
+          const uint32_t B0 = ld32(bp), B1 = ld32(bp + N);
+          const uint32_t e0 = sxtb16(B0), o0 = sxtb16_ror8(B0);  // row k: (j0, j2), (j1, j3)
+          const uint32_t e1 = sxtb16(B1), o1 = sxtb16_ror8(B1);  // row k + 1
+          const uint32_t A = ld32(ar + k);                       // (a'_k, a'_k+1)
+          a0 = smlad(pack_lo_lo(e0, e1), A, a0);
+          a2 = smlad(pack_hi_hi(e0, e1), A, a2);
+          a1 = smlad(pack_lo_lo(o0, o1), A, a1);
+          a3 = smlad(pack_hi_hi(o0, o1), A, a3);
+        }
+        if (k < K) {
+          const int32_t av = ar[k];
+          a0 = wadd(a0, wmul(av, bp[0]));
+          a1 = wadd(a1, wmul(av, bp[1]));
+          a2 = wadd(a2, wmul(av, bp[2]));
+          a3 = wadd(a3, wmul(av, bp[3]));
+        }
+        const int32_t acc[4] = {a0, a1, a2, a3};
+        for (int32_t t = 0; t < 4; ++t) {
+          const int32_t c = j + t;
+          const int32_t v = wadd(wadd(acc[t], zcorr), bias ? bias[c] : 0);
+          yr[c] = requant_out(v, n_mult == 1 ? q0 : requant_of(mult[c], shift[c]), y_zp, act_min, act_max);
+        }
+      }
+      for (; j < N; ++j) {
+        int32_t acc = 0;
+        for (int32_t k = 0; k < K; ++k) acc = wadd(acc, wmul(ar[k], bb[static_cast<int64_t>(k) * N + j]));
+        const int32_t v = wadd(wadd(acc, zcorr), bias ? bias[j] : 0);
+        yr[j] = requant_out(v, n_mult == 1 ? q0 : requant_of(mult[j], shift[j]), y_zp, act_min, act_max);
+      }
+    }
+  }
+}
+
+}  // namespace armv7em
+}  // namespace tinyodlc
