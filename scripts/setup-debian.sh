@@ -10,6 +10,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   g++ make cmake ninja-build pkg-config \
   libonnx-dev libprotobuf-dev protobuf-compiler libfmt-dev libcli11-dev \
   libgtest-dev catch2 llvm-14 llvm-14-tools clang-14 \
-  python3 python3-onnx python3-numpy \
+  python3 python3-onnx python3-numpy python3-torch \
   gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm \
   > /dev/null
