@@ -16,13 +16,15 @@ void fill(T* y, int32_t n, T value) {
 }
 
 // Range: y[i] = start + i * delta, i < n (n = max(ceil((limit - start) / delta), 0) is known at
-// compile time). Integer arithmetic is done in 64 bits: every value lies between start and limit.
+// compile time). Every value lies between start and limit, but the product i * delta alone may
+// not fit (start = INT64_MIN, delta = 2^45): integers are computed modulo 2^64 (wrap_*), which
+// gives the exact value because the result fits in T.
 template <typename T>
 void range(const T* start, const T* delta, T* y, int32_t n) {
   const T s = *start, d = *delta;
   for (int32_t i = 0; i < n; ++i) {
     if constexpr (std::is_floating_point_v<T>) y[i] = s + static_cast<T>(i) * d;
-    else y[i] = static_cast<T>(static_cast<int64_t>(s) + static_cast<int64_t>(i) * static_cast<int64_t>(d));
+    else y[i] = static_cast<T>(static_cast<uint64_t>(s) + static_cast<uint64_t>(i) * static_cast<uint64_t>(d));
   }
 }
 
