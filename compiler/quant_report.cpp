@@ -11,6 +11,7 @@
 #include "compiler/driver.h"
 #include "ir/interpreter.h"
 #include "passes/quantize.h"
+#include "support/json.h"
 
 namespace tinyodlc {
 
@@ -25,19 +26,6 @@ size_t constant_bytes(const ir::Graph& g) {
     for (const ir::Value* v : n->inputs)
       if (v && v->is_constant() && seen.insert(v).second) b += v->nbytes();
   return b;
-}
-
-std::string json_str(const std::string& s) {
-  std::string r = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      r += fmt::format("\\u{:04x}", static_cast<int>(c));
-      continue;
-    }
-    r += c;
-  }
-  return r + "\"";
 }
 
 std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : "null"; }
@@ -197,38 +185,39 @@ std::vector<backends::GeneratedFile> quantization_report(const ir::Graph& g, con
   }
 
   // ---- quantization.json -------------------------------------------------------------------
-  std::string js = "{\n";
-  js += fmt::format("  \"model\": {},\n  \"calibration_sets\": {},\n  \"method\": {},\n", json_str(opts.model),
-                    in.calibration_sets, json_str(opts.calibration_method));
-  js += fmt::format("  \"eval_dir\": {},\n  \"eval_sets\": {},\n", json_str(eval_dir), evs.size());
-  js += fmt::format("  \"flash_bytes_float\": {},\n  \"flash_bytes_int8\": {},\n  \"integer_ops\": {},\n", flash_before,
-                    flash_after, int_ops);
-  js += "  \"float_fallback\": {";
-  bool first = true;
+  json::Writer w;
+  w.begin_object();
+  w.field("model", opts.model).field("calibration_sets", in.calibration_sets);
+  w.field("method", opts.calibration_method).field("eval_dir", eval_dir).field("eval_sets", evs.size());
+  w.field("flash_bytes_float", flash_before).field("flash_bytes_int8", flash_after).field("integer_ops", int_ops);
+  w.key("float_fallback").begin_object();
   for (const auto& [op, names] : fallback) {
-    std::vector<std::string> q;
-    for (const auto& s : names) q.push_back(json_str(s));
-    js += fmt::format("{}\n    {}: [{}]", first ? "" : ",", json_str(op), fmt::join(q, ", "));
-    first = false;
+    w.key(op).begin_array(true);
+    for (const auto& s : names) w.value(s);
+    w.end_array();
   }
-  js += first ? "},\n" : "\n  },\n";
-  js += "  \"outputs\": [";
+  w.end_object();
+  w.key("outputs").begin_array();
   for (size_t k = 0; k < outs.size(); ++k) {
     const OutErr& e = outs[k];
-    js += fmt::format("{}\n    {{\"name\": {}, \"max_abs_err\": {}, \"cosine\": {}, \"centered_cosine\": {}, "
-                      "\"top1_agreement\": {}}}",
-                      k ? "," : "", json_str(g.outputs[k]->name), num(e.max_abs), num(cosine(e, false)),
-                      num(cosine(e, true)),
-                      e.top1_total ? num(static_cast<double>(e.top1_same) / e.top1_total) : "null");
+    w.begin_object(true).field("name", g.outputs[k]->name).field("max_abs_err", e.max_abs);
+    w.field("cosine", cosine(e, false)).field("centered_cosine", cosine(e, true)).key("top1_agreement");
+    if (e.top1_total) w.value(static_cast<double>(e.top1_same) / e.top1_total);
+    else w.null();
+    w.end_object();
   }
-  js += "\n  ],\n  \"tensors\": [";
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    const auto& [qv, fv] = pairs[i];
-    js += fmt::format("{}\n    {{\"name\": {}, \"scale\": {}, \"zero_point\": {}, \"sqnr_db\": {}}}", i ? "," : "",
-                      json_str(fv->name), num(qv->quant->scale[0]), qv->quant->zero_point[0],
-                      layers.count(fv->name) ? num(layers.at(fv->name).sqnr_db()) : "null");
+  w.end_array();
+  w.key("tensors").begin_array();
+  for (const auto& [qv, fv] : pairs) {
+    w.begin_object(true).field("name", fv->name).field("scale", static_cast<double>(qv->quant->scale[0]));
+    w.field("zero_point", qv->quant->zero_point[0]).key("sqnr_db");
+    if (layers.count(fv->name)) w.value(layers.at(fv->name).sqnr_db());
+    else w.null();
+    w.end_object();
   }
-  js += "\n  ]\n}\n";
+  w.end_array();
+  w.end_object();
+  const std::string js = w.str();
 
   std::string fb;
   for (const auto& [op, names] : fallback) fb += fmt::format("{}{} x{}", fb.empty() ? "" : ", ", op, names.size());

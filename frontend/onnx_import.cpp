@@ -1,3 +1,5 @@
+// ONNX ModelProto -> ir::Graph: the only code that reads ONNX protobuf messages (attributes,
+// initializers with sizes validated before allocation, value infos, opset handling).
 #include "frontend/onnx_import.h"
 
 #include "support/checked.h"

@@ -1,3 +1,7 @@
+// Parser of the textual IR (grammar in docs/ir.md): the lexer and the recursive-descent parser.
+// Over 500 lines on purpose: the grammar is one unit (lexer state, error positions and the
+// value/node tables are shared by every rule), and splitting it would only pass that state
+// around between files.
 #include "ir/parser.h"
 
 #include "support/checked.h"

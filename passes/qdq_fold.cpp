@@ -22,6 +22,10 @@
 // Option (PTQ only, PassContext-free): `qdq_fold(g, drop_float_pairs=true)` also removes
 // Q -> DQ pairs whose quantized value is read by no integer op (a float island), so float
 // fallback chains keep full float precision between their ops.
+//
+// Over 500 lines on purpose: the twelve patterns share the matchers and the requantization
+// helpers at the top; each pattern is one function below them, with one lit test per pattern
+// in tests/lit/quant/qdq_fold_*.
 #include "passes/qdq_fold.h"
 #include "passes/quantize.h"
 

@@ -7,6 +7,9 @@
 // hand to a mixing node are the frontier; it must be one feature map (batched form, after
 // walking back over pure data movement) or one per frame feeding a Concat in frame order
 // (unrolled form, whose branches must be copies of frame 0's).
+//
+// Over 500 lines on purpose: the tag analysis and the cut it drives are one algorithm (the cut
+// reads every tag rule's result), kept together and tested by tests/lit/stream.
 #include "passes/stream_split.h"
 
 #include <algorithm>

@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${TINYODLC_SKIP_SETUP:-0}" != 1 ]; then scripts/setup-debian.sh; fi
 BUILD="${TINYODLC_BUILD:-build}"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYODLC_WERROR=ON > /dev/null
 cmake --build "$BUILD"
 ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)" "$@"

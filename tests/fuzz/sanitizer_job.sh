@@ -13,7 +13,7 @@ cmake -S "$SRC" -B "$BLD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
   "-DCMAKE_CXX_FLAGS=$SAN -fsanitize=fuzzer-no-link" "-DCMAKE_C_FLAGS=$SAN" \
-  "-DCMAKE_EXE_LINKER_FLAGS=$SAN" -DTINYODLC_FUZZ=ON >/dev/null
+  "-DCMAKE_EXE_LINKER_FLAGS=$SAN" -DTINYODLC_FUZZ=ON -DTINYODLC_WERROR=ON >/dev/null
 cmake --build "$BLD" -j2 --target tinyodlc tinyodlc_unit_tests fuzz_compile
 echo "sanitizer build: $(( $(date +%s) - start )) s"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

@@ -66,12 +66,9 @@ inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8
                      int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult, int32_t act_min,
                      int32_t act_max) {
   const int32_t cg = c_in / group, mg = c_out / group;
-  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
-  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
-  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
-  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
-  const int64_t k_size = static_cast<int64_t>(KD) * KH * KW;
-  const int64_t out_plane = static_cast<int64_t>(OD) * OH * OW;
+  const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
+  const int64_t k_size = static_cast<int64_t>(k_sp[0]) * k_sp[1] * k_sp[2];
+  const int64_t out_plane = static_cast<int64_t>(out_sp[0]) * out_sp[1] * out_sp[2];
   for (int32_t n = 0; n < batch; ++n) {
     for (int32_t m = 0; m < c_out; ++m) {
       const int32_t g = m / mg;
@@ -80,39 +77,17 @@ inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8
       const int32_t mm = mult[n_mult == 1 ? 0 : m], sm = shift[n_mult == 1 ? 0 : m];
       const int32_t b = bias ? bias[m] : 0;
       int8_t* yp = y + (static_cast<int64_t>(n) * c_out + m) * out_plane;
-      for (int32_t od = 0; od < OD; ++od) {
-        const int32_t id0 = od * strides[0] - pads[0];
-        int32_t kd0, kd1;
-        window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
-        for (int32_t oh = 0; oh < OH; ++oh) {
-          const int32_t ih0 = oh * strides[1] - pads[1];
-          int32_t kh0, kh1;
-          window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
-          for (int32_t ow = 0; ow < OW; ++ow) {
-            const int32_t iw0 = ow * strides[2] - pads[2];
-            int32_t kw0, kw1;
-            window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
-            int32_t acc = b;
-            for (int32_t c = 0; c < cg; ++c) {
-              const int8_t* xc = xg + c * in_plane;
-              const int8_t* wc = wm + c * k_size;
-              for (int32_t kd = kd0; kd < kd1; ++kd) {
-                const int32_t id = id0 + kd * dilations[0];
-                for (int32_t kh = kh0; kh < kh1; ++kh) {
-                  const int32_t ih = ih0 + kh * dilations[1];
-                  const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW + iw0;
-                  const int8_t* wr = wc + (static_cast<int64_t>(kd) * KH + kh) * KW;
-                  for (int32_t kw = kw0; kw < kw1; ++kw)
-                    acc = q_wrap_add(acc, (static_cast<int32_t>(xc[row + kw * dilations[2]]) - x_zp) *
-                                              static_cast<int32_t>(wr[kw]));
-                }
-              }
-            }
-            yp[(static_cast<int64_t>(od) * OH + oh) * OW + ow] =
-                q_clamp(q_multiply(acc, mm, sm) + y_zp, act_min, act_max);
-          }
+      for_each_window(out_sp, k_sp, strides, dilations, pads, in_sp, [&](const Window& win) {
+        int32_t acc = b;
+        for (int32_t c = 0; c < cg; ++c) {
+          const int8_t* xc = xg + c * in_plane;
+          const int8_t* wc = wm + c * k_size;
+          for_each_tap(win, k_sp, dilations, in_sp, [&](int64_t k, int64_t at) {
+            acc = q_wrap_add(acc, (static_cast<int32_t>(xc[at]) - x_zp) * static_cast<int32_t>(wc[k]));
+          });
         }
-      }
+        yp[win.pos] = q_clamp(q_multiply(acc, mm, sm) + y_zp, act_min, act_max);
+      });
     }
   }
 }

@@ -21,59 +21,33 @@ template <typename T>
 void max_pool(const T* x, T* y, int64_t* indices, int32_t nc, const int32_t* in_sp, const int32_t* k_sp,
               const int32_t* out_sp, const int32_t* strides, const int32_t* dilations, const int32_t* pads,
               int32_t storage_order) {
-  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
-  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
-  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
-  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
-  const int64_t out_plane = static_cast<int64_t>(OD) * OH * OW;
+  const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
+  const int64_t out_plane = static_cast<int64_t>(out_sp[0]) * out_sp[1] * out_sp[2];
   for (int32_t p = 0; p < nc; ++p) {
     const T* xp = x + p * in_plane;
     T* yp = y + p * out_plane;
     int64_t* ip = indices ? indices + p * out_plane : nullptr;
-    for (int32_t od = 0; od < OD; ++od) {
-      const int32_t id0 = od * strides[0] - pads[0];
-      int32_t kd0, kd1;
-      window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
-      for (int32_t oh = 0; oh < OH; ++oh) {
-        const int32_t ih0 = oh * strides[1] - pads[1];
-        int32_t kh0, kh1;
-        window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
-        for (int32_t ow = 0; ow < OW; ++ow) {
-          const int32_t iw0 = ow * strides[2] - pads[2];
-          int32_t kw0, kw1;
-          window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
-          T best = std::numeric_limits<T>::lowest();
-          int32_t bd = -1, bh = 0, bw = 0;
-          for (int32_t kd = kd0; kd < kd1; ++kd) {
-            const int32_t id = id0 + kd * dilations[0];
-            for (int32_t kh = kh0; kh < kh1; ++kh) {
-              const int32_t ih = ih0 + kh * dilations[1];
-              const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW;
-              for (int32_t kw = kw0; kw < kw1; ++kw) {
-                const int32_t iw = iw0 + kw * dilations[2];
-                const T v = xp[row + iw];
-                if (bd < 0 || v > best) {  // first maximum wins; NaN never replaces a number
-                  if (bd >= 0 || v == v) {
-                    best = v;
-                    bd = id;
-                    bh = ih;
-                    bw = iw;
-                  }
-                }
-              }
-            }
-          }
-          const int64_t o = (static_cast<int64_t>(od) * OH + oh) * OW + ow;
-          yp[o] = best;
-          if (ip) {
-            if (bd < 0) bd = 0;
-            const int64_t pos = storage_order ? bd + (static_cast<int64_t>(bh) + static_cast<int64_t>(bw) * IH) * ID
-                                              : (static_cast<int64_t>(bd) * IH + bh) * IW + bw;
-            ip[o] = p * in_plane + pos;
-          }
+    for_each_window(out_sp, k_sp, strides, dilations, pads, in_sp, [&](const Window& win) {
+      T best = std::numeric_limits<T>::lowest();
+      int64_t at = -1;
+      for_each_tap(win, k_sp, dilations, in_sp, [&](int64_t, int64_t i) {
+        const T v = xp[i];
+        if ((at < 0 || v > best) && (at >= 0 || v == v)) {  // first maximum wins; NaN never replaces a number
+          best = v;
+          at = i;
         }
+      });
+      yp[win.pos] = best;
+      if (ip) {
+        if (at < 0) at = 0;
+        int64_t pos = at;
+        if (storage_order) {  // column-major numbering of (d, h, w)
+          const int64_t iw = at % in_sp[2], ih = (at / in_sp[2]) % in_sp[1], id = at / (static_cast<int64_t>(in_sp[2]) * in_sp[1]);
+          pos = id + (ih + iw * in_sp[1]) * in_sp[0];
+        }
+        ip[win.pos] = p * in_plane + pos;
       }
-    }
+    });
   }
 }
 
@@ -86,42 +60,20 @@ template <typename F>
 void avg_pool_windows(int32_t nc, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                       const int32_t* strides, const int32_t* dilations, const int32_t* pads, bool count_include_pad,
                       F visit) {
-  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
-  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
-  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
   for (int32_t p = 0; p < nc; ++p) {
-    for (int32_t od = 0; od < OD; ++od) {
-      const int32_t id0 = od * strides[0] - pads[0];
-      int32_t kd0, kd1, pd0, pd1;
-      window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
-      window_taps(id0 + pads[0], KD, dilations[0], ID + pads[0] + pads[3], &pd0, &pd1);
-      for (int32_t oh = 0; oh < OH; ++oh) {
-        const int32_t ih0 = oh * strides[1] - pads[1];
-        int32_t kh0, kh1, ph0, ph1;
-        window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
-        window_taps(ih0 + pads[1], KH, dilations[1], IH + pads[1] + pads[4], &ph0, &ph1);
-        for (int32_t ow = 0; ow < OW; ++ow) {
-          const int32_t iw0 = ow * strides[2] - pads[2];
-          int32_t kw0, kw1, pw0, pw1;
-          window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
-          window_taps(iw0 + pads[2], KW, dilations[2], IW + pads[2] + pads[5], &pw0, &pw1);
-          const int64_t count = count_include_pad
-                                    ? static_cast<int64_t>(pd1 - pd0) * (ph1 - ph0) * (pw1 - pw0)
-                                    : static_cast<int64_t>(kd1 - kd0) * (kh1 - kh0) * (kw1 - kw0);
-          auto taps = [&](auto g) {
-            for (int32_t kd = kd0; kd < kd1; ++kd) {
-              const int32_t id = id0 + kd * dilations[0];
-              for (int32_t kh = kh0; kh < kh1; ++kh) {
-                const int32_t ih = ih0 + kh * dilations[1];
-                const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW + iw0;
-                for (int32_t kw = kw0; kw < kw1; ++kw) g(row + kw * dilations[2]);
-              }
-            }
-          };
-          visit(p, (static_cast<int64_t>(od) * OH + oh) * OW + ow, count, taps);
+    for_each_window(out_sp, k_sp, strides, dilations, pads, in_sp, [&](const Window& win) {
+      int64_t count = tap_count(win);
+      if (count_include_pad) {  // taps inside [-pad_begin, size + pad_end)
+        count = 1;
+        for (int i = 0; i < 3; ++i) {
+          int32_t lo, hi;
+          window_taps(win.start[i] + pads[i], k_sp[i], dilations[i], in_sp[i] + pads[i] + pads[i + 3], &lo, &hi);
+          count *= hi - lo;
         }
       }
-    }
+      auto taps = [&](auto g) { for_each_tap(win, k_sp, dilations, in_sp, [&](int64_t, int64_t i) { g(i); }); };
+      visit(p, win.pos, count, taps);
+    });
   }
 }
 
@@ -169,49 +121,25 @@ void global_avg_pool(const T* x, T* y, int32_t nc, int32_t size) {
 template <typename T>
 void max_pool_grad(const T* dy, const T* x, T* dx, int32_t nc, const int32_t* in_sp, const int32_t* k_sp,
                    const int32_t* out_sp, const int32_t* strides, const int32_t* dilations, const int32_t* pads) {
-  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
-  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
-  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
-  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
-  const int64_t out_plane = static_cast<int64_t>(OD) * OH * OW;
+  const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
+  const int64_t out_plane = static_cast<int64_t>(out_sp[0]) * out_sp[1] * out_sp[2];
   for (int64_t i = 0; i < static_cast<int64_t>(nc) * in_plane; ++i) dx[i] = T(0);
   for (int32_t p = 0; p < nc; ++p) {
     const T* xp = x + p * in_plane;
     T* dxp = dx + p * in_plane;
     const T* dyp = dy + p * out_plane;
-    for (int32_t od = 0; od < OD; ++od) {
-      const int32_t id0 = od * strides[0] - pads[0];
-      int32_t kd0, kd1;
-      window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
-      for (int32_t oh = 0; oh < OH; ++oh) {
-        const int32_t ih0 = oh * strides[1] - pads[1];
-        int32_t kh0, kh1;
-        window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
-        for (int32_t ow = 0; ow < OW; ++ow) {
-          const int32_t iw0 = ow * strides[2] - pads[2];
-          int32_t kw0, kw1;
-          window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
-          T best = std::numeric_limits<T>::lowest();
-          int64_t at = -1;
-          for (int32_t kd = kd0; kd < kd1; ++kd) {
-            const int32_t id = id0 + kd * dilations[0];
-            for (int32_t kh = kh0; kh < kh1; ++kh) {
-              const int32_t ih = ih0 + kh * dilations[1];
-              const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW;
-              for (int32_t kw = kw0; kw < kw1; ++kw) {
-                const int64_t pos = row + iw0 + kw * dilations[2];
-                const T v = xp[pos];
-                if ((at < 0 || v > best) && (at >= 0 || v == v)) {  // as max_pool
-                  best = v;
-                  at = pos;
-                }
-              }
-            }
-          }
-          if (at >= 0) dxp[at] += dyp[(static_cast<int64_t>(od) * OH + oh) * OW + ow];
+    for_each_window(out_sp, k_sp, strides, dilations, pads, in_sp, [&](const Window& win) {
+      T best = std::numeric_limits<T>::lowest();
+      int64_t at = -1;
+      for_each_tap(win, k_sp, dilations, in_sp, [&](int64_t, int64_t i) {
+        const T v = xp[i];
+        if ((at < 0 || v > best) && (at >= 0 || v == v)) {  // as max_pool
+          best = v;
+          at = i;
         }
-      }
-    }
+      });
+      if (at >= 0) dxp[at] += dyp[win.pos];
+    });
   }
 }
 

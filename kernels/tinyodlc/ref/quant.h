@@ -115,49 +115,25 @@ void conv_integer_core(const TX* x, int32_t x_zp, const TW* w, const TW* w_zp, i
                        const int32_t* out_sp, const int32_t* strides, const int32_t* dilations, const int32_t* pads,
                        Emit&& emit) {
   const int32_t cg = c_in / group, mg = c_out / group;
-  const int32_t ID = in_sp[0], IH = in_sp[1], IW = in_sp[2];
-  const int32_t KD = k_sp[0], KH = k_sp[1], KW = k_sp[2];
-  const int32_t OD = out_sp[0], OH = out_sp[1], OW = out_sp[2];
-  const int64_t in_plane = static_cast<int64_t>(ID) * IH * IW;
-  const int64_t k_size = static_cast<int64_t>(KD) * KH * KW;
+  const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
+  const int64_t k_size = static_cast<int64_t>(k_sp[0]) * k_sp[1] * k_sp[2];
   for (int32_t n = 0; n < batch; ++n) {
     for (int32_t m = 0; m < c_out; ++m) {
       const int32_t g = m / mg;
       const TX* xg = x + (static_cast<int64_t>(n) * c_in + static_cast<int64_t>(g) * cg) * in_plane;
       const TW* wm = w + static_cast<int64_t>(m) * cg * k_size;
       const int32_t wz = w_zp ? static_cast<int32_t>(w_zp[w_zp_count == 1 ? 0 : m]) : 0;
-      for (int32_t od = 0; od < OD; ++od) {
-        const int32_t id0 = od * strides[0] - pads[0];
-        int32_t kd0, kd1;
-        window_taps(id0, KD, dilations[0], ID, &kd0, &kd1);
-        for (int32_t oh = 0; oh < OH; ++oh) {
-          const int32_t ih0 = oh * strides[1] - pads[1];
-          int32_t kh0, kh1;
-          window_taps(ih0, KH, dilations[1], IH, &kh0, &kh1);
-          for (int32_t ow = 0; ow < OW; ++ow) {
-            const int32_t iw0 = ow * strides[2] - pads[2];
-            int32_t kw0, kw1;
-            window_taps(iw0, KW, dilations[2], IW, &kw0, &kw1);
-            int32_t acc = 0;
-            for (int32_t c = 0; c < cg; ++c) {
-              const TX* xc = xg + c * in_plane;
-              const TW* wc = wm + c * k_size;
-              for (int32_t kd = kd0; kd < kd1; ++kd) {
-                const int32_t id = id0 + kd * dilations[0];
-                for (int32_t kh = kh0; kh < kh1; ++kh) {
-                  const int32_t ih = ih0 + kh * dilations[1];
-                  const int64_t row = (static_cast<int64_t>(id) * IH + ih) * IW + iw0;
-                  const TW* wr = wc + (static_cast<int64_t>(kd) * KH + kh) * KW;
-                  for (int32_t kw = kw0; kw < kw1; ++kw)
-                    acc = acc_add(acc, (static_cast<int32_t>(xc[row + kw * dilations[2]]) - x_zp) *
-                                           (static_cast<int32_t>(wr[kw]) - wz));
-                }
-              }
-            }
-            emit(n, m, (static_cast<int64_t>(od) * OH + oh) * OW + ow, acc);
-          }
+      for_each_window(out_sp, k_sp, strides, dilations, pads, in_sp, [&](const Window& win) {
+        int32_t acc = 0;
+        for (int32_t c = 0; c < cg; ++c) {
+          const TX* xc = xg + c * in_plane;
+          const TW* wc = wm + c * k_size;
+          for_each_tap(win, k_sp, dilations, in_sp, [&](int64_t k, int64_t at) {
+            acc = acc_add(acc, (static_cast<int32_t>(xc[at]) - x_zp) * (static_cast<int32_t>(wc[k]) - wz));
+          });
         }
-      }
+        emit(n, m, win.pos, acc);
+      });
     }
   }
 }
