@@ -43,11 +43,12 @@ std::vector<GeneratedFile> emit_enrol_glue(const ir::Graph& g, const EnrolOption
   // PrototypeStore: sum[K][D] floats + count[K] uint32 + proto[K][D] floats.
   v["store_bytes"] = std::to_string(static_cast<size_t>(o.classes) * (2 * static_cast<size_t>(dim) * 4 + 4));
   v["threshold"] = fmt::format("{}f", o.threshold);
-  std::vector<std::string> params, args, ins, outs;
+  std::vector<std::string> params, args, generic, outs;
   std::string buffers;
   for (size_t k = 0; k < g.inputs.size(); ++k) {
     params.push_back(fmt::format("const {}* in_{}", ir::dtype_ctype(g.inputs[k]->dtype), k));
     args.push_back(fmt::format("in_{}", k));
+    generic.push_back(fmt::format("static_cast<const {}*>(inputs[{}])", ir::dtype_ctype(g.inputs[k]->dtype), k));
   }
   for (size_t k = 0; k < g.outputs.size(); ++k) {
     buffers += fmt::format("alignas(16) uint8_t g_out_{}[{}];\n", k, std::max<size_t>(g.outputs[k]->nbytes(), 1));
@@ -57,6 +58,7 @@ std::vector<GeneratedFile> emit_enrol_glue(const ir::Graph& g, const EnrolOption
   v["input_args"] = fmt::format("{}", fmt::join(args, ", "));
   v["input_args_doc"] = v["input_args"];
   v["input_list"] = v["input_args"];
+  v["generic_args"] = fmt::format("{}", fmt::join(generic, ", "));
   v["output_buffers"] = buffers;
   v["output_list"] = fmt::format("{}", fmt::join(outs, ", "));
   v["num_inputs_array"] = std::to_string(std::max<size_t>(g.inputs.size(), 1));

@@ -288,7 +288,6 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
   eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
-  eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   eo.training = c.training_graph.get();
   eo.optimizer = opts.optimizer;
   c.emitted = backends::emit_cpp(*c.graph, eo);
@@ -301,6 +300,8 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
     en.classes = opts.enrol_classes;
     en.threshold = opts.enrol_threshold;
     for (auto& f : backends::emit_enrol_glue(*c.graph, en)) c.emitted.files.push_back(std::move(f));
+    c.enrol = true;
+    c.enrol_output = opts.enrol_output;
   }
   return c;
 }

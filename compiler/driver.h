@@ -58,6 +58,9 @@ struct Compilation {
   std::unique_ptr<ir::Graph> frame_graph, head_graph;
   int stream_frames = 0;
   int stream_axis = 1;
+  // Enrolment builds (--enrol-output): <name>_enrol.h/.cpp were emitted for this output.
+  bool enrol = false;
+  std::string enrol_output;
 };
 
 // Reads the ONNX file once; throws CompileError naming every unsupported operator.
