@@ -37,7 +37,17 @@ struct EmitOptions {
   // unless the including code defines it (the QEMU bench does: harness/target/profile.h);
   // EmitResult::profiled_nodes maps the indices to nodes.
   bool profile_layers = true;
+  // Enrolment (backends/enrol_emitter.h, --enrol-output): when classes > 0, the prototype store
+  // of <name>_enrol.cpp (g_enrol_store) is registered as a learned-state block (saved by
+  // save_state()), and its RAM plus the glue's output buffers are reserved in the plan.
+  struct Enrol {
+    int classes = 0;
+    int64_t dim = 0;
+    std::string embedding;  // the graph output, with its type, for the layout descriptor
+    size_t ram_bytes = 0;   // store + output buffers of the glue
+  } enrol;
 };
+
 
 struct GeneratedFile {
   std::string path;  // relative to the output folder
@@ -64,6 +74,8 @@ struct EmitResult {
   // Per-layer profiling (EmitOptions::profile_layers): for marker index k, the index of its
   // node in the inference graph's nodes(), or -1 for the copies of the graph outputs.
   std::vector<int> profiled_nodes;
+  // Enrolment builds: the RAM region the prototype store was reserved in ("" on host).
+  std::string enrol_region;
 };
 
 // Throws CompileError when the graph contains a node that cannot be lowered.

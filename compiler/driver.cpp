@@ -290,15 +290,18 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   eo.training = c.training_graph.get();
   eo.optimizer = opts.optimizer;
-  c.emitted = backends::emit_cpp(*c.graph, eo);
-  c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
+  backends::EnrolOptions en;
   if (!opts.enrol_output.empty()) {
-    backends::EnrolOptions en;
     en.name = c.name;
     en.source = eo.source;
     en.output = opts.enrol_output;
     en.classes = opts.enrol_classes;
     en.threshold = opts.enrol_threshold;
+    eo.enrol = backends::enrol_emit_options(*c.graph, en);
+  }
+  c.emitted = backends::emit_cpp(*c.graph, eo);
+  c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
+  if (!opts.enrol_output.empty()) {
     for (auto& f : backends::emit_enrol_glue(*c.graph, en)) c.emitted.files.push_back(std::move(f));
     c.enrol = true;
     c.enrol_output = opts.enrol_output;

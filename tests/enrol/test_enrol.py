@@ -15,7 +15,8 @@ Cases (each `python3 test_enrol.py --tinyodlc BIN CASE`):
   int8      --quantize int8: scores within 0.03 of the float (numpy) scores (host, and one trial on the M4)
   api       the generated API compiled into a test program (host, -Wall -Wextra -Werror):
             K = 4 speakers enrolled, scores of every test utterance against every class,
-            identify(), verify(), forget(), and calibrate_threshold() vs the numpy EER point
+            identify(), verify(), forget(), calibrate_threshold() vs the numpy EER point, and
+            the prototypes saved/restored through save_state()/load_state() (a NOR flash in RAM)
   errors    bad flags and bad enrolment folders: precise errors, exit codes 1 / 2
 """
 import argparse
@@ -126,11 +127,20 @@ def case_int8(tinyodlc):
 API_MAIN = r"""
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "sv.h"
 #include "sv_enrol.h"
 // argv: n_enrol_per_class n_test_per_class files... (enrol files class by class, then test files
 // class by class); prints scores, identify, verify and the calibrated threshold.
 static float g_in[49 * 40];
+// A NOR flash in RAM for save_state()/load_state() (docs/persistence.md).
+static uint8_t g_flash[64 * 1024];
+static int fl_erase(void*, uint32_t off, uint32_t len) { memset(g_flash + off, 0xFF, len); return 0; }
+static int fl_program(void*, uint32_t off, const void* d, uint32_t len) {
+  for (uint32_t i = 0; i < len; ++i) g_flash[off + i] &= static_cast<const uint8_t*>(d)[i];
+  return 0;
+}
+static int fl_read(void*, uint32_t off, void* d, uint32_t len) { memcpy(d, g_flash + off, len); return 0; }
 static bool load(const char* p) {
   FILE* f = fopen(p, "rb");
   if (!f) return false;
@@ -170,6 +180,20 @@ int main(int argc, char** argv) {
   printf("threshold %.9g\n", t);
   sv::set_threshold(t);
   if (sv::threshold() != t) return 8;
+  // The prototypes are learned state: saved, forgotten, restored bit for bit.
+  static float saved[sv::kEnrolClasses][sv::kEmbeddingSize];
+  for (int c = 0; c < K; ++c) memcpy(saved[c], sv::prototype(c), sizeof saved[c]);
+  const tinyodlc::StoragePort port = {nullptr, sizeof g_flash, 4096, 16, fl_erase, fl_program, fl_read};
+  memset(g_flash, 0xFF, sizeof g_flash);
+  if (sv::load_state(port) != 1) return 10;
+  if (sv::save_state(port) != 0) return 11;
+  sv::forget_all();
+  if (sv::prototype(0) != nullptr) return 12;
+  if (sv::load_state(port) != 0) return 13;
+  for (int c = 0; c < K; ++c)
+    if (!sv::prototype(c) || memcmp(saved[c], sv::prototype(c), sizeof saved[c]) != 0 || sv::enrolled_count(c) != ne)
+      return 14;
+  printf("persisted %u bytes\n", static_cast<unsigned>(sv::kLearnedStateBytes));
   sv::forget(1);
   if (sv::prototype(1) != nullptr || sv::enrolled_count(1) != 0 || sv::prototype(0) == nullptr) return 9;
   printf("ok\n");
@@ -230,6 +254,20 @@ def case_api(tinyodlc, cxx):
             ident_ok += ident == c
         elif w[0] == "threshold":
             t = float(w[1])
+    if "persisted" not in p.stdout:
+        fail("api: no persistence check")
+    # memory.json reports the store (and the glue's output copy) outside the arena, in SRAM
+    import json
+    with tempfile.TemporaryDirectory() as d:
+        run([tinyodlc, "compile", MODEL, "--name", "sv", "--enrol-output", "dvector", "--classes", str(K),
+             "--target", "psoc62s2", "-o", d])
+        with open(os.path.join(d, "memory.json")) as f:
+            mj = json.load(f)
+    want = K * (2 * 256 * 4 + 4) + 256 * 4
+    st = [x for x in mj.get("static_state", []) if x["name"] == "enrol.prototypes"]
+    if not st or st[0]["bytes"] != want or st[0]["region"] != "SRAM":
+        fail(f"api: memory.json static_state {mj.get('static_state')} (expected enrol.prototypes {want} bytes in SRAM)")
+    print(f"  memory.json: enrol.prototypes {want} bytes in SRAM")
     print(f"  {len(gen)} genuine + {len(imp)} impostor scores: largest |score - numpy| {worst:.2e}")
     if worst > 1e-5:
         fail(f"api: a score differs from numpy by {worst:.3g} > 1e-5")

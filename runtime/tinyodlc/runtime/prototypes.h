@@ -92,8 +92,11 @@ class PrototypeStore {
     for (int c = 0; c < kClasses; ++c) update(c);
   }
 
- private:
+  // Public so that the generated learned-state table can take its address as a constant
+  // (&store.state_, no constructor); the first member, so the object's address is the state's.
   State state_{};
+
+ private:
   float proto_[kClasses][kDim] = {};
 
   void update(int cls) {
