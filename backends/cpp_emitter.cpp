@@ -177,6 +177,10 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   vars["output_infos"] = tensor_infos(st, g.outputs, "out");
   vars["io_dims"] = st.io_dims;
   vars["arena_decl"] = arena_decls(st);
+  vars["arena_extern"] = opts.arena_symbol.empty() ? ""
+                         : fmt::format("\n// The shared activation arena, defined by the firmware (--arena-symbol): at least "
+                                       "kArenaBytes,\n// 16-byte aligned. Models sharing it must not run concurrently.\n"
+                                       "extern \"C\" uint8_t {}[];\n", opts.arena_symbol);
   vars["weight_bytes"] = std::to_string(st.result.weight_bytes);
   vars["arena_bytes"] = std::to_string(st.arena_total);
   EmitResult& r = st.result;

@@ -37,6 +37,11 @@ struct EmitOptions {
   // unless the including code defines it (the QEMU bench does: harness/target/profile.h);
   // EmitResult::profiled_nodes maps the indices to nodes.
   bool profile_layers = true;
+  // Shared arena (--arena-symbol NAME, docs/enrolment.md "Several models in one firmware"): the
+  // model does not define its arena; it uses the firmware's `extern "C" uint8_t NAME[]`, which
+  // must hold kArenaBytes (of every model sharing it) and be 16-byte aligned. Models sharing an
+  // arena must not run concurrently. The plan must use one RAM region.
+  std::string arena_symbol;
   // Enrolment (backends/enrol_emitter.h, --enrol-output): when classes > 0, the prototype store
   // of <name>_enrol.cpp (g_enrol_store) is registered as a learned-state block (saved by
   // save_state()), and its RAM plus the glue's output buffers are reserved in the plan.

@@ -104,6 +104,11 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "'run', input_0.pb is a clip of F >= T frames and output_K.pb stacks the F-T+1 windows")
         ->expected(0, 1)
         ->type_name("[INPUT[:AXIS]]");
+    app->add_option("--arena-symbol", c.copts.arena_symbol,
+                    "do not define the activation arena: use the firmware's extern \"C\" uint8_t NAME[] (at least "
+                    "kArenaBytes, 16-byte aligned), so that several models share one buffer sized for the largest; "
+                    "models sharing it must not run concurrently (docs/enrolment.md)")
+        ->type_name("NAME");
     // enrolment and verification (docs/enrolment.md)
     const std::string enr = "Enrolment and verification (docs/enrolment.md)";
     app->add_option("--enrol-output", c.copts.enrol_output,
@@ -379,6 +384,8 @@ int cli_main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     finish_common(common);
+    if (!compile->parsed() && common.given("--arena-symbol"))
+      throw CLI::ValidationError("--arena-symbol", "only applies to 'compile' (the firmware defines the shared arena)");
     for (auto* sub : {run, check, bench})
       if (sub->parsed() && ropts.timeout_seconds < 1)
         throw CLI::ValidationError("--timeout", fmt::format("must be at least 1 second (got {})", ropts.timeout_seconds));

@@ -279,6 +279,7 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   c.graph = optimize(imported, opts);
   std::vector<backends::GeneratedFile> quant_files = quantize(*c.graph, opts);
   if (opts.stream.enabled) {
+    if (!opts.arena_symbol.empty()) throw CompileError("--arena-symbol", "cannot be combined with --stream yet");
     if (!opts.enrol_output.empty()) throw CompileError("", "--enrol-output and --stream cannot be combined yet");
     return compile_stream(std::move(c), target, quant_files, opts);
   }
@@ -290,6 +291,11 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   eo.training = c.training_graph.get();
   eo.optimizer = opts.optimizer;
+  if (!opts.arena_symbol.empty()) {
+    if (std::string why = identifier_problem(opts.arena_symbol); !why.empty())
+      throw CompileError("--arena-symbol", fmt::format("'{}' cannot name a C symbol: {}", opts.arena_symbol, why));
+    eo.arena_symbol = opts.arena_symbol;
+  }
   backends::EnrolOptions en;
   if (!opts.enrol_output.empty()) {
     en.name = c.name;

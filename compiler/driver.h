@@ -40,6 +40,8 @@ struct CompileOptions {
     std::string input;  // "" = the only rank-5 input
     int axis = 1;
   } stream;
+  // --arena-symbol NAME: the arena is the firmware's `extern "C" uint8_t NAME[]` (shared by models).
+  std::string arena_symbol;
   // Enrolment (docs/enrolment.md): --enrol-output TENSOR --classes K [--threshold F].
   std::string enrol_output;
   int enrol_classes = 1;
