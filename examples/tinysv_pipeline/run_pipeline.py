@@ -105,7 +105,8 @@ def main():
         run([pre + "g++"] + CFLAGS + ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
                                       "-Wl,--gc-sections", "-Wl,-z,noexecstack", "-T", os.path.join(rt, "target.ld")] +
             objs + ["-lm", "-o", elf])
-        arenas = [l.split() for l in run([pre + "nm", "-S", "-C", elf]).stdout.splitlines() if "arena" in l]
+        arenas = [l.split(maxsplit=3) for l in run([pre + "nm", "-S", "-C", elf]).stdout.splitlines()
+                  if "arena" in l and len(l.split(maxsplit=3)) == 4 and l.split(maxsplit=3)[2] in "bBdD"]
         size = run([pre + "size", elf]).stdout.splitlines()[1].split()
         work = os.path.join(d, "run")
         shutil.rmtree(work, ignore_errors=True)

@@ -93,7 +93,7 @@ def build(tinyodlc, core, shared, d):
         ["-lm", "-o", elf])
     syms = []
     for line in run([pre + "nm", "-S", "-C", elf]).splitlines():
-        w = line.split()
+        w = line.split(maxsplit=3)
         if len(w) == 4 and "arena" in w[3] and w[2] in "bBdD":
             syms.append((w[3], int(w[1], 16)))
     size = run([pre + "size", elf]).splitlines()[1].split()
