@@ -157,15 +157,26 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   std::string enrol_include;
   if (opts.enrol.classes > 0) {
     const int64_t k = opts.enrol.classes, d = opts.enrol.dim;
-    vars["training_defs"] += fmt::format(
-        "\n// The prototype store of {0}_enrol.cpp: learned state (docs/enrolment.md).\n"
-        "extern tinyodlc::runtime::PrototypeStore<{1}, {2}> g_enrol_store;\n", opts.name, k, d);
     st.learned.add({"enrol.prototypes", "&g_enrol_store.state_", static_cast<size_t>(k * d * 4 + k * 4),
                     fmt::format("f32[{0},{1}] sums of the l2-normalised embeddings {2}, u32[{0}] sample counts "
                                 "(prototype = l2normalize(sum / count))", k, d, opts.enrol.embedding)});
     st.learned.add_after_load("    g_enrol_store.refresh();\n");
     st.learned.add_reset("    g_enrol_store.reset();\n");
-    enrol_include = "#include \"tinyodlc/runtime/prototypes.h\"\n";
+    enrol_include = fmt::format(
+        "#include \"tinyodlc/runtime/prototypes.h\"\n\nnamespace {0} {{\n"
+        "// The prototype store of {0}_enrol.cpp: learned state (docs/enrolment.md).\n"
+        "extern tinyodlc::runtime::PrototypeStore<{1}, {2}> g_enrol_store;\n}}  // namespace {0}\n",
+        opts.name, k, d);
+    if (!st.runtime_prototypes.empty())
+      vars["state_decl"] += fmt::format(
+          "\n// cosine-prototype loss: {0} = scale * the enrolled prototypes, as the [{1}, {2}] matrix of the\n"
+          "// training graph (a class without a sample gives zero logits).\n"
+          "void load_enrolled_prototypes() {{\n"
+          "  for (int k = 0; k < {2}; ++k) {{\n"
+          "    const float* p = g_enrol_store.prototype(k);\n"
+          "    for (int j = 0; j < {1}; ++j) {0}[j * {2} + k] = p ? {3} * p[j] : 0.0f;\n"
+          "  }}\n}}\n",
+          st.runtime_prototypes, d, k, cpp_literal(opts.enrol.prototype_scale));
   }
   emit_persist(st.learned, opts.name, vars, st.result.files);
   vars["constants"] = st.constants;

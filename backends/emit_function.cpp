@@ -170,6 +170,7 @@ std::string function_body(EmitState& st, Fn& f) {
   }
   std::string pre;
   if (st.opts.training) pre += "  ensure_trainable();\n";
+  if (&f == &st.train && !st.runtime_prototypes.empty()) pre += "  load_enrolled_prototypes();\n";
   for (const Value* v : g.inputs) pre += fmt::format("  (void){};\n", f.io_names[v]);
   for (const auto& o : f.out_names) pre += fmt::format("  (void){};\n", o);
   return pre + f.body;

@@ -264,8 +264,12 @@ void finish_common(Common& c) {
       throw CLI::ValidationError("--prototypes", e.what());
     }
   }
-  if (c.copts.training.loss == "cosine-prototype" && !c.copts.training.prototypes)
-    throw CLI::ValidationError("--loss", "cosine-prototype needs --prototypes FILE.pb");
+  if (c.copts.training.loss == "cosine-prototype" && !c.copts.training.prototypes && c.copts.enrol_output.empty())
+    throw CLI::ValidationError("--loss", "cosine-prototype needs --prototypes FILE.pb, or --enrol-output TENSOR (the "
+                                         "prototypes of the enrolment store, at run time)");
+  if (c.copts.training.prototypes && !c.copts.enrol_output.empty())
+    throw CLI::ValidationError("--prototypes", "with --enrol-output the cosine-prototype loss reads the enrolled "
+                                               "prototypes at run time: drop --prototypes");
   for (const auto& p : c.print_after) {
     append_comma_list(p, c.copts.print_ir_after);  // comma-separated lists too
   }

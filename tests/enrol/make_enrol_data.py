@@ -12,6 +12,9 @@ data and the embeddings are PyTorch's.
 Layout (ONNX backend-test layout, `tinyodlc run --enrol DIR` reads it):
     data/spk_S/enrol/sample_J/{input_0.pb, output_0.pb}   S = 0..3, J < ENROL
     data/spk_S/test/sample_J/{input_0.pb, output_0.pb}    J < TEST
+    data/spk_S/enrol_more/sample_J/...                    the other ENROL_ALL - ENROL enrolment
+        utterances: enrolling enrol/ and enrol_more/ gives the prototypes of the zoo's reference
+        gradients (dvector_train_op13/grad_ref/prototypes.pb, checked here)
 input_0.pb: MFCC float [1, 1, 49, 40]; output_0.pb: the PyTorch d-vector float [1, 256].
 Needs torch (run once, the files are committed):  /usr/bin/python3 tests/enrol/make_enrol_data.py
 """
@@ -31,7 +34,7 @@ sys.path.insert(0, os.path.join(ZOO, "tinysv"))
 import make_tinysv as tsv  # noqa: E402
 from zoo_data import MEL, Renderer, make_speech, random_speaker, to_mfcc  # noqa: E402
 
-SPEAKERS, ENROL, TEST = 4, 3, 5
+SPEAKERS, ENROL, TEST, ENROL_ALL = 4, 3, 5, 8
 OUT = os.path.join(HERE, "data")
 
 
@@ -78,11 +81,20 @@ def main():
     shutil.rmtree(OUT, ignore_errors=True)
     with torch.no_grad():
         for s in range(SPEAKERS):
-            for kind, x, y, n in (("enrol", xe, ey, ENROL), ("test", xt, ty, TEST)):
-                for j, i in enumerate(np.nonzero(y == s)[0][:n]):
+            for kind, x, y, lo, hi in (("enrol", xe, ey, 0, ENROL), ("test", xt, ty, 0, TEST),
+                                       ("enrol_more", xe, ey, ENROL, ENROL_ALL)):
+                for j, i in enumerate(np.nonzero(y == s)[0][lo:hi]):
                     folder = os.path.join(OUT, f"spk_{s}", kind, f"sample_{j:02d}")
                     save(folder, "input_0.pb", x[i:i + 1], "mfcc")
                     save(folder, "output_0.pb", m(torch.from_numpy(x[i:i + 1])).numpy(), "dvector")
+    # the zoo's grad_ref prototypes are the normalised means of these 8 utterances' d-vectors
+    gp = numpy_helper.to_array(onnx.load_tensor(os.path.join(ZOO, "tinysv", "dvector_train_op13", "grad_ref",
+                                                             "prototypes.pb")))
+    with torch.no_grad():
+        d = m(torch.from_numpy(xe)).numpy().astype(np.float64)
+    p = np.stack([d[ey == s][:ENROL_ALL].mean(0) for s in range(SPEAKERS)])
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    assert np.abs(p - gp).max() < 1e-6, f"grad_ref prototypes differ: {np.abs(p - gp).max()}"
     print(f"wrote {OUT}: {SPEAKERS} speakers x ({ENROL} enrolment + {TEST} test) utterances")
 
 

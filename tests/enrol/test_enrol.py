@@ -18,6 +18,10 @@ Cases (each `python3 test_enrol.py --tinyodlc BIN CASE`):
             identify(), verify(), forget(), calibrate_threshold() vs the numpy EER point, and
             the prototypes saved/restored through save_state()/load_state() (a NOR flash in RAM)
   errors    bad flags and bad enrolment folders: precise errors, exit codes 1 / 2
+  cosine    --loss cosine-prototype on the enrolled prototypes (run time, no --prototypes): the
+            4 speakers' 8 enrolment utterances enrolled on the device give the prototypes of the
+            zoo's PyTorch reference gradients (dvector_train_op13/grad_ref); loss and the
+            last layer's gradients vs PyTorch (rtol 1e-4 of max |ref|, as tests/training)
 """
 import argparse
 import glob
@@ -296,6 +300,15 @@ def case_errors(tinyodlc):
             (base + ["--enrol-output", "dvector", "--enrol", os.path.join(d, "empty")], 1, "holds no enrolment sample"),
             ([tinyodlc, "compile", MODEL, "--threshold", "0.3", "-o", os.path.join(d, "c")], 2,
              "--threshold: only applies with --enrol-output"),
+            ([tinyodlc, "compile", MODEL, "--trainable-last", "1", "--loss", "cosine-prototype", "-o",
+              os.path.join(d, "c")], 2, "cosine-prototype needs --prototypes FILE.pb, or --enrol-output TENSOR"),
+            ([tinyodlc, "compile", MODEL, "--trainable-last", "1", "--loss", "cosine-prototype", "--enrol-output",
+              "dvector", "--prototypes", os.path.join(ROOT, "examples", "models", "tinysv", "dvector_train_op13",
+                                                      "grad_ref", "prototypes.pb"), "-o", os.path.join(d, "c")], 2,
+             "--prototypes: with --enrol-output the cosine-prototype loss reads the enrolled prototypes"),
+            ([tinyodlc, "compile", MODEL, "--arena-symbol", "1bad", "-o", os.path.join(d, "c")], 1,
+             "--arena-symbol: '1bad' cannot name a C symbol"),
+            (base + ["--arena-symbol", "shared"], 2, "--arena-symbol: only applies to 'compile'"),
         ]
         os.makedirs(os.path.join(d, "bad", "s0"))
         os.makedirs(os.path.join(d, "empty"))
@@ -310,11 +323,98 @@ def case_errors(tinyodlc):
             print(f"  exit {code}: {msg}")
 
 
+COSINE_MAIN = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "svt.h"
+#include "svt_enrol.h"
+// argv: OUT_DIR LABEL n_per_class enrol files (class by class) test file
+static float g_in[49 * 40];
+static bool load(const char* p) {
+  FILE* f = fopen(p, "rb");
+  if (!f) return false;
+  size_t n = fread(g_in, 1, sizeof g_in, f);
+  fclose(f);
+  return n == sizeof g_in;
+}
+int main(int argc, char** argv) {
+  const int n = atoi(argv[3]);
+  const int K = svt::kEnrolClasses;
+  if (argc != 4 + K * n + 1) return 2;
+  for (int c = 0; c < K; ++c)
+    for (int j = 0; j < n; ++j) {
+      if (!load(argv[4 + c * n + j])) return 2;
+      if (svt::enrol(c, g_in) != j + 1) return 3;
+    }
+  if (!load(argv[4 + K * n])) return 2;
+  const int64_t label = atoll(argv[2]);
+  const float loss = svt::accumulate(g_in, &label);
+  printf("loss %.9g\n", loss);
+  for (int p = 0; p < svt::kNumTrainable; ++p) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.bin", argv[1], svt::kTrainable[p].name);
+    FILE* f = fopen(path, "wb");
+    if (!f) return 2;
+    fwrite(svt::gradient_data() + svt::kTrainable[p].offset, sizeof(float), svt::kTrainable[p].count, f);
+    fclose(f);
+  }
+  return 0;
+}
+"""
+
+
+def case_cosine(tinyodlc, cxx):
+    print("cosine: cosine-prototype training on the enrolled prototypes (vs PyTorch grad_ref)")
+    zoo = os.path.join(ROOT, "examples", "models", "tinysv", "dvector_train_op13")
+    ref = os.path.join(zoo, "grad_ref")
+    K = 4
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "gen")
+        run([tinyodlc, "compile", os.path.join(zoo, "dvector_train_op13.onnx"), "--name", "svt", "--enrol-output",
+             "dvector", "--classes", str(K), "--loss", "cosine-prototype", "--trainable-last", "1", "-o", out])
+        with open(os.path.join(out, "svt.cpp")) as f:
+            src = f.read()
+        if "load_enrolled_prototypes();" not in src:
+            fail("cosine: the training step does not load the enrolled prototypes")
+        with open(os.path.join(d, "main.cpp"), "w") as f:
+            f.write(COSINE_MAIN)
+        exe = os.path.join(d, "cos")
+        run([cxx, "-std=c++17", "-O2", "-ffp-contract=off", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Werror",
+             "-I", out, os.path.join(out, "svt.cpp"), os.path.join(out, "svt_enrol.cpp"), os.path.join(d, "main.cpp"),
+             "-o", exe, "-lm"])
+        files = []
+        per = None
+        for c in range(K):
+            ss = samples(c, "enrol") + sorted(glob.glob(os.path.join(DATA, f"spk_{c}", "enrol_more", "sample_*")))
+            per = len(ss)
+            for j, s in enumerate(ss):
+                p = os.path.join(d, f"e_{c}_{j}.bin")
+                load(os.path.join(s, "input_0.pb")).astype(np.float32).tofile(p)
+                files.append(p)
+        test = os.path.join(d, "test.bin")
+        load(os.path.join(ref, "input_0.pb")).astype(np.float32).tofile(test)
+        label = int(load(os.path.join(ref, "label.pb")).reshape(-1)[0])
+        p = run([exe, d, str(label), str(per)] + files + [test])
+        loss = float(p.stdout.split()[1])
+        grads = {n: np.fromfile(os.path.join(d, f"{n}.bin"), dtype=np.float32) for n in ("conv4.weight", "conv4.bias")}
+    loss_ref = float(load(os.path.join(ref, "loss.pb")))
+    print(f"  {per} enrolment utterances x {K} speakers; loss {loss:.7f} (PyTorch {loss_ref:.7f})")
+    if abs(loss - loss_ref) > 1e-4 * max(1.0, abs(loss_ref)):
+        fail(f"cosine: loss {loss} differs from PyTorch {loss_ref}")
+    for n, g in grads.items():
+        r = load(os.path.join(ref, "last_layer", f"{n}.pb")).reshape(-1)
+        err = np.abs(g - r).max() / np.abs(r).max()
+        print(f"  grad {n}: max |got - ref| / max |ref| = {err:.2e}")
+        if g.shape != r.shape or err > 1e-4:
+            fail(f"cosine: gradient of {n} differs from PyTorch ({err:.3g} of max |ref|)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tinyodlc", required=True)
     ap.add_argument("--cxx", default=os.environ.get("CXX", "c++"))
-    ap.add_argument("case", choices=["host", "m4", "m7", "int8", "api", "errors"])
+    ap.add_argument("case", choices=["host", "m4", "m7", "int8", "api", "errors", "cosine"])
     a = ap.parse_args()
     if a.case == "host":
         case_float(a.tinyodlc, [], "host")
@@ -324,6 +424,8 @@ def main():
         case_int8(a.tinyodlc)
     elif a.case == "api":
         case_api(a.tinyodlc, a.cxx)
+    elif a.case == "cosine":
+        case_cosine(a.tinyodlc, a.cxx)
     else:
         case_errors(a.tinyodlc)
     print("PASS")
