@@ -57,7 +57,6 @@ struct EmitOptions {
   } enrol;
 };
 
-
 struct GeneratedFile {
   std::string path;  // relative to the output folder
   std::string contents;
