@@ -108,6 +108,25 @@ constexpr const char* kProfileHook =
     "// layer. It compiles to nothing unless defined before this point (e.g. with -include).\n"
     "#ifndef TINYODLC_PROFILE_LAYER\n#define TINYODLC_PROFILE_LAYER(index, name) ((void)0)\n#endif\n";
 
+// The enrolment store and the glue's output buffers take RAM next to the arenas: reserved in
+// the largest RAM region before planning, as the training state.
+void reserve_enrol_store(EmitState& st, PlanOptions& mem) {
+  int best = -1;
+  for (size_t i = 0; i < mem.regions.size(); ++i)
+    if (mem.regions[i].kind == "ram" &&
+        (best < 0 || mem.regions[i].capacity - mem.regions[i].reserved >
+                         mem.regions[best].capacity - mem.regions[best].reserved))
+      best = static_cast<int>(i);
+  if (best < 0) return;
+  auto& r = mem.regions[best];
+  const size_t bytes = st.opts.enrol.ram_bytes;
+  if (r.capacity && r.reserved + bytes > r.capacity)
+    throw FitError("--classes", fmt::format("the prototype store ({} bytes) does not fit the largest RAM region {} "
+                                            "({} bytes free)", bytes, r.name, r.capacity - r.reserved));
+  if (r.capacity) r.reserved += bytes;
+  st.result.enrol_region = r.name;
+}
+
 }  // namespace
 
 EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
@@ -120,6 +139,7 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
     layout_training_state(st);
     reserve_training_state(st, mem);
   }
+  if (opts.enrol.classes > 0) reserve_enrol_store(st, mem);
   lower_and_plan(st.main, mem, opts.isa);
   st.result.plan = st.main.plan;
   if (opts.training) {
@@ -134,9 +154,33 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   vars["training_defs"] = "";
   vars["state_decl"] = "";
   if (opts.training) training_vars(st, vars);
+  std::string enrol_include;
+  if (opts.enrol.classes > 0) {
+    const int64_t k = opts.enrol.classes, d = opts.enrol.dim;
+    st.learned.add({"enrol.prototypes", "&g_enrol_store.state_", static_cast<size_t>(k * d * 4 + k * 4),
+                    fmt::format("f32[{0},{1}] sums of the l2-normalised embeddings {2}, u32[{0}] sample counts "
+                                "(prototype = l2normalize(sum / count))", k, d, opts.enrol.embedding)});
+    st.learned.add_after_load("    g_enrol_store.refresh();\n");
+    st.learned.add_reset("    g_enrol_store.reset();\n");
+    enrol_include = fmt::format(
+        "#include \"tinyodlc/runtime/prototypes.h\"\n\nnamespace {0} {{\n"
+        "// The prototype store of {0}_enrol.cpp: learned state (docs/enrolment.md).\n"
+        "extern tinyodlc::runtime::PrototypeStore<{1}, {2}> g_enrol_store;\n}}  // namespace {0}\n",
+        opts.name, k, d);
+    if (!st.runtime_prototypes.empty())
+      vars["state_decl"] += fmt::format(
+          "\n// cosine-prototype loss: {0} = scale * the enrolled prototypes, as the [{1}, {2}] matrix of the\n"
+          "// training graph (a class without a sample gives zero logits).\n"
+          "void load_enrolled_prototypes() {{\n"
+          "  for (int k = 0; k < {2}; ++k) {{\n"
+          "    const float* p = g_enrol_store.prototype(k);\n"
+          "    for (int j = 0; j < {1}; ++j) {0}[j * {2} + k] = p ? {3} * p[j] : 0.0f;\n"
+          "  }}\n}}\n",
+          st.runtime_prototypes, d, k, cpp_literal(opts.enrol.prototype_scale));
+  }
   emit_persist(st.learned, opts.name, vars, st.result.files);
   vars["constants"] = st.constants;
-  vars["includes"] = includes(st);
+  vars["includes"] = includes(st) + enrol_include;
   vars["profile_hook"] = opts.profile_layers ? kProfileHook : "";
   finish_param_arrays(st);
   vars["params"] = st.params.empty() ? "// (none)\n" : st.params;
@@ -144,13 +188,21 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   vars["output_infos"] = tensor_infos(st, g.outputs, "out");
   vars["io_dims"] = st.io_dims;
   vars["arena_decl"] = arena_decls(st);
+  vars["arena_extern"] = opts.arena_symbol.empty() ? ""
+                         : fmt::format("\n// The shared activation arena, defined by the firmware (--arena-symbol): at least "
+                                       "kArenaBytes,\n// 16-byte aligned. Models sharing it must not run concurrently.\n"
+                                       "extern \"C\" uint8_t {}[];\n", opts.arena_symbol);
   vars["weight_bytes"] = std::to_string(st.result.weight_bytes);
   vars["arena_bytes"] = std::to_string(st.arena_total);
   EmitResult& r = st.result;
   r.files.push_back({opts.name + ".h", render_embedded("templates/model.h.in", vars)});
   r.files.push_back({opts.name + ".cpp", resolve_param_arrays(st, render_embedded("templates/model.cpp.in", vars))});
   check_weights_fit(r.weight_bytes + r.trainable_count * 4, opts.memory);
-  for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory)) r.files.push_back(std::move(f));
+  std::vector<StaticState> statics;
+  if (opts.training) statics.push_back({"training", st.state_region, r.state_bytes});
+  if (opts.enrol.classes > 0) statics.push_back({"enrol.prototypes", r.enrol_region, opts.enrol.ram_bytes});
+  for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory, statics))
+    r.files.push_back(std::move(f));
   if (opts.training) r.files.push_back(training_report(st));
   for (auto& f : kernel_headers(used_headers(st))) r.files.push_back(std::move(f));
   return std::move(st.result);

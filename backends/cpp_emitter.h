@@ -37,6 +37,24 @@ struct EmitOptions {
   // unless the including code defines it (the QEMU bench does: harness/target/profile.h);
   // EmitResult::profiled_nodes maps the indices to nodes.
   bool profile_layers = true;
+  // Shared arena (--arena-symbol NAME, docs/enrolment.md "Several models in one firmware"): the
+  // model does not define its arena; it uses the firmware's `extern "C" uint8_t NAME[]`, which
+  // must hold kArenaBytes (of every model sharing it) and be 16-byte aligned. Models sharing an
+  // arena must not run concurrently. The plan must use one RAM region.
+  std::string arena_symbol;
+  // Enrolment (backends/enrol_emitter.h, --enrol-output): when classes > 0, the prototype store
+  // of <name>_enrol.cpp (g_enrol_store) is registered as a learned-state block (saved by
+  // save_state()), and its RAM plus the glue's output buffers are reserved in the plan.
+  struct Enrol {
+    int classes = 0;
+    int64_t dim = 0;
+    std::string embedding;  // the graph output, with its type, for the layout descriptor
+    size_t ram_bytes = 0;   // store + output buffers of the glue
+    // > 0 (a training build with --loss cosine-prototype): the training graph's constant
+    // 'loss.prototypes' ([D, K], scale * prototypes^T) is a RAM array filled from the store
+    // before every training step, with this scale; classes without a sample give zero logits.
+    float prototype_scale = 0.0f;
+  } enrol;
 };
 
 struct GeneratedFile {
@@ -64,6 +82,8 @@ struct EmitResult {
   // Per-layer profiling (EmitOptions::profile_layers): for marker index k, the index of its
   // node in the inference graph's nodes(), or -1 for the copies of the graph outputs.
   std::vector<int> profiled_nodes;
+  // Enrolment builds: the RAM region the prototype store was reserved in ("" on host).
+  std::string enrol_region;
 };
 
 // Throws CompileError when the graph contains a node that cannot be lowered.

@@ -146,6 +146,17 @@ void name_values(EmitState& st, Fn& f) {
       continue;
     }
     std::string id = st.unique_global("w_" + sanitize_identifier(c->name));
+    if (st.opts.enrol.prototype_scale > 0 && c->name == "loss.prototypes" && c->dtype == DType::F32 &&
+        c->numel() == st.opts.enrol.dim * st.opts.enrol.classes) {
+      // Filled from the enrolment store before every training step (cosine-prototype loss).
+      st.constants += fmt::format("// '{}' {}: scale * the enrolled prototypes, transposed (RAM; "
+                                  "load_enrolled_prototypes())\nalignas(16) float {}[{}] = {{}};\n",
+                                  c->name, c->type_str(), id, c->numel());
+      st.runtime_prototypes = id;
+      st.const_ids[c->constant.get()] = id;
+      st.expr[c] = id;
+      continue;
+    }
     const std::string wsec = weights_section(st.opts.name, f.plan);
     // [[maybe_unused]]: a constant input may be folded into kernel parameters (Pad's pads),
     // and clang's -Wunused-const-variable (in -Wall) would reject the array.

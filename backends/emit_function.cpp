@@ -170,6 +170,7 @@ std::string function_body(EmitState& st, Fn& f) {
   }
   std::string pre;
   if (st.opts.training) pre += "  ensure_trainable();\n";
+  if (&f == &st.train && !st.runtime_prototypes.empty()) pre += "  load_enrolled_prototypes();\n";
   for (const Value* v : g.inputs) pre += fmt::format("  (void){};\n", f.io_names[v]);
   for (const auto& o : f.out_names) pre += fmt::format("  (void){};\n", o);
   return pre + f.body;
@@ -181,6 +182,25 @@ std::string arena_decls(EmitState& st) {
   const MemoryPlan& mp = st.main.plan;
   std::string r;
   st.arena_total = 0;
+  if (!st.opts.arena_symbol.empty()) {
+    std::vector<std::string> used_regions;
+    for (size_t i = 0; i < mp.regions.size(); ++i) {
+      size_t used = 0;
+      for (const auto* p : plans)
+        if (i < p->regions.size()) used = std::max(used, p->regions[i].used);
+      if (!used) continue;
+      used_regions.push_back(mp.regions[i].name);
+      st.arena_total += used;
+      r += fmt::format("// The shared arena (--arena-symbol): the firmware defines {0}[>= {1}] (16-byte aligned);\n"
+                       "// models sharing it must not run concurrently.\nuint8_t* const {2} = {0};",
+                       st.opts.arena_symbol, used, arena_symbol(mp, static_cast<int>(i)));
+    }
+    if (used_regions.size() > 1)
+      throw CompileError("--arena-symbol", fmt::format("a shared arena needs a plan in one RAM region, this plan uses {} "
+                                                       "({}); reserve the other regions with --reserve REGION=SIZE",
+                                                       used_regions.size(), fmt::join(used_regions, ", ")));
+    return r.empty() ? "// (this model needs no arena)" : r;
+  }
   for (size_t i = 0; i < mp.regions.size(); ++i) {
     size_t used = 0;
     for (const auto* p : plans)

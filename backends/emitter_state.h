@@ -53,6 +53,8 @@ struct EmitState {
   std::map<std::string, size_t> slot_of;         // trainable parameter -> result.trainable index
   std::set<std::string> globals;                 // names at namespace scope in <name>.cpp
   std::string constants, params, io_dims, state_region;
+  // Enrolment + cosine-prototype training: the RAM array of 'loss.prototypes' ("" if none).
+  std::string runtime_prototypes;
   size_t arena_total = 0;
 
   // `base`, or base_1, base_2... so that it is unique among the names at namespace scope.

@@ -23,5 +23,8 @@ struct EnrolOptions {
 std::vector<GeneratedFile> emit_enrol_glue(const ir::Graph& g, const EnrolOptions& o);
 // Index of the embedding among the graph outputs (checked as above).
 size_t embedding_output(const ir::Graph& g, const std::string& name);
+// What EmitOptions::enrol needs (classes, dim, embedding, RAM of the store and the glue's output
+// buffers); validates the options like emit_enrol_glue.
+EmitOptions::Enrol enrol_emit_options(const ir::Graph& g, const EnrolOptions& o);
 
 }  // namespace tinyodlc::backends

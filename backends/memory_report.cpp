@@ -60,7 +60,8 @@ std::string weights_section(const std::string& model, const MemoryPlan& plan) {
   return fmt::format(".rodata.tinyodlc.{}.weights", model);
 }
 
-std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weight_bytes) {
+std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weight_bytes,
+                        const std::vector<StaticState>& statics) {
   (void)g;
   std::string o = "{\n";
   o += fmt::format("  \"target\": {},\n", json::quote(plan.target));
@@ -99,6 +100,13 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
   o += fmt::format("  \"single_arena_bytes\": {},\n", plan.single_arena_bytes);
   o += fmt::format("  \"greedy_by_size_bytes\": {},\n", plan.greedy_bytes);
   o += fmt::format("  \"strategy\": {},\n", json::quote(plan.strategy));
+  if (!statics.empty()) {
+    o += "  \"static_state\": [";
+    for (size_t i = 0; i < statics.size(); ++i)
+      o += fmt::format("{}{{\"name\": {}, \"region\": {}, \"bytes\": {}}}", i ? ", " : "", json::quote(statics[i].name),
+                       json::quote(statics[i].region), statics[i].bytes);
+    o += "],\n";
+  }
   o += fmt::format("  \"weight_bytes\": {}\n", weight_bytes);
   o += "}\n";
   return o;
@@ -216,10 +224,17 @@ std::string linker_fragment(const MemoryPlan& plan, const std::string& model, si
 }
 
 std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const MemoryPlan& plan, const std::string& model,
-                                               size_t weight_bytes, const backends::PlanOptions& opts) {
+                                               size_t weight_bytes, const backends::PlanOptions& opts,
+                                               const std::vector<StaticState>& statics) {
   std::vector<GeneratedFile> f;
-  f.push_back({"memory.json", memory_json(g, plan, weight_bytes)});
-  f.push_back({"memory.md", memory_markdown(g, plan, model, weight_bytes)});
+  f.push_back({"memory.json", memory_json(g, plan, weight_bytes, statics)});
+  std::string md = memory_markdown(g, plan, model, weight_bytes);
+  if (!statics.empty()) {
+    md += "\n## Learned state outside the arenas\n\n| state | region | bytes |\n|---|---|---:|\n";
+    for (const auto& s : statics)
+      md += fmt::format("| {} | {} | {} |\n", s.name, s.region.empty() ? "(host)" : s.region, s.bytes);
+  }
+  f.push_back({"memory.md", md});
   f.push_back({"memory.svg", memory_svg(plan, model)});
   if (!is_host(plan)) {
     std::string flash;

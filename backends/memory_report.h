@@ -20,7 +20,16 @@ std::string arena_section(const std::string& model, const backends::MemoryPlan& 
 // Section of the weights (empty on host).
 std::string weights_section(const std::string& model, const backends::MemoryPlan& plan);
 
-std::string memory_json(const ir::Graph& g, const backends::MemoryPlan& plan, size_t weight_bytes);
+// RAM the generated code keeps outside the arenas for learned state (training state, enrolment
+// prototype store): reported in memory.json ("static_state") and memory.md.
+struct StaticState {
+  std::string name;    // "training", "enrol.prototypes"
+  std::string region;  // the RAM region it was reserved in ("" on host)
+  size_t bytes = 0;
+};
+
+std::string memory_json(const ir::Graph& g, const backends::MemoryPlan& plan, size_t weight_bytes,
+                        const std::vector<StaticState>& statics = {});
 std::string memory_markdown(const ir::Graph& g, const backends::MemoryPlan& plan, const std::string& model,
                             size_t weight_bytes);
 std::string memory_svg(const backends::MemoryPlan& plan, const std::string& model);
@@ -30,6 +39,7 @@ std::string linker_fragment(const backends::MemoryPlan& plan, const std::string&
 // All of the above as output files.
 std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const backends::MemoryPlan& plan,
                                                const std::string& model, size_t weight_bytes,
-                                               const backends::PlanOptions& opts);
+                                               const backends::PlanOptions& opts,
+                                               const std::vector<StaticState>& statics = {});
 
 }  // namespace tinyodlc::backends

@@ -52,6 +52,7 @@ struct Common {
 };
 
 constexpr int kMaxAppendHead = 65536;  // classes of an appended head
+constexpr int kMaxEnrolClasses = 65536;  // --classes
 
 // A float option must be finite and within [lo, hi] (open at lo when lo_open).
 void check_float(const char* name, double v, double lo, double hi, bool lo_open, const char* what) {
@@ -103,6 +104,27 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "'run', input_0.pb is a clip of F >= T frames and output_K.pb stacks the F-T+1 windows")
         ->expected(0, 1)
         ->type_name("[INPUT[:AXIS]]");
+    app->add_option("--arena-symbol", c.copts.arena_symbol,
+                    "do not define the activation arena: use the firmware's extern \"C\" uint8_t NAME[] (at least "
+                    "kArenaBytes, 16-byte aligned), so that several models share one buffer sized for the largest; "
+                    "models sharing it must not run concurrently (docs/enrolment.md)")
+        ->type_name("NAME");
+    // enrolment and verification (docs/enrolment.md)
+    const std::string enr = "Enrolment and verification (docs/enrolment.md)";
+    app->add_option("--enrol-output", c.copts.enrol_output,
+                    "emit <name>_enrol.h/.cpp: enrol/prototype/score/verify/identify over this float output (the "
+                    "embedding); prototypes are the normalised means of the normalised embeddings, scores are "
+                    "cosines. With 'run': needs --enrol DIR")
+        ->type_name("TENSOR")
+        ->group(enr);
+    app->add_option("--classes", c.copts.enrol_classes, "number of enrolment classes (prototypes), K >= 1")
+        ->type_name("K")
+        ->default_val(1)
+        ->group(enr);
+    app->add_option("--threshold", c.copts.enrol_threshold, "initial verification threshold: verify() accepts score > F")
+        ->type_name("F")
+        ->default_val(0.5f)
+        ->group(enr);
     // on-device learning (docs/training.md)
     auto& t = c.copts.training;
     auto& o = c.copts.optimizer;
@@ -185,6 +207,15 @@ void validate_common(const Common& c) {
   if (c.copts.quantize.empty())
     for (const char* n : {"--calibration", "--calibration-method", "--quant-eval"})
       if (c.given(n)) throw CLI::ValidationError(n, "needs --quantize int8");
+  if (c.copts.enrol_output.empty())
+    for (const char* n : {"--classes", "--threshold"})
+      if (c.given(n)) throw CLI::ValidationError(n, "only applies with --enrol-output TENSOR");
+  if (c.given("--classes") && (c.copts.enrol_classes < 1 || c.copts.enrol_classes > kMaxEnrolClasses))
+    throw CLI::ValidationError("--classes", fmt::format("must be between 1 and {} (got {})", kMaxEnrolClasses,
+                                                        c.copts.enrol_classes));
+  check_float("--threshold", c.copts.enrol_threshold, -1, 1, false, "a cosine in [-1, 1]");
+  if (!c.copts.enrol_output.empty() && c.given("--stream"))
+    throw CLI::ValidationError("--enrol-output", "cannot be combined with --stream yet");
   check_float("--lr", o.lr, 0, 1e6, true, "a finite number > 0");
   check_float("--momentum", o.momentum, 0, 0.9999999, false, "in [0, 1)");
   check_float("--weight-decay", o.weight_decay, 0, 1e6, false, "a finite number >= 0");
@@ -233,8 +264,12 @@ void finish_common(Common& c) {
       throw CLI::ValidationError("--prototypes", e.what());
     }
   }
-  if (c.copts.training.loss == "cosine-prototype" && !c.copts.training.prototypes)
-    throw CLI::ValidationError("--loss", "cosine-prototype needs --prototypes FILE.pb");
+  if (c.copts.training.loss == "cosine-prototype" && !c.copts.training.prototypes && c.copts.enrol_output.empty())
+    throw CLI::ValidationError("--loss", "cosine-prototype needs --prototypes FILE.pb, or --enrol-output TENSOR (the "
+                                         "prototypes of the enrolment store, at run time)");
+  if (c.copts.training.prototypes && !c.copts.enrol_output.empty())
+    throw CLI::ValidationError("--prototypes", "with --enrol-output the cosine-prototype loss reads the enrolled "
+                                               "prototypes at run time: drop --prototypes");
   for (const auto& p : c.print_after) {
     append_comma_list(p, c.copts.print_ir_after);  // comma-separated lists too
   }
@@ -293,6 +328,11 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   run->add_option("--outputs", ropts.outputs_dir, "folder for output_0.pb, ... (named after the graph outputs)")
       ->required();
+  run->add_option("--enrol", ropts.enrol_dir,
+                  "with --enrol-output: enrol every sample (one subfolder per sample, sorted by name, each with "
+                  "input_K.pb) in class 0, then score the --inputs sample; writes prototype_0.pb and score.pb")
+      ->check(CLI::ExistingDirectory)
+      ->group("Enrolment and verification (docs/enrolment.md)");
   run->add_option("--label", ropts.label_file,
                   "training runs: the label (int64 [rows]) or, for --loss mse, the target (TensorProto .pb); "
                   "writes loss.pb, losses.pb, grad_<NAME>.pb (first step) and param_<NAME>.pb (after the last)")
@@ -348,6 +388,8 @@ int cli_main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     finish_common(common);
+    if (!compile->parsed() && common.given("--arena-symbol"))
+      throw CLI::ValidationError("--arena-symbol", "only applies to 'compile' (the firmware defines the shared arena)");
     for (auto* sub : {run, check, bench})
       if (sub->parsed() && ropts.timeout_seconds < 1)
         throw CLI::ValidationError("--timeout", fmt::format("must be at least 1 second (got {})", ropts.timeout_seconds));
@@ -360,6 +402,12 @@ int cli_main(int argc, char** argv) {
             throw CLI::ValidationError(n, "only applies to a training build: add --trainable, --trainable-last, --train-input or --append-head");
       if (run->count("--eval-data") && !run->count("--train-data"))
         throw CLI::ValidationError("--eval-data", "needs --train-data");
+      if (run->count("--enrol") && common.copts.enrol_output.empty())
+        throw CLI::ValidationError("--enrol", "needs --enrol-output TENSOR (the embedding output)");
+      if (!common.copts.enrol_output.empty() && !run->count("--enrol"))
+        throw CLI::ValidationError("--enrol-output", "'run' with --enrol-output needs --enrol DIR (the enrolment samples of class 0)");
+      if (!common.copts.enrol_output.empty() && common.copts.training.enabled())
+        throw CLI::ValidationError("--enrol-output", "an enrolment run cannot be a training run too");
     }
     for (size_t i = 0; i < cxxflags.size();) {
       size_t j = cxxflags.find(' ', i);

@@ -279,28 +279,65 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   c.graph = optimize(imported, opts);
   std::vector<backends::GeneratedFile> quant_files = quantize(*c.graph, opts);
   if (opts.stream.enabled) {
+    if (!opts.arena_symbol.empty()) throw CompileError("--arena-symbol", "cannot be combined with --stream yet");
     if (!opts.enrol_output.empty()) throw CompileError("", "--enrol-output and --stream cannot be combined yet");
     return compile_stream(std::move(c), target, quant_files, opts);
   }
-  if (opts.training.enabled()) c.training_graph = build_training_graph(*c.graph, opts);
+  // Enrolment + cosine-prototype training: the loss reads the enrolled prototypes at run time
+  // (docs/enrolment.md); autodiff gets a placeholder [K, D], emitted as a RAM array.
+  float runtime_prototype_scale = 0.0f;
+  if (opts.training.enabled() && opts.training.loss == "cosine-prototype" && !opts.enrol_output.empty() &&
+      !opts.training.prototypes) {
+    const std::string& lo = opts.training.loss_output;
+    if (!lo.empty() && lo != opts.enrol_output)
+      throw CompileError("--loss-output", fmt::format("'{}': with --enrol-output the cosine-prototype loss is computed on "
+                                                      "the embedding '{}'", lo, opts.enrol_output));
+    if (opts.training.append_head > 0)
+      throw CompileError("--append-head", "cannot be combined with the cosine-prototype loss on enrolled prototypes");
+    const ir::Value* emb = c.graph->outputs[backends::embedding_output(*c.graph, opts.enrol_output)];
+    const int64_t rows = emb->shape.empty() ? 1 : emb->shape[0];
+    auto placeholder = std::make_shared<ir::TensorData>(ir::DType::F32,
+                                                        ir::Shape{opts.enrol_classes, emb->numel() / std::max<int64_t>(rows, 1)});
+    for (int64_t i = 0; i < placeholder->numel(); ++i) placeholder->data<float>()[i] = 1.0f;
+    CompileOptions topts = opts;
+    topts.training.prototypes = placeholder;
+    topts.training.loss_output = opts.enrol_output;
+    c.training_graph = build_training_graph(*c.graph, topts);
+    runtime_prototype_scale = opts.training.scale;
+  } else if (opts.training.enabled()) {
+    c.training_graph = build_training_graph(*c.graph, opts);
+  }
   backends::EmitOptions eo;
   eo.name = c.name;
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
   eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
-  eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   eo.training = c.training_graph.get();
   eo.optimizer = opts.optimizer;
-  c.emitted = backends::emit_cpp(*c.graph, eo);
-  c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
+  if (!opts.arena_symbol.empty()) {
+    if (std::string why = identifier_problem(opts.arena_symbol); !why.empty())
+      throw CompileError("--arena-symbol", fmt::format("'{}' cannot name a C symbol: {}", opts.arena_symbol, why));
+    eo.arena_symbol = opts.arena_symbol;
+  }
+  backends::EnrolOptions en;
   if (!opts.enrol_output.empty()) {
-    backends::EnrolOptions en;
     en.name = c.name;
     en.source = eo.source;
     en.output = opts.enrol_output;
     en.classes = opts.enrol_classes;
     en.threshold = opts.enrol_threshold;
+    eo.enrol = backends::enrol_emit_options(*c.graph, en);
+    if (runtime_prototype_scale > 0) {
+      eo.enrol.prototype_scale = runtime_prototype_scale;
+      eo.enrol.ram_bytes += static_cast<size_t>(eo.enrol.classes * eo.enrol.dim) * 4;  // the loss's prototype matrix
+    }
+  }
+  c.emitted = backends::emit_cpp(*c.graph, eo);
+  c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
+  if (!opts.enrol_output.empty()) {
     for (auto& f : backends::emit_enrol_glue(*c.graph, en)) c.emitted.files.push_back(std::move(f));
+    c.enrol = true;
+    c.enrol_output = opts.enrol_output;
   }
   return c;
 }

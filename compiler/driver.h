@@ -40,6 +40,8 @@ struct CompileOptions {
     std::string input;  // "" = the only rank-5 input
     int axis = 1;
   } stream;
+  // --arena-symbol NAME: the arena is the firmware's `extern "C" uint8_t NAME[]` (shared by models).
+  std::string arena_symbol;
   // Enrolment (docs/enrolment.md): --enrol-output TENSOR --classes K [--threshold F].
   std::string enrol_output;
   int enrol_classes = 1;
@@ -58,6 +60,9 @@ struct Compilation {
   std::unique_ptr<ir::Graph> frame_graph, head_graph;
   int stream_frames = 0;
   int stream_axis = 1;
+  // Enrolment builds (--enrol-output): <name>_enrol.h/.cpp were emitted for this output.
+  bool enrol = false;
+  std::string enrol_output;
 };
 
 // Reads the ONNX file once; throws CompileError naming every unsupported operator.

@@ -100,6 +100,36 @@ std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<Nam
   return read_outputs(g, out_raw);
 }
 
+std::vector<NamedTensor> run_enrol_on_host(const Compilation& c, const std::vector<std::vector<ir::TensorData>>& enrol,
+                                           const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+                                           const std::string& build_dir, EnrolResult& result) {
+  const ir::Graph& g = *c.graph;
+  const std::string source = render_embedded("harness/enrol_harness.cpp.in", {{"version", TINYODLC_VERSION}, {"name", c.name}});
+  const std::string exe = build_host(c, source, ropts, build_dir);
+  std::vector<std::string> run = {exe, std::to_string(enrol.size())};
+  auto raw_in = [&](const std::string& stem, const ir::TensorData& t) {
+    std::string p = (fs::path(build_dir) / (stem + ".bin")).string();
+    write_raw(p, t);
+    run.push_back(p);
+  };
+  for (size_t j = 0; j < enrol.size(); ++j)
+    for (size_t k = 0; k < enrol[j].size(); ++k) raw_in(fmt::format("enrol_{}_input_{}", j, k), enrol[j][k]);
+  for (size_t k = 0; k < inputs.size(); ++k) raw_in(fmt::format("input_{}", k), inputs[k].data);
+  std::vector<std::string> out_raw;
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    out_raw.push_back((fs::path(build_dir) / fmt::format("output_{}.bin", k)).string());
+    run.push_back(out_raw.back());
+  }
+  const std::string proto_raw = (fs::path(build_dir) / "prototype_0.bin").string();
+  const std::string score_raw = (fs::path(build_dir) / "score.bin").string();
+  run.push_back(proto_raw);
+  run.push_back(score_raw);
+  run_harness(run, ropts);
+  std::vector<NamedTensor> outputs = read_outputs(g, out_raw);
+  read_enrol_result(c, proto_raw, score_raw, result);
+  return outputs;
+}
+
 std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
                                               const RunOptions& ropts, const std::string& build_dir) {
   const ir::Graph& g = *c.graph;

@@ -13,6 +13,12 @@ namespace tinyodlc {
 std::vector<NamedTensor> run_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,
                                      const RunOptions& ropts, const std::string& build_dir);
 
+// The enrolment build on the host (docs/enrolment.md): enrols the samples `enrol` (each: the
+// graph inputs) in class 0, runs the model on `inputs` and scores them against class 0.
+std::vector<NamedTensor> run_enrol_on_host(const Compilation& c, const std::vector<std::vector<ir::TensorData>>& enrol,
+                                           const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+                                           const std::string& build_dir, EnrolResult& result);
+
 // The training build on the host: invoke() on the inputs, then RunOptions::train_steps
 // steps; writes loss.pb, losses.pb, grad_<NAME>.pb, param_<NAME>.pb to outputs_dir.
 std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::vector<NamedTensor>& inputs,

@@ -113,6 +113,21 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   TempDir build(ropts.build_dir);
   const Target& target = find_target(copts.target);
   std::vector<NamedTensor> outputs;
+  if (c.enrol) {
+    if (c.training_graph) throw CompileError("--enrol-output", "an enrolment run cannot be a training run too");
+    if (ropts.enrol_dir.empty())
+      throw CompileError("--enrol-output", "'run' with --enrol-output needs --enrol DIR (the enrolment samples of class 0)");
+    const std::vector<std::vector<ir::TensorData>> enrol = load_enrol_sets(ropts.enrol_dir, g);
+    EnrolResult er;
+    outputs = target.is_host() ? run_enrol_on_host(c, enrol, inputs, ropts, build.path, er)
+                               : run_enrol_on_target(c, target, enrol, inputs, ropts, build.path, er);
+    write_outputs(ropts, outputs);
+    if (!ropts.outputs_dir.empty()) {
+      frontend::save_tensor_pb((fs::path(ropts.outputs_dir) / "prototype_0.pb").string(), "prototype_0", er.prototype);
+      frontend::save_tensor_pb((fs::path(ropts.outputs_dir) / "score.pb").string(), "score", er.score);
+    }
+    return outputs;
+  }
   if (c.training_graph && target.is_host()) {
     if (!ropts.train_data_dir.empty())
       throw CompileError("", "--train-data runs on a --target (QEMU); on the host use --label with --inputs");

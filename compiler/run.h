@@ -26,7 +26,13 @@ struct RunOptions {
   // Target training runs: train on the sets in train_data_dir (each subfolder: input_K.pb +
   // label.pb) for train_steps epochs, and measure the accuracy on eval_data_dir before and after.
   std::string train_data_dir, eval_data_dir;
+  // Enrolment runs (CompileOptions::enrol_output set; docs/enrolment.md): every subfolder of
+  // enrol_dir (sorted by name) holds the input_K.pb of one enrolment sample of class 0. The run
+  // enrols them, then scores the inputs_dir sample against class 0; writes prototype_0.pb
+  // (float [1, D]) and score.pb (float [1]) next to the outputs.
+  std::string enrol_dir;
 };
+
 
 // compile + build + run on inputs_dir (host: compiler/host_run.h; a target: compiler/target_run.h).
 // The model file is read once. A graph input that must be known at compile time (it determines

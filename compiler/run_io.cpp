@@ -74,6 +74,53 @@ std::vector<std::vector<ir::TensorData>> load_input_sets(const std::string& dir,
   return sets;
 }
 
+std::vector<std::vector<ir::TensorData>> load_enrol_sets(const std::string& dir, const ir::Graph& g) {
+  if (!fs::is_directory(dir)) throw CompileError("--enrol", fmt::format("'{}' is not a folder", dir));
+  std::vector<fs::path> folders;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory()) folders.push_back(e.path());
+  std::sort(folders.begin(), folders.end());
+  if (folders.empty())
+    throw CompileError("--enrol", fmt::format("'{}' holds no enrolment sample (one subfolder per sample, each with "
+                                              "input_0.pb{})", dir, g.inputs.size() > 1 ? ", input_1.pb, ..." : ""));
+  std::vector<std::vector<ir::TensorData>> sets;
+  for (const auto& f : folders) {
+    std::vector<ir::TensorData> set;
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+      const fs::path p = f / fmt::format("input_{}.pb", k);
+      if (!fs::exists(p))
+        throw CompileError("--enrol", fmt::format("sample '{}' has no input_{}.pb (model input '{}' {})", f.string(), k,
+                                                  g.inputs[k]->name, g.inputs[k]->type_str()));
+      ir::TensorData t = frontend::load_tensor_pb(p.string()).second;
+      const ir::Value* v = g.inputs[k];
+      if (t.dtype != v->dtype || t.shape != v->shape)
+        throw CompileError(p.string(), fmt::format("holds {}{} but model input {} ('{}') is {}", ir::dtype_name(t.dtype),
+                                                   ir::shape_str(t.shape), k, v->name, v->type_str()));
+      set.push_back(std::move(t));
+    }
+    if (fs::exists(f / fmt::format("input_{}.pb", g.inputs.size())))
+      throw CompileError("--enrol", fmt::format("sample '{}' has more input files than the model's {} inputs", f.string(),
+                                                g.inputs.size()));
+    sets.push_back(std::move(set));
+  }
+  return sets;
+}
+
+void read_enrol_result(const Compilation& c, const std::string& prototype_raw, const std::string& score_raw,
+                       EnrolResult& result) {
+  int64_t dim = 0;
+  for (const ir::Value* v : c.graph->outputs)
+    if (v->name == c.enrol_output) dim = v->numel();
+  result.prototype = ir::TensorData(ir::DType::F32, {1, dim});
+  result.prototype.bytes = read_raw(prototype_raw);
+  if (result.prototype.bytes.size() != static_cast<size_t>(dim) * 4)
+    throw std::runtime_error(fmt::format("the prototype has {} bytes, expected {}", result.prototype.bytes.size(), dim * 4));
+  result.score = ir::TensorData(ir::DType::F32, {1});
+  result.score.bytes = read_raw(score_raw);
+  if (result.score.bytes.size() != 4)
+    throw std::runtime_error(fmt::format("the score has {} bytes, expected 4", result.score.bytes.size()));
+}
+
 void write_raw(const std::string& path, const ir::TensorData& t) {
   std::ofstream f(path, std::ios::binary);
   f.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));

@@ -30,6 +30,21 @@ std::vector<NamedTensor> load_tensor_files(const std::string& dir, const std::st
 std::vector<std::vector<ir::TensorData>> load_input_sets(const std::string& dir, const ir::Graph& g,
                                                          std::vector<std::string>* names = nullptr);
 
+// What an enrolment run returns besides the outputs (docs/enrolment.md).
+struct EnrolResult {
+  ir::TensorData prototype;  // float [1, D]: prototype(0)
+  ir::TensorData score;      // float [1]: score(inputs, 0)
+};
+
+// The enrolment samples of `tinyodlc run --enrol DIR` (docs/enrolment.md): one subfolder of
+// dir per sample, sorted by name, each holding input_K.pb for every graph input (dtype and
+// shape checked). Throws CompileError naming --enrol and the file.
+std::vector<std::vector<ir::TensorData>> load_enrol_sets(const std::string& dir, const ir::Graph& g);
+
+// Reads the raw prototype (embedding-size floats) and score (one float) an enrolment harness wrote.
+void read_enrol_result(const Compilation& c, const std::string& prototype_raw, const std::string& score_raw,
+                       EnrolResult& result);
+
 // Raw bytes of a tensor to/from a file (the harnesses' format). Throw std::runtime_error.
 void write_raw(const std::string& path, const ir::TensorData& t);
 std::vector<uint8_t> read_raw(const std::string& path);

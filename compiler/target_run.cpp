@@ -88,6 +88,7 @@ void write_inputs(const Compilation& c, const std::vector<NamedTensor>& inputs, 
       write_file(dir / fmt::format("input_{}.bin", k), std::string(inputs[k].data.bytes.begin(), inputs[k].data.bytes.end()));
   }
   for (size_t k = 0; k < c.graph->outputs.size(); ++k) fs::remove(dir / fmt::format("output_{}.bin", k));
+  for (const char* f : {"prototype_0.bin", "score.bin"}) fs::remove(dir / f);
   fs::remove(dir / "target_stats.txt");
   fs::remove(dir / "insn_counts.txt");
 }
@@ -116,10 +117,12 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
   return run_on_target(c, target, inputs, ropts, build_dir, TargetRunOptions{}, rep);
 }
 
-std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& target,
-                                       const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
-                                       const std::string& build_dir_in, const TargetRunOptions& topts,
-                                       TargetReport& rep) {
+namespace {
+
+std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, const std::vector<NamedTensor>& inputs,
+                                   const RunOptions& ropts, const std::string& build_dir_in,
+                                   const TargetRunOptions& topts, TargetReport& rep,
+                                   const std::vector<std::vector<ir::TensorData>>* enrol, EnrolResult* enrol_result) {
   if (target.qemu_machine.empty())
     throw CompileError("", fmt::format("target '{}' names no QEMU machine to run on", target.name));
   const bool profile = topts.layer_markers;
@@ -138,8 +141,16 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
   measure_sizes(elf, target, ropts, rep);
 
   write_inputs(c, inputs, ropts, dir);
+  if (enrol) {
+    for (size_t k = 0; k < c.graph->inputs.size(); ++k) {
+      std::string all;
+      for (const auto& set : *enrol) all.append(set[k].bytes.begin(), set[k].bytes.end());
+      write_file(dir / fmt::format("enrol_input_{}.bin", k), all);
+    }
+  }
   const bool counted = run_in_qemu(target, ropts, dir, elf, c.training_graph != nullptr, profile, rep);
   std::vector<NamedTensor> outputs = read_outputs(*c.graph, dir);
+  if (enrol) read_enrol_result(c, (dir / "prototype_0.bin").string(), (dir / "score.bin").string(), *enrol_result);
   read_measurements(dir, counted, profile, c.emitted.profiled_nodes.size(), rep);
   if (c.training_graph && !ropts.outputs_dir.empty())
     write_training_outputs(c, ropts.outputs_dir, read_bytes(dir / "losses.bin"), read_bytes(dir / "grads.bin"),
@@ -151,6 +162,23 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
     write_file(fs::path(ropts.outputs_dir) / "target_run.json", json);
   }
   return outputs;
+}
+
+}  // namespace
+
+std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& target,
+                                       const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+                                       const std::string& build_dir, const TargetRunOptions& topts,
+                                       TargetReport& rep) {
+  return run_steps(c, target, inputs, ropts, build_dir, topts, rep, nullptr, nullptr);
+}
+
+std::vector<NamedTensor> run_enrol_on_target(const Compilation& c, const Target& target,
+                                             const std::vector<std::vector<ir::TensorData>>& enrol,
+                                             const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+                                             const std::string& build_dir, EnrolResult& result) {
+  TargetReport rep;
+  return run_steps(c, target, inputs, ropts, build_dir, TargetRunOptions{}, rep, &enrol, &result);
 }
 
 }  // namespace tinyodlc

@@ -71,6 +71,14 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
                                        const std::string& build_dir, const TargetRunOptions& topts,
                                        TargetReport& report);
 
+// The enrolment build (Compilation::enrol, docs/enrolment.md) on the target: enrols the samples
+// `enrol` (each: the graph inputs) in class 0, runs the model on `inputs` and scores them
+// against class 0 (harness/target/enrol_harness.cpp).
+std::vector<NamedTensor> run_enrol_on_target(const Compilation& c, const Target& target,
+                                             const std::vector<std::vector<ir::TensorData>>& enrol,
+                                             const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+                                             const std::string& build_dir, EnrolResult& result);
+
 // The linker script for `target` (regions placed in QEMU's MPS2 memory map; sizes from the
 // target's budget). `main_ram` (a RAM region name; empty: the largest) takes .data, .bss and
 // the stack; the model's object file is named tinyodlc_model.o.

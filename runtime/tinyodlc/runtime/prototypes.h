@@ -92,8 +92,11 @@ class PrototypeStore {
     for (int c = 0; c < kClasses; ++c) update(c);
   }
 
- private:
+  // Public so that the generated learned-state table can take its address as a constant
+  // (&store.state_, no constructor); the first member, so the object's address is the state's.
   State state_{};
+
+ private:
   float proto_[kClasses][kDim] = {};
 
   void update(int cls) {
@@ -110,22 +113,28 @@ class PrototypeStore {
 
 // Equal-error-rate threshold: a score s is accepted when s > t. Among the candidate thresholds
 // t = every given score, picks the one minimising |FAR(t) - FRR(t)| (FAR: share of impostor
-// scores > t; FRR: share of genuine scores <= t); ties: the smallest t. Returns 0 when a list
-// is empty. O((n + m)^2) without memory: meant for the few scores of an enrolment session.
+// scores > t; FRR: share of genuine scores <= t); ties: the smallest t. The gap is compared
+// exactly, as |fa * n - fr * m| in integers (no rounding can reorder equal gaps). Returns 0 when
+// a list is empty or holds a NaN. O((n + m)^2) without memory: meant for the few scores of an
+// enrolment session.
 inline float eer_threshold(const float* genuine, int n, const float* impostor, int m) {
   if (!genuine || !impostor || n <= 0 || m <= 0) return 0.0f;
-  float best_t = 0.0f, best_gap = 2.0f;
-  bool have = false;
+  for (int i = 0; i < n; ++i)
+    if (genuine[i] != genuine[i]) return 0.0f;
+  for (int i = 0; i < m; ++i)
+    if (impostor[i] != impostor[i]) return 0.0f;
+  float best_t = 0.0f;
+  int64_t best_gap = -1;
   for (int k = 0; k < n + m; ++k) {
     const float t = k < n ? genuine[k] : impostor[k - n];
-    int fa = 0, fr = 0;
+    int64_t fa = 0, fr = 0;
     for (int i = 0; i < m; ++i) fa += impostor[i] > t;
     for (int i = 0; i < n; ++i) fr += genuine[i] <= t;
-    const float gap = fabsf(static_cast<float>(fa) / static_cast<float>(m) - static_cast<float>(fr) / static_cast<float>(n));
-    if (!have || gap < best_gap || (gap == best_gap && t < best_t)) {
+    int64_t gap = fa * n - fr * m;
+    if (gap < 0) gap = -gap;
+    if (best_gap < 0 || gap < best_gap || (gap == best_gap && t < best_t)) {
       best_t = t;
       best_gap = gap;
-      have = true;
     }
   }
   return best_t;
