@@ -279,6 +279,8 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   c.graph = optimize(imported, opts);
   std::vector<backends::GeneratedFile> quant_files = quantize(*c.graph, opts);
   if (opts.stream.enabled) {
+    if (opts.active_learning.enabled())
+      throw CompileError("--active-learning", "cannot be combined with --stream yet");
     if (!opts.enrol_output.empty()) throw CompileError("", "--enrol-output and --stream cannot be combined yet");
     return compile_stream(std::move(c), target, quant_files, opts);
   }
@@ -291,6 +293,8 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   eo.training = c.training_graph.get();
   eo.optimizer = opts.optimizer;
+  eo.active_learning = opts.active_learning;
+  eo.active_learning_output = opts.training.loss_output;
   c.emitted = backends::emit_cpp(*c.graph, eo);
   c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
   if (!opts.enrol_output.empty()) {

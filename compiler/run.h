@@ -26,6 +26,10 @@ struct RunOptions {
   // Target training runs: train on the sets in train_data_dir (each subfolder: input_K.pb +
   // label.pb) for train_steps epochs, and measure the accuracy on eval_data_dir before and after.
   std::string train_data_dir, eval_data_dir;
+  // Active-learning runs (CompileOptions::active_learning): stream order seed (0 = folder order)
+  // and samples per round (0 = 4 x the buffer).
+  long long al_seed = 0;
+  int al_window = 0;
 };
 
 // compile + build + run on inputs_dir (host: compiler/host_run.h; a target: compiler/target_run.h).
