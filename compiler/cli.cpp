@@ -325,8 +325,8 @@ int cli_main(int argc, char** argv) {
   auto* run = app.add_subcommand(
       "run", "compile, build with the host C++ compiler and run on DIR/input_K.pb; write output_K.pb");
   add_model_options(run, common, true);
-  run->add_option("--inputs", ropts.inputs_dir, "folder with input_0.pb, input_1.pb, ... (ONNX TensorProto)")
-      ->required()
+  run->add_option("--inputs", ropts.inputs_dir,
+                  "folder with input_0.pb, input_1.pb, ... (ONNX TensorProto); required except for --active-learning runs")
       ->check(CLI::ExistingDirectory);
   run->add_option("--outputs", ropts.outputs_dir, "folder for output_0.pb, ... (named after the graph outputs)")
       ->required();
@@ -406,6 +406,8 @@ int cli_main(int argc, char** argv) {
             throw CLI::ValidationError(n, "only applies to a training build: add --trainable, --trainable-last, --train-input or --append-head");
       if (run->count("--eval-data") && !run->count("--train-data"))
         throw CLI::ValidationError("--eval-data", "needs --train-data");
+      if (!common.copts.active_learning.enabled() && !run->count("--inputs"))
+        throw CLI::RequiredError("--inputs");
       if (!common.copts.active_learning.enabled())
         for (const char* n : {"--seed", "--al-window"})
           if (run->count(n)) throw CLI::ValidationError(n, "only applies with --active-learning");
