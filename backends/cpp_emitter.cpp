@@ -140,6 +140,7 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
     reserve_training_state(st, mem);
   }
   if (opts.enrol.classes > 0) reserve_enrol_store(st, mem);
+  if (opts.active_learning.enabled()) reserve_active_learning(st, mem);
   lower_and_plan(st.main, mem, opts.isa);
   st.result.plan = st.main.plan;
   if (opts.training) {
@@ -178,6 +179,7 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
           "  }}\n}}\n",
           st.runtime_prototypes, d, k, cpp_literal(opts.enrol.prototype_scale));
   }
+  if (opts.active_learning.enabled()) active_learning_vars(st, vars);
   emit_persist(st.learned, opts.name, vars, st.result.files);
   vars["constants"] = st.constants;
   vars["includes"] = includes(st) + enrol_include;
@@ -204,6 +206,14 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory, statics))
     r.files.push_back(std::move(f));
   if (opts.training) r.files.push_back(training_report(st));
+  if (opts.active_learning.enabled()) {
+    // memory.json: the buffer is static RAM next to the arenas (reserved before planning).
+    for (auto& f : r.files)
+      if (f.path == "memory.json" && f.contents.rfind("{\n", 0) == 0)
+        f.contents.insert(2, fmt::format("  \"active_learning_bytes\": {},\n  \"active_learning_buffer_bytes\": {},\n",
+                                         r.al_ram_bytes, r.al_state_bytes));
+    r.files.push_back(active_learning_report(st));
+  }
   for (auto& f : kernel_headers(used_headers(st))) r.files.push_back(std::move(f));
   return std::move(st.result);
 }

@@ -23,6 +23,17 @@ struct OptimizerOptions {
   int batch = 1;             // train_step() applies the update every `batch` samples
 };
 
+// Active learning (docs/active-learning.md): candidate buffer, scores, budget over the training step.
+struct ActiveLearningOptions {
+  std::string strategy;      // "" = off; least-confidence | margin | entropy | hybrid | random
+  int buffer = 8;            // candidates held (kAlBuffer)
+  int budget = 16;           // labels until al_reset() (kAlBudget)
+  std::string rv = "none";   // none | info | dual
+  std::string store = "auto";  // auto | features | inputs
+  uint32_t seed = 1;         // initial seed of the random strategy
+  bool enabled() const { return !strategy.empty(); }
+};
+
 struct EmitOptions {
   std::string name = "model";  // C++ namespace and file stem; must be an identifier
   std::string source;          // model file name, for the header comment
@@ -32,6 +43,8 @@ struct EmitOptions {
   // inference graph; both share the trainable parameters (Value::State::Param, by name).
   const ir::Graph* training = nullptr;
   OptimizerOptions optimizer;
+  ActiveLearningOptions active_learning;  // needs `training`
+  std::string active_learning_output;     // the scored output (--loss-output; "" = the only output)
   // Per-layer profiling hooks: invoke() calls TINYODLC_PROFILE_LAYER(index, "node name")
   // before every kernel call (and before the output copies). The macro compiles to nothing
   // unless the including code defines it (the QEMU bench does: harness/target/profile.h);
@@ -79,6 +92,8 @@ struct EmitResult {
   std::vector<TrainableSlot> trainable;
   size_t trainable_count = 0;        // floats per blob
   size_t state_bytes = 0;            // parameters + gradient accumulator + optimizer state
+  size_t al_ram_bytes = 0;           // active learning: candidate buffer + offer output buffers
+  size_t al_state_bytes = 0;         // of which the candidate buffer (learned state)
   // Per-layer profiling (EmitOptions::profile_layers): for marker index k, the index of its
   // node in the inference graph's nodes(), or -1 for the copies of the graph outputs.
   std::vector<int> profiled_nodes;

@@ -94,6 +94,16 @@ void reserve_training_state(EmitState& st, PlanOptions& mem);
 void training_vars(EmitState& st, std::map<std::string, std::string>& vars);
 GeneratedFile training_report(const EmitState& st);
 
+// ---- emit_active_learning.cpp (docs/active-learning.md)
+// Checks the options against the graphs (precise errors) and reserves the candidate buffer
+// and offer output buffers in the training state's RAM region.
+void reserve_active_learning(EmitState& st, PlanOptions& mem);
+// Renders templates/active_learning.*.in into vars["training_decls"] / ["training_defs"] and
+// registers the buffer as a learned-state block.
+void active_learning_vars(EmitState& st, std::map<std::string, std::string>& vars);
+// active_learning.json: the buffer's RAM and the configuration.
+GeneratedFile active_learning_report(const EmitState& st);
+
 // ---- kernel_headers.cpp
 // The kernel headers to write next to the generated code: `used` and everything they include.
 std::vector<GeneratedFile> kernel_headers(const std::set<std::string>& used);

@@ -179,6 +179,31 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
         ->default_val(1)
         ->check(CLI::PositiveNumber)
         ->group(odl);
+    // active learning (docs/active-learning.md)
+    auto& a = c.copts.active_learning;
+    const std::string alg = "Active learning (docs/active-learning.md)";
+    app->add_option("--active-learning", a.strategy,
+                    "add al_offer/al_pending/al_label/al_train: score stream samples (least-confidence, margin, "
+                    "entropy, hybrid = least-confidence + diversity, random = baseline), keep the best in a buffer, "
+                    "train on the few the user labels; needs a training build")
+        ->check(CLI::IsMember({"least-confidence", "margin", "entropy", "hybrid", "random"}))
+        ->type_name("STRATEGY")
+        ->group(alg);
+    app->add_option("--al-buffer", a.buffer, "candidates held in RAM (kAlBuffer)")->default_val(8)->type_name("B")->group(alg);
+    app->add_option("--al-budget", a.budget, "labels the user may be asked for until al_reset()")
+        ->default_val(16)
+        ->type_name("N")
+        ->group(alg);
+    app->add_option("--al-rv", a.rv, "reference-value rule: none (keep the top-B since the last round), info (InfoRV: "
+                                     "above the running mean score), dual (DualRV)")
+        ->check(CLI::IsMember({"none", "info", "dual"}))
+        ->default_val("none")
+        ->group(alg);
+    app->add_option("--al-store", a.store, "what the buffer keeps: auto (= inputs), inputs, features (not supported: "
+                                           "use --train-input to make the features the inputs)")
+        ->check(CLI::IsMember({"auto", "features", "inputs"}))
+        ->default_val("auto")
+        ->group(alg);
   }
   for (CLI::Option* o : app->get_options()) c.options.push_back(o);
 }
@@ -204,6 +229,18 @@ void validate_common(const Common& c) {
                           "--momentum", "--weight-decay", "--batch"})
       if (c.given(n))
         throw CLI::ValidationError(n, "only applies to a training build: add --trainable, --trainable-last, --train-input or --append-head");
+  const auto& a = c.copts.active_learning;
+  if (!a.enabled())
+    for (const char* n : {"--al-buffer", "--al-budget", "--al-rv", "--al-store"})
+      if (c.given(n)) throw CLI::ValidationError(n, "only applies with --active-learning");
+  if (a.enabled() && !t.enabled())
+    throw CLI::ValidationError("--active-learning", "needs a training build: add --trainable, --trainable-last, --train-input or --append-head");
+  if (a.enabled() && t.loss != "cross-entropy")
+    throw CLI::ValidationError("--active-learning", fmt::format("needs --loss cross-entropy (the scores are computed on class logits), got --loss {}", t.loss));
+  if (c.given("--al-buffer") && (a.buffer < 1 || a.buffer > 4096))
+    throw CLI::ValidationError("--al-buffer", fmt::format("must be between 1 and 4096 candidates (got {})", a.buffer));
+  if (c.given("--al-budget") && a.budget < 0)
+    throw CLI::ValidationError("--al-budget", fmt::format("must be at least 0 labels (got {})", a.budget));
   if (c.copts.quantize.empty())
     for (const char* n : {"--calibration", "--calibration-method", "--quant-eval"})
       if (c.given(n)) throw CLI::ValidationError(n, "needs --quantize int8");
@@ -323,8 +360,8 @@ int cli_main(int argc, char** argv) {
   auto* run = app.add_subcommand(
       "run", "compile, build with the host C++ compiler and run on DIR/input_K.pb; write output_K.pb");
   add_model_options(run, common, true);
-  run->add_option("--inputs", ropts.inputs_dir, "folder with input_0.pb, input_1.pb, ... (ONNX TensorProto)")
-      ->required()
+  run->add_option("--inputs", ropts.inputs_dir,
+                  "folder with input_0.pb, input_1.pb, ... (ONNX TensorProto); required except for --active-learning runs")
       ->check(CLI::ExistingDirectory);
   run->add_option("--outputs", ropts.outputs_dir, "folder for output_0.pb, ... (named after the graph outputs)")
       ->required();
@@ -351,6 +388,15 @@ int cli_main(int argc, char** argv) {
                   "and after training goes to target_run.json")
       ->check(CLI::ExistingDirectory)
       ->group("On-device learning (docs/training.md)");
+
+  run->add_option("--seed", ropts.al_seed,
+                  "active-learning runs: 0 streams --train-data in folder order, S > 0 in a permutation seeded by S "
+                  "(also the random strategy's seed)")
+      ->default_val(0)
+      ->group("Active learning (docs/active-learning.md)");
+  run->add_option("--al-window", ropts.al_window,
+                  "active-learning runs: stream samples per round (labels asked, al_train) (default: 4 x --al-buffer)")
+      ->group("Active learning (docs/active-learning.md)");
 
   std::string data_dir;
   double rtol = 1e-3, atol = 1e-7;
@@ -408,6 +454,17 @@ int cli_main(int argc, char** argv) {
         throw CLI::ValidationError("--enrol-output", "'run' with --enrol-output needs --enrol DIR (the enrolment samples of class 0)");
       if (!common.copts.enrol_output.empty() && common.copts.training.enabled())
         throw CLI::ValidationError("--enrol-output", "an enrolment run cannot be a training run too");
+      if (!common.copts.active_learning.enabled() && !run->count("--inputs"))
+        throw CLI::RequiredError("--inputs");
+      if (!common.copts.active_learning.enabled())
+        for (const char* n : {"--seed", "--al-window"})
+          if (run->count(n)) throw CLI::ValidationError(n, "only applies with --active-learning");
+      if (common.copts.active_learning.enabled() && !run->count("--train-data"))
+        throw CLI::ValidationError("--active-learning", "a run streams --train-data DIR (and measures on --eval-data DIR)");
+      if (run->count("--al-window") && ropts.al_window < 1)
+        throw CLI::ValidationError("--al-window", fmt::format("must be at least 1 sample (got {})", ropts.al_window));
+      if (ropts.al_seed < 0)
+        throw CLI::ValidationError("--seed", fmt::format("must be >= 0 (got {})", ropts.al_seed));
     }
     for (size_t i = 0; i < cxxflags.size();) {
       size_t j = cxxflags.find(' ', i);

@@ -278,8 +278,12 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   apply_reservations(target, opts.reserve);
   c.graph = optimize(imported, opts);
   std::vector<backends::GeneratedFile> quant_files = quantize(*c.graph, opts);
+  if (opts.active_learning.enabled() && !opts.enrol_output.empty())
+    throw CompileError("--active-learning", "cannot be combined with --enrol-output yet");
   if (opts.stream.enabled) {
     if (!opts.arena_symbol.empty()) throw CompileError("--arena-symbol", "cannot be combined with --stream yet");
+    if (opts.active_learning.enabled())
+      throw CompileError("--active-learning", "cannot be combined with --stream yet");
     if (!opts.enrol_output.empty()) throw CompileError("", "--enrol-output and --stream cannot be combined yet");
     return compile_stream(std::move(c), target, quant_files, opts);
   }
@@ -320,6 +324,8 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
     eo.arena_symbol = opts.arena_symbol;
   }
   backends::EnrolOptions en;
+  eo.active_learning = opts.active_learning;
+  eo.active_learning_output = opts.training.loss_output;
   if (!opts.enrol_output.empty()) {
     en.name = c.name;
     en.source = eo.source;

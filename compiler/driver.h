@@ -49,6 +49,9 @@ struct CompileOptions {
   // On-device learning (docs/training.md): enabled when something is selected to train.
   passes::TrainingOptions training;
   backends::OptimizerOptions optimizer;
+  // Active learning (docs/active-learning.md): --active-learning S --al-buffer B --al-budget N
+  // --al-rv R --al-store S; needs a training build.
+  backends::ActiveLearningOptions active_learning;
 };
 
 struct Compilation {

@@ -27,6 +27,10 @@ std::vector<NamedTensor> run_training_on_host(const Compilation& c, const std::v
 // The streaming build on the host: pushes the F frames of `clip` ([1, F, ...] along the time
 // axis) one by one and runs infer() after each from the T-th on; output k stacks the F - T + 1
 // windows' results on a new leading axis.
+// An active-learning run on the host: builds harness/target/al_harness.cpp over the stdio shim
+// and runs it on the stream and held-out files already in build_dir (al_log.txt, params.bin,
+// target_stats.txt land there).
+void run_al_on_host(const Compilation& c, const RunOptions& ropts, const std::string& build_dir);
 std::vector<NamedTensor> run_stream_on_host(const Compilation& c, const ir::TensorData& clip, const RunOptions& ropts,
                                             const std::string& build_dir);
 

@@ -54,7 +54,9 @@ bool run_in_qemu(const Target& target, const RunOptions& ropts, const fs::path& 
   std::vector<std::string> qemu = {tool("TINYODLC_QEMU", "qemu-system-arm"), "-M", target.qemu_machine, "-nographic",
                                    "-monitor", "none", "-serial", "none", "-semihosting-config",
                                    "enable=on,target=native,arg=tinyodlc,arg=" + qemu_escape(dir.string()) +
-                                       (training ? fmt::format(",arg={}", ropts.train_steps) : std::string())};
+                                       (training ? fmt::format(",arg={}", ropts.train_steps) : std::string()) +
+                                       (ropts.al_window > 0 ? fmt::format(",arg={},arg={}", ropts.al_window, ropts.al_seed)
+                                                            : std::string())};
   const std::string plugin = find_plugin();
   if (!plugin.empty()) {
     Symbols sym = read_symbols(elf, ropts);

@@ -1,6 +1,10 @@
 #include "compiler/run.h"
 
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <filesystem>
 #include <iostream>
 
@@ -8,7 +12,9 @@
 
 #include "compiler/host_run.h"
 #include "compiler/target_run.h"
+#include "compiler/target_steps.h"
 #include "compiler/targets.h"
+#include "support/json.h"
 #include "frontend/tensor_proto.h"
 
 namespace tinyodlc {
@@ -69,11 +75,106 @@ std::vector<NamedTensor> run_stream(const Compilation& c, const CompileOptions& 
   return outputs;
 }
 
+// One line of al_log.txt: "key value key value ...".
+std::map<std::string, uint64_t> log_fields(const std::string& line) {
+  std::map<std::string, uint64_t> f;
+  std::istringstream in(line);
+  std::string k;
+  uint64_t v;
+  while (in >> k >> v) f[k] = v;
+  return f;
+}
+
+// run --active-learning: stream --train-data through al_offer(), answer the label requests from
+// its labels, train, measure on --eval-data (harness/target/al_harness.cpp; host or QEMU).
+void run_active_learning(const CompileOptions& copts, RunOptions ropts) {
+  if (ropts.train_data_dir.empty())
+    throw CompileError("--active-learning", "a run streams --train-data DIR (and measures on --eval-data DIR)");
+  Compilation c = compile_model(copts);
+  if (ropts.al_window <= 0) ropts.al_window = 4 * copts.active_learning.buffer;
+  const Target& target = find_target(copts.target);
+  TempDir build(ropts.build_dir);
+  const fs::path dir = fs::absolute(build.path);
+  std::string report;
+  if (target.is_host()) {
+    fs::create_directories(dir);
+    target_detail::write_training_data(c, {}, ropts, dir);
+    run_al_on_host(c, ropts, dir.string());
+    json::Writer w;
+    w.begin_object().field("target", std::string("host")).end_object();
+    report = w.str();
+  } else {
+    TargetReport rep;
+    run_on_target(c, target, {}, ropts, dir.string(), TargetRunOptions{}, rep);
+    report = target_report_json(rep);
+  }
+  // al_log.txt -> rounds and selections
+  std::ifstream log(dir / "al_log.txt");
+  if (!log) throw std::runtime_error(fmt::format("the active-learning harness wrote no {}", (dir / "al_log.txt").string()));
+  json::Writer a;
+  a.begin_object();
+  a.field("strategy", copts.active_learning.strategy).field("rv", copts.active_learning.rv);
+  a.field("buffer", copts.active_learning.buffer).field("budget", copts.active_learning.budget);
+  a.field("window", ropts.al_window).field("epochs", ropts.train_steps).field("seed", static_cast<int64_t>(ropts.al_seed));
+  a.field("buffer_ram_bytes", c.emitted.al_ram_bytes).field("buffer_state_bytes", c.emitted.al_state_bytes);
+  std::vector<std::map<std::string, uint64_t>> rounds, picks;
+  for (std::string line; std::getline(log, line);) {
+    if (line.rfind("round ", 0) == 0) rounds.push_back(log_fields(line));
+    else if (line.rfind("select ", 0) == 0) picks.push_back(log_fields(line));
+  }
+  if (rounds.empty()) throw std::runtime_error("al_log.txt holds no round");
+  std::cout << fmt::format("active learning ({}, rv {}, buffer {}, budget {}, window {}, seed {}) on {}:\n",
+                           copts.active_learning.strategy, copts.active_learning.rv, copts.active_learning.buffer,
+                           copts.active_learning.budget, ropts.al_window, ropts.al_seed, target.name);
+  a.key("rounds").begin_array();
+  uint64_t prev = rounds[0]["correct"];
+  for (auto& r : rounds) {
+    const uint64_t eval = r["eval"];
+    const double before = eval ? 100.0 * static_cast<double>(prev) / static_cast<double>(eval) : 0.0;
+    const double after = eval ? 100.0 * static_cast<double>(r["correct"]) / static_cast<double>(eval) : 0.0;
+    float loss;
+    const uint32_t bits = static_cast<uint32_t>(r["loss_bits"]);
+    std::memcpy(&loss, &bits, sizeof loss);
+    a.begin_object(true).field("round", r["round"]).field("offered", r["offered"]).field("labels_asked", r["asked"]);
+    a.field("labels_total", r["labels"]).field("accuracy_before", before).field("accuracy_after", after);
+    a.field("correct_after", r["correct"]).field("eval_samples", eval).field("mean_loss", static_cast<double>(loss));
+    a.key("selected").begin_array(true);
+    for (auto& p : picks)
+      if (p["select"] == r["round"]) a.value(p["stream"]);
+    a.end_array().end_object();
+    if (r["round"] == 0)
+      std::cout << fmt::format("  round 0 (initial model): accuracy {:.1f} % ({}/{})\n", after, r["correct"], eval);
+    else
+      std::cout << fmt::format("  round {}: offered {}, labels asked {} (total {}), accuracy {:.1f} % -> {:.1f} %, "
+                               "mean loss {:.4f}\n", r["round"], r["offered"], r["asked"], r["labels"], before, after, loss);
+    prev = r["correct"];
+  }
+  a.end_array();
+  a.field("labels_asked", rounds.back()["labels"]);
+  a.end_object();
+  // target_run.json: the run's report with the "active_learning" object appended
+  const size_t close = report.rfind('}');
+  std::string json = report.substr(0, close);
+  while (!json.empty() && (json.back() == '\n' || json.back() == ' ')) json.pop_back();
+  json += ",\n  \"active_learning\": " + a.str() + "\n}\n";
+  std::ofstream(dir / "target_run.json") << json;
+  if (!ropts.outputs_dir.empty()) {
+    fs::create_directories(ropts.outputs_dir);
+    std::ofstream(fs::path(ropts.outputs_dir) / "target_run.json") << json;
+    std::error_code ec;
+    fs::copy_file(dir / "al_log.txt", fs::path(ropts.outputs_dir) / "al_log.txt", fs::copy_options::overwrite_existing, ec);
+  }
+}
+
 }  // namespace
 
 std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOptions& ropts) {
   // Import first (once), so that an unsupported model is reported as such before its data
   // files (which may hold sequences or optionals) are read.
+  if (copts_in.active_learning.enabled()) {
+    run_active_learning(copts_in, ropts);
+    return {};
+  }
   const std::unique_ptr<ir::Graph> imported = import_model(copts_in);
   std::vector<NamedTensor> inputs = load_tensor_files(ropts.inputs_dir, "input");
   CompileOptions copts = copts_in;

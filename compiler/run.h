@@ -31,6 +31,10 @@ struct RunOptions {
   // enrols them, then scores the inputs_dir sample against class 0; writes prototype_0.pb
   // (float [1, D]) and score.pb (float [1]) next to the outputs.
   std::string enrol_dir;
+  // Active-learning runs (CompileOptions::active_learning): stream order seed (0 = folder order)
+  // and samples per round (0 = 4 x the buffer).
+  long long al_seed = 0;
+  int al_window = 0;
 };
 
 

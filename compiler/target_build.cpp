@@ -46,7 +46,10 @@ std::vector<std::string> compile_program(const Compilation& c, const Target& tar
   const ir::Graph& g = *c.graph;
   // The harness and the per-model glue.
   fs::create_directories(rt);
-  const char* harness = c.enrol ? "enrol_harness.cpp" : c.training_graph ? "train_harness.cpp" : "harness.cpp";
+  const char* harness = c.enrol                 ? "enrol_harness.cpp"
+                        : c.emitted.al_ram_bytes ? "al_harness.cpp"
+                        : c.training_graph      ? "train_harness.cpp"
+                                                : "harness.cpp";
   for (const char* f : {"tinyodlc_target.h", "harness_io.h", "startup.c", "semihost.c", "profile_layers.h", harness})
     write_file(rt / f, std::string(embedded_file(std::string("harness/target/") + f)));
   uint64_t io_bytes = 0;

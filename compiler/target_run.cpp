@@ -33,8 +33,10 @@ std::vector<std::pair<std::vector<NamedTensor>, ir::TensorData>> load_labelled_s
   return r;
 }
 
+}  // namespace
+
 // input_K.bin / label.bin (and eval_*) for the training harness.
-void write_training_data(const Compilation& c, const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+void target_detail::write_training_data(const Compilation& c, const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
                          const fs::path& dir) {
   const ir::Graph& g = *c.graph;
   const ir::Value* lv = c.training_graph->inputs.back();
@@ -75,6 +77,8 @@ void write_training_data(const Compilation& c, const std::vector<NamedTensor>& i
   }
   if (!ropts.eval_data_dir.empty()) write_split(load_labelled_sets(ropts.eval_data_dir), "eval_", ropts.eval_data_dir);
 }
+
+namespace {
 
 // The harness's input files (removing the outputs of an earlier run in the same folder).
 void write_inputs(const Compilation& c, const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
@@ -152,7 +156,7 @@ std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, c
   std::vector<NamedTensor> outputs = read_outputs(*c.graph, dir);
   if (enrol) read_enrol_result(c, (dir / "prototype_0.bin").string(), (dir / "score.bin").string(), *enrol_result);
   read_measurements(dir, counted, profile, c.emitted.profiled_nodes.size(), rep);
-  if (c.training_graph && !ropts.outputs_dir.empty())
+  if (c.training_graph && !c.emitted.al_ram_bytes && !ropts.outputs_dir.empty())
     write_training_outputs(c, ropts.outputs_dir, read_bytes(dir / "losses.bin"), read_bytes(dir / "grads.bin"),
                            read_bytes(dir / "params.bin"));
   const std::string json = target_report_json(rep);

@@ -24,6 +24,11 @@ namespace fs = std::filesystem;
 constexpr const char* kModelObject = "tinyodlc_model.o";
 constexpr uint64_t kStackMin = 8u << 10;  // stack reserved at least, default
 
+// ---- target_run.cpp
+// input_K.bin / label.bin (the training sets or --label) and eval_* (--eval-data) in dir.
+void write_training_data(const Compilation& c, const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
+                         const fs::path& dir);
+
 // ---- target_tools.cpp
 std::string ident(const std::string& s);                       // region name as a linker identifier
 std::string tool(const char* env, const std::string& dflt);    // $env, else dflt

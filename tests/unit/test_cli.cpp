@@ -292,3 +292,71 @@ TEST(Cli, ControlCharactersInMessagesAreEscaped) {
   EXPECT_EQ(r.output.find('\x1b'), std::string::npos);
   fs::remove_all(dir);
 }
+
+namespace {
+
+// Active learning (docs/active-learning.md): every flag validated by name; compile errors name
+// the option; the generated API has the names; the buffer is reported and registered as
+// learned state.
+TEST(Cli, ActiveLearningOptions) {
+  const std::string model = kExample + "/tiny_cnn.onnx";
+  const fs::path out = temp_dir("al");
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {{"--active-learning", "margin"}, 2, "--active-learning: needs a training build"},
+      {{"--active-learning", "bogus", "--trainable-last", "1"}, 2, "--active-learning: bogus not in"},
+      {{"--al-buffer", "4"}, 2, "--al-buffer: only applies with --active-learning"},
+      {{"--al-rv", "info"}, 2, "--al-rv: only applies with --active-learning"},
+      {{"--active-learning", "entropy", "--trainable-last", "1", "--al-buffer", "0"}, 2,
+       "--al-buffer: must be between 1 and 4096"},
+      {{"--active-learning", "entropy", "--trainable-last", "1", "--al-budget", "-1"}, 2,
+       "--al-budget: must be at least 0"},
+      {{"--active-learning", "entropy", "--trainable-last", "1", "--al-rv", "triple"}, 2, "--al-rv: triple not in"},
+      {{"--active-learning", "entropy", "--trainable-last", "1", "--al-store", "features"}, 1,
+       "--al-store: features: storing the trainable part's input needs"},
+      {{"--active-learning", "entropy", "--trainable-last", "1", "--loss", "mse"}, 2,
+       "--active-learning: needs --loss cross-entropy"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> cmd = {kTool, "compile", model, "-o", out.string()};
+    cmd.insert(cmd.end(), c.args.begin(), c.args.end());
+    auto r = run_process(cmd);
+    EXPECT_EQ(r.exit_code, c.code) << c.expect << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  }
+  auto ok = run_process({kTool, "compile", model, "-o", out.string(), "--trainable-last", "1", "--active-learning",
+                         "hybrid", "--al-buffer", "3", "--al-budget", "5", "--al-rv", "dual", "--target", "cortex-m4"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  const std::string h = slurp(out / "tiny_cnn.h");
+  for (const char* api : {"constexpr int kAlBuffer = 3;", "int al_pending(int* slots, int max);",
+                          "int al_label(int slot, int64_t label);", "int al_budget_left();", "float al_train(int epochs);",
+                          "void al_reset();", "int al_offer(const float* al_in_0, float* score);"})
+    EXPECT_NE(h.find(api), std::string::npos) << api;
+  const std::string cpp = slurp(out / "tiny_cnn.cpp");
+  EXPECT_NE(cpp.find("{\"al.buffer\", &g_al,"), std::string::npos) << "the buffer is not a learned-state block";
+  const std::string mem = slurp(out / "memory.json");
+  EXPECT_NE(mem.find("\"active_learning_buffer_bytes\""), std::string::npos) << mem;
+  for (const std::string cxx : {"g++", "clang++-14"}) {
+    auto r = run_process({cxx, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion",
+                          "-fno-exceptions", "-fno-rtti", "-I", out.string(), "-c", (out / "tiny_cnn.cpp").string(),
+                          "-o", (out / (cxx + ".o")).string()});
+    EXPECT_EQ(r.exit_code, 0) << cxx << "\n" << r.output;
+  }
+  // run: --seed / --al-window only with --active-learning; an AL run needs --train-data.
+  const std::string set0 = kExample + "/test_data_set_0";
+  auto s = run_process({kTool, "run", model, "--inputs", set0, "--outputs", out.string(), "--seed", "3"});
+  EXPECT_EQ(s.exit_code, 2);
+  EXPECT_NE(s.output.find("--seed: only applies with --active-learning"), std::string::npos) << s.output;
+  auto t = run_process({kTool, "run", model, "--outputs", out.string(), "--trainable-last", "1", "--active-learning",
+                        "margin"});
+  EXPECT_EQ(t.exit_code, 2);
+  EXPECT_NE(t.output.find("--active-learning: a run streams --train-data DIR"), std::string::npos) << t.output;
+  fs::remove_all(out);
+}
+
+}  // namespace
