@@ -274,6 +274,12 @@ int cli_main(int argc, char** argv) {
   auto* compile = app.add_subcommand("compile", "compile MODEL.onnx into C++ sources in OUTDIR");
   add_model_options(compile, common, true);
   compile->add_option("-o,--output", outdir, "output folder (created if missing)")->required();
+  std::vector<std::string> emit_layouts;  // --emit (issue 17, backends/firmware_layout.h)
+  compile->add_option("--emit", emit_layouts,
+                      "also write build files for a firmware project (repeatable): cmake (CMakeLists.txt, target "
+                      "tinyodlc::NAME), arduino (library folder arduino/tinyodlc_NAME), modustoolbox (NAME.mk)")
+      ->check(CLI::IsMember({"cmake", "arduino", "modustoolbox"}))
+      ->type_name("LAYOUT");
 
   auto* targets_cmd = app.add_subcommand(
       "targets", "list the built-in targets and their memory regions (see docs/targets.md for --target-file)");
@@ -381,6 +387,7 @@ int cli_main(int argc, char** argv) {
     if (!common.target_file.empty()) common.copts.target = register_target(load_target_file(common.target_file)).name;
     if (compile->parsed()) {
       Compilation c = compile_model(common.copts);
+      add_firmware_layouts(c, emit_layouts, common.copts);
       write_output_dir(outdir, c);
       std::cout << fmt::format("tinyodlc: wrote {} ({} files): weights {} bytes, arena {} bytes\n", outdir,
                                c.emitted.files.size(), c.emitted.weight_bytes, c.emitted.plan.arena_bytes);
