@@ -150,7 +150,16 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   r.files.push_back({opts.name + ".h", render_embedded("templates/model.h.in", vars)});
   r.files.push_back({opts.name + ".cpp", resolve_param_arrays(st, render_embedded("templates/model.cpp.in", vars))});
   check_weights_fit(r.weight_bytes + r.trainable_count * 4, opts.memory);
-  for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory)) r.files.push_back(std::move(f));
+  ReportExtras extras;
+  if (opts.training) {
+    extras.training_plan = &r.training_plan;
+    const std::string reg = st.state_region.empty() ? r.plan.regions.at(0).name : st.state_region;
+    const size_t params = r.trainable_count * sizeof(float);
+    extras.persistent = {{"parameters", reg, params}, {"gradients", reg, params}};
+    if (r.state_bytes > 2 * params) extras.persistent.push_back({"optimizer state", reg, r.state_bytes - 2 * params});
+  }
+  for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory, extras))
+    r.files.push_back(std::move(f));
   if (opts.training) r.files.push_back(training_report(st));
   for (auto& f : kernel_headers(used_headers(st))) r.files.push_back(std::move(f));
   return std::move(st.result);

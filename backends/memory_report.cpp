@@ -43,6 +43,19 @@ std::vector<int> top_steps(const MemoryPlan& plan, size_t k) {
   return s;
 }
 
+// Arena bytes of region r: the larger of the inference and training plans (as emitted).
+size_t arena_in(const MemoryPlan& plan, const ReportExtras& x, size_t r) {
+  size_t u = plan.regions[r].used;
+  if (x.training_plan && r < x.training_plan->regions.size()) u = std::max(u, x.training_plan->regions[r].used);
+  return u;
+}
+size_t persistent_in(const MemoryPlan& plan, const ReportExtras& x, size_t r) {
+  size_t b = 0;
+  for (const auto& p : x.persistent)
+    if (p.region == plan.regions[r].name) b += p.bytes;
+  return b;
+}
+
 }  // namespace
 
 std::string arena_symbol(const MemoryPlan& plan, int r) {
@@ -60,19 +73,33 @@ std::string weights_section(const std::string& model, const MemoryPlan& plan) {
   return fmt::format(".rodata.tinyodlc.{}.weights", model);
 }
 
-std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weight_bytes) {
+std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weight_bytes, const ReportExtras& ex) {
   (void)g;
   std::string o = "{\n";
   o += fmt::format("  \"target\": {},\n", json::quote(plan.target));
+  o += fmt::format("  \"build\": \"{}\",\n", ex.training_plan ? "training" : "inference");
+  size_t peak = 0, pers = 0;
+  for (size_t r = 0; r < plan.regions.size(); ++r) peak += arena_in(plan, ex, r), pers += persistent_in(plan, ex, r);
+  o += "  \"persistent\": [";
+  for (size_t i = 0; i < ex.persistent.size(); ++i)
+    o += fmt::format("{}{{\"name\": {}, \"region\": {}, \"bytes\": {}}}", i ? ", " : "",
+                     json::quote(ex.persistent[i].name), json::quote(ex.persistent[i].region), ex.persistent[i].bytes);
+  o += "],\n";
+  o += fmt::format("  \"persistent_bytes\": {},\n", pers);
+  o += fmt::format("  \"inference_arena_bytes\": {},\n", plan.arena_bytes);
+  if (ex.training_plan) o += fmt::format("  \"training_arena_bytes\": {},\n", ex.training_plan->arena_bytes);
   o += "  \"regions\": [\n";
   for (size_t r = 0; r < plan.regions.size(); ++r) {
     const auto& x = plan.regions[r];
     const bool unlimited = x.capacity == 0;
     o += fmt::format(
         "    {{\"name\": {}, \"size\": {}, \"used\": {}, \"base\": {}, \"reserved\": {}, \"unlimited\": {}, "
-        "\"speed\": {}, \"symbol\": {}}}{}\n",
+        "\"speed\": {}, \"symbol\": {}, \"arena\": {}, \"persistent\": {}, \"section_bytes\": {}, "
+        "\"firmware_reserve\": {}}}{}\n",
         json::quote(x.name), unlimited ? x.used : x.capacity, x.used, x.base, x.reserved, unlimited ? "true" : "false",
-        x.speed, json::quote(arena_symbol(plan, static_cast<int>(r))), r + 1 < plan.regions.size() ? "," : "");
+        x.speed, json::quote(arena_symbol(plan, static_cast<int>(r))), arena_in(plan, ex, r), persistent_in(plan, ex, r),
+        arena_in(plan, ex, r) + persistent_in(plan, ex, r), x.reserved - std::min<uint64_t>(x.reserved, persistent_in(plan, ex, r)),
+        r + 1 < plan.regions.size() ? "," : "");
   }
   o += "  ],\n  \"buffers\": [\n";
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
@@ -94,7 +121,7 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
     if (plan.inplace[i]) inplace.push_back(json::quote(plan.schedule[i]));
   o += fmt::format("  \"inplace_nodes\": [{}],\n", fmt::join(inplace, ", "));
   o += fmt::format("  \"alignment\": {},\n", plan.alignment);
-  o += fmt::format("  \"peak_bytes\": {},\n", plan.arena_bytes);
+  o += fmt::format("  \"peak_bytes\": {},\n", peak);  // = kArenaBytes (training builds: both plans)
   o += fmt::format("  \"lower_bound_bytes\": {},\n", plan.lower_bound);
   o += fmt::format("  \"single_arena_bytes\": {},\n", plan.single_arena_bytes);
   o += fmt::format("  \"greedy_by_size_bytes\": {},\n", plan.greedy_bytes);
@@ -105,15 +132,34 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
 }
 
 std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const std::string& model,
-                            size_t weight_bytes) {
-  std::string o = fmt::format("# Memory plan of `{}` for target `{}`\n\n", model, plan.target);
-  o += "| region | base | budget (bytes) | used (bytes) | used | reserved for firmware |\n|---|---|---:|---:|---:|---:|\n";
-  for (const auto& r : plan.regions)
-    o += fmt::format("| {} | {} | {} | {} | {} | {} |\n", r.name, r.capacity ? fmt::format("0x{:08x}", r.base) : "-",
-                     r.capacity ? std::to_string(r.capacity) : "unlimited", r.used, pct(r.used, r.capacity),
-                     r.reserved);
-  o += fmt::format("\nWeights: {} bytes (flash). Activation arena{}: {} bytes in total.\n\n", weight_bytes,
-                   plan.regions.size() > 1 ? "s" : "", plan.arena_bytes);
+                            size_t weight_bytes, const ReportExtras& ex) {
+  std::string o = fmt::format("# Memory plan of `{}` for target `{}` ({} build)\n\n", model, plan.target,
+                              ex.training_plan ? "training" : "inference");
+  o += "| region | base | budget (bytes) | arena (bytes) | persistent (bytes) | used | reserved for firmware |\n"
+       "|---|---|---:|---:|---:|---:|---:|\n";
+  size_t peak = 0, pers_total = 0;
+  for (size_t i = 0; i < plan.regions.size(); ++i) {
+    const auto& r = plan.regions[i];
+    const size_t a = arena_in(plan, ex, i), p = persistent_in(plan, ex, i);
+    peak += a;
+    pers_total += p;
+    o += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.name, r.capacity ? fmt::format("0x{:08x}", r.base) : "-",
+                     r.capacity ? std::to_string(r.capacity) : "unlimited", a, p, pct(a + p, r.capacity),
+                     r.reserved - std::min<uint64_t>(r.reserved, p));
+  }
+  if (ex.training_plan)
+    o += fmt::format("\nWeights: {} bytes (flash). Arena (kArenaBytes): {} bytes, the larger of the inference plan ({} "
+                     "bytes) and the training step's plan ({} bytes) in each region. Persistent training state: {} bytes.\n\n",
+                     weight_bytes, peak, plan.arena_bytes, ex.training_plan->arena_bytes, pers_total);
+  else
+    o += fmt::format("\nWeights: {} bytes (flash). Activation arena{}: {} bytes in total.\n\n", weight_bytes,
+                     plan.regions.size() > 1 ? "s" : "", plan.arena_bytes);
+  if (!ex.persistent.empty()) {
+    o += "| persistent block | region | bytes |\n|---|---|---:|\n";
+    for (const auto& p : ex.persistent) o += fmt::format("| {} | {} | {} |\n", p.name, p.region, p.bytes);
+    o += "\n";
+  }
+  if (ex.training_plan) o += "The tables below are the inference plan; `training.json` details the training step.\n\n";
   o += fmt::format(
       "Single-arena plan: {} bytes (strategy `{}`); liveness lower bound {} bytes ({}); greedy by size (TFLM) "
       "{} bytes.\n\n",
@@ -191,16 +237,17 @@ std::string memory_svg(const MemoryPlan& plan, const std::string& model) {
 }
 
 std::string linker_fragment(const MemoryPlan& plan, const std::string& model, size_t weight_bytes,
-                            const std::string& flash_linker_region) {
+                            const std::string& flash_linker_region, const ReportExtras& ex) {
   std::string s;
   for (size_t r = 0; r < plan.regions.size(); ++r) {
     const auto& reg = plan.regions[r];
-    if (!reg.used) continue;
+    const size_t a = arena_in(plan, ex, r), p = persistent_in(plan, ex, r);
+    if (!a && !p) continue;
     const std::string sec = arena_section(model, plan, static_cast<int>(r));
     s += fmt::format(
-        "  /* activation arena part in {} (0x{:08x}): {} bytes */\n"
+        "  /* {} (0x{:08x}): activation arena {} bytes{} */\n"
         "  .tinyodlc.{}.{} (NOLOAD) : ALIGN(16)\n  {{\n    *({})\n  }} > {}\n\n",
-        reg.name, reg.base, reg.used, model, sanitize_identifier(reg.name), sec,
+        reg.name, reg.base, a, p ? fmt::format(" + persistent training state {} bytes", p) : "", model, sanitize_identifier(reg.name), sec,
         reg.linker_region.empty() ? reg.name : reg.linker_region);
   }
   if (weight_bytes && !flash_linker_region.empty()) {
@@ -216,17 +263,18 @@ std::string linker_fragment(const MemoryPlan& plan, const std::string& model, si
 }
 
 std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const MemoryPlan& plan, const std::string& model,
-                                               size_t weight_bytes, const backends::PlanOptions& opts) {
+                                               size_t weight_bytes, const backends::PlanOptions& opts,
+                                               const ReportExtras& ex) {
   std::vector<GeneratedFile> f;
-  f.push_back({"memory.json", memory_json(g, plan, weight_bytes)});
-  f.push_back({"memory.md", memory_markdown(g, plan, model, weight_bytes)});
+  f.push_back({"memory.json", memory_json(g, plan, weight_bytes, ex)});
+  f.push_back({"memory.md", memory_markdown(g, plan, model, weight_bytes, ex)});
   f.push_back({"memory.svg", memory_svg(plan, model)});
   if (!is_host(plan)) {
     std::string flash;
     uint64_t best = 0;
     for (const auto& r : opts.regions)
       if (r.kind == "flash" && r.capacity >= best) best = r.capacity, flash = r.linker_region.empty() ? r.name : r.linker_region;
-    f.push_back({model + "_sections.ld", linker_fragment(plan, model, weight_bytes, flash)});
+    f.push_back({model + "_sections.ld", linker_fragment(plan, model, weight_bytes, flash, ex)});
   }
   return f;
 }

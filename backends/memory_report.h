@@ -13,6 +13,19 @@
 
 namespace tinyodlc::backends {
 
+// What a build keeps in RAM besides the inference plan (training builds): the training step's
+// plan (the arena is sized for the larger of the two per region: kArenaBytes) and persistent
+// blocks (parameters, gradients, optimizer state, ...), each in one region.
+struct PersistentBlock {
+  std::string name;    // "parameters", "gradients", "optimizer state", ...
+  std::string region;  // region name ("arena" on host)
+  size_t bytes = 0;
+};
+struct ReportExtras {
+  const backends::MemoryPlan* training_plan = nullptr;
+  std::vector<PersistentBlock> persistent;
+};
+
 // C++ symbol of the arena in region `r` ("g_arena" on host).
 std::string arena_symbol(const backends::MemoryPlan& plan, int r);
 // Section name of that arena (empty on host: no section attribute).
@@ -20,16 +33,18 @@ std::string arena_section(const std::string& model, const backends::MemoryPlan& 
 // Section of the weights (empty on host).
 std::string weights_section(const std::string& model, const backends::MemoryPlan& plan);
 
-std::string memory_json(const ir::Graph& g, const backends::MemoryPlan& plan, size_t weight_bytes);
+std::string memory_json(const ir::Graph& g, const backends::MemoryPlan& plan, size_t weight_bytes,
+                        const ReportExtras& extras = {});
 std::string memory_markdown(const ir::Graph& g, const backends::MemoryPlan& plan, const std::string& model,
-                            size_t weight_bytes);
+                            size_t weight_bytes, const ReportExtras& extras = {});
 std::string memory_svg(const backends::MemoryPlan& plan, const std::string& model);
 std::string linker_fragment(const backends::MemoryPlan& plan, const std::string& model, size_t weight_bytes,
-                            const std::string& flash_linker_region);
+                            const std::string& flash_linker_region, const ReportExtras& extras = {});
 
 // All of the above as output files.
 std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const backends::MemoryPlan& plan,
                                                const std::string& model, size_t weight_bytes,
-                                               const backends::PlanOptions& opts);
+                                               const backends::PlanOptions& opts,
+                                               const ReportExtras& extras = {});
 
 }  // namespace tinyodlc::backends
