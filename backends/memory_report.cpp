@@ -95,11 +95,11 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
     o += fmt::format(
         "    {{\"name\": {}, \"size\": {}, \"used\": {}, \"base\": {}, \"reserved\": {}, \"unlimited\": {}, "
         "\"speed\": {}, \"symbol\": {}, \"arena\": {}, \"persistent\": {}, \"section_bytes\": {}, "
-        "\"firmware_reserve\": {}}}{}\n",
+        "\"firmware_reserve\": {}, \"reserved_what\": {}}}{}\n",
         json::quote(x.name), unlimited ? x.used : x.capacity, x.used, x.base, x.reserved, unlimited ? "true" : "false",
         x.speed, json::quote(arena_symbol(plan, static_cast<int>(r))), arena_in(plan, ex, r), persistent_in(plan, ex, r),
         arena_in(plan, ex, r) + persistent_in(plan, ex, r), x.reserved - std::min<uint64_t>(x.reserved, persistent_in(plan, ex, r)),
-        r + 1 < plan.regions.size() ? "," : "");
+        json::quote(x.reserved_what), r + 1 < plan.regions.size() ? "," : "");
   }
   o += "  ],\n  \"buffers\": [\n";
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
@@ -126,6 +126,8 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
   o += fmt::format("  \"single_arena_bytes\": {},\n", plan.single_arena_bytes);
   o += fmt::format("  \"greedy_by_size_bytes\": {},\n", plan.greedy_bytes);
   o += fmt::format("  \"strategy\": {},\n", json::quote(plan.strategy));
+  o += fmt::format("  \"placement\": {},\n", json::quote(plan.placement));
+  o += fmt::format("  \"split_bytes\": {},\n", plan.split_bytes);
   o += fmt::format("  \"weight_bytes\": {}\n", weight_bytes);
   o += "}\n";
   return o;
@@ -144,7 +146,7 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
     peak += a;
     pers_total += p;
     o += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.name, r.capacity ? fmt::format("0x{:08x}", r.base) : "-",
-                     r.capacity ? std::to_string(r.capacity) : "unlimited", a, p, pct(a + p, r.capacity),
+                     r.capacity ? std::to_string(r.capacity + p) : "unlimited", a, p, pct(a + p, r.capacity ? r.capacity + p : 0),
                      r.reserved - std::min<uint64_t>(r.reserved, p));
   }
   if (ex.training_plan)
@@ -154,6 +156,22 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
   else
     o += fmt::format("\nWeights: {} bytes (flash). Activation arena{}: {} bytes in total.\n\n", weight_bytes,
                      plan.regions.size() > 1 ? "s" : "", plan.arena_bytes);
+  if (!is_host(plan)) {
+    // The fit verdict and what it assumed about the rest of the firmware.
+    o += fmt::format("**Fits `{}`**", plan.target);
+    for (size_t i = 0; i < plan.regions.size(); ++i) {
+      const auto& r = plan.regions[i];
+      const size_t a = arena_in(plan, ex, i), p = persistent_in(plan, ex, i);
+      const uint64_t fw = r.reserved - std::min<uint64_t>(r.reserved, p);
+      o += fmt::format("{} {}: {} of {} bytes ({}), {} bytes left", i ? ";" : ":", r.name, a + p, r.capacity + p,
+                       pct(a + p, r.capacity + p), r.capacity - std::min<uint64_t>(r.capacity, a));
+      o += fw ? fmt::format(", assuming {} bytes for the rest of the firmware ({})", fw,
+                            r.reserved_what.empty() ? "--reserve" : r.reserved_what)
+              : " with nothing reserved for the rest of the firmware";
+    }
+    o += ". Change the assumption with `--reserve REGION=BYTES` (replaces the board's default reserve of that "
+         "region).\n\n";
+  }
   if (!ex.persistent.empty()) {
     o += "| persistent block | region | bytes |\n|---|---|---:|\n";
     for (const auto& p : ex.persistent) o += fmt::format("| {} | {} | {} |\n", p.name, p.region, p.bytes);
@@ -168,6 +186,20 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
                                                                 static_cast<double>(plan.lower_bound))
                        : "no buffers",
       plan.greedy_bytes);
+  if (plan.split_bytes) {
+    const long long extra = static_cast<long long>(plan.split_bytes) - static_cast<long long>(plan.single_arena_bytes);
+    o += fmt::format("Placement `{}`: moving small buffers to faster regions gives {} bytes over {} regions, {} the "
+                     "single-arena plan ({} bytes){}; {}.\n\n",
+                     plan.placement, plan.split_bytes, plan.regions.size(),
+                     extra > 0 ? fmt::format("+{} bytes ({:+.1f}%) against", extra,
+                                             100.0 * static_cast<double>(extra) / static_cast<double>(plan.single_arena_bytes))
+                               : "no more than",
+                     plan.single_arena_bytes,
+                     extra > 0 && plan.placement == "compact" ? "" : "",
+                     extra > 0 && plan.placement == "compact"
+                         ? "kept the single arena (`--placement fast` takes the split)"
+                         : (extra > 0 ? "took the split (`--placement compact` keeps one arena)" : "took the split"));
+  }
   size_t n_inplace = static_cast<size_t>(std::count(plan.inplace.begin(), plan.inplace.end(), true));
   size_t n_views = static_cast<size_t>(std::count(plan.elided.begin(), plan.elided.end(), true));
   o += fmt::format("{} buffers for {} nodes; {} views aliased to their input, {} nodes executed in place.\n\n",

@@ -82,6 +82,11 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "keep BYTES of REGION free for the rest of the firmware (stack, heap, frame buffers); "
                     "BYTES may be 4096, 0x1000, 64K or 1M (repeatable)")
         ->type_name("REGION=BYTES");
+    app->add_option("--placement", c.copts.placement,
+                    "arena placement over several RAM regions: compact (default: move small buffers to faster "
+                    "regions only when that costs no extra RAM) or fast (always; memory.md states the extra RAM)")
+        ->check(CLI::IsMember({"fast", "compact"}))
+        ->default_val("compact");
     // int8 post-training quantization (docs/quantization.md)
     app->add_option("--quantize", c.copts.quantize, "quantize the model: int8 (needs --calibration)")
         ->check(CLI::IsMember({"int8"}));

@@ -165,12 +165,14 @@ TEST(Targets, BuiltinsFromJson) {
   EXPECT_EQ(n.core, "cortex-m7");
   ASSERT_NE(n.region("DTCM"), nullptr);
   EXPECT_EQ(n.region("DTCM")->base, 0x20000000u);
-  EXPECT_EQ(n.region("DTCM")->size, 128u * 1024);
   EXPECT_EQ(n.region("AXISRAM")->base, 0x24000000u);
   EXPECT_EQ(n.region("SRAM4")->size, 64u * 1024);
   const Target& p = find_target("psoc62s2");
   EXPECT_EQ(p.region("SRAM")->total, 1024u * 1024);
-  EXPECT_EQ(p.region("SRAM")->size, 1024u * 1024 - 10 * 1024);  // minus the CM0+ share and the system-call area
+  // minus the CM0+ share, the system-call area and the default firmware reserve
+  EXPECT_EQ(p.region("SRAM")->size, 1024u * 1024 - 10 * 1024 - 16 * 1024);
+  EXPECT_EQ(n.region("AXISRAM")->size, 512u * 1024 - 64 * 1024 - 150 * 1024);  // core + camera frame buffer
+  EXPECT_EQ(n.region("DTCM")->size, 128u * 1024 - 16 * 1024);
   EXPECT_EQ(find_target("cortex-m4").name, "mps2-an386");       // alias
   EXPECT_TRUE(find_target("host").is_host());
   EXPECT_THROW(find_target("nope"), ir::CompileError);
@@ -183,8 +185,11 @@ TEST(Targets, FileExtendsAndReservations) {
   EXPECT_EQ(t.core, "cortex-m7");
   EXPECT_EQ(t.region("FLASH")->size, 2u << 20);
   EXPECT_EQ(t.region("SDRAM")->size, 8u << 20);
-  apply_reservations(t, {{"AXISRAM", 100 * 1024}});
+  apply_reservations(t, {{"AXISRAM", 100 * 1024}});  // replaces the board's default firmware reserve
   EXPECT_EQ(t.region("AXISRAM")->size, 412u * 1024);
+  Target p2 = find_target("psoc62s2");
+  apply_reservations(p2, {{"SRAM", 4 * 1024}});  // the default 16K goes, the CM0+ share and system calls stay
+  EXPECT_EQ(p2.region("SRAM")->size, 1024u * 1024 - 10 * 1024 - 4 * 1024);
   EXPECT_THROW(apply_reservations(t, {{"NOPE", 1}}), ir::CompileError);
   EXPECT_THROW(apply_reservations(t, {{"DTCM", 1u << 20}}), ir::CompileError);
   EXPECT_THROW(parse_target(R"({"name": "x", "core": "cortex-m4", "regions": [{"name": "A", "kind": "ram"}]})", "x"),
