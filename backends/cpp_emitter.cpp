@@ -200,10 +200,18 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   r.files.push_back({opts.name + ".h", render_embedded("templates/model.h.in", vars)});
   r.files.push_back({opts.name + ".cpp", resolve_param_arrays(st, render_embedded("templates/model.cpp.in", vars))});
   check_weights_fit(r.weight_bytes + r.trainable_count * 4, opts.memory);
-  std::vector<StaticState> statics;
-  if (opts.training) statics.push_back({"training", st.state_region, r.state_bytes});
-  if (opts.enrol.classes > 0) statics.push_back({"enrol.prototypes", r.enrol_region, opts.enrol.ram_bytes});
-  for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory, statics))
+  ReportExtras extras;
+  if (opts.training) {
+    extras.training_plan = &r.training_plan;
+    const std::string reg = st.state_region.empty() ? r.plan.regions.at(0).name : st.state_region;
+    const size_t params = r.trainable_count * sizeof(float);
+    extras.persistent = {{"parameters", reg, params}, {"gradients", reg, params}};
+    if (r.state_bytes > 2 * params) extras.persistent.push_back({"optimizer state", reg, r.state_bytes - 2 * params});
+  }
+  if (opts.active_learning.enabled() && !st.state_region.empty())
+    extras.persistent.push_back({"al.buffer", st.state_region, r.al_ram_bytes});  // in the arena's section
+  if (opts.enrol.classes > 0) extras.static_state.push_back({"enrol.prototypes", r.enrol_region, opts.enrol.ram_bytes});
+  for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory, extras))
     r.files.push_back(std::move(f));
   if (opts.training) r.files.push_back(training_report(st));
   if (opts.active_learning.enabled()) {

@@ -37,16 +37,17 @@ void reserve_training_state(EmitState& st, PlanOptions& mem) {
   int best = -1;
   for (size_t i = 0; i < mem.regions.size(); ++i)
     if (mem.regions[i].kind == "ram" &&
-        (best < 0 || mem.regions[i].capacity - mem.regions[i].reserved >
-                         mem.regions[best].capacity - mem.regions[best].reserved))
+        (best < 0 || mem.regions[i].capacity > mem.regions[best].capacity))
       best = static_cast<int>(i);
   if (best < 0) return;  // host: unlimited
   auto& r = mem.regions[best];
-  if (r.reserved + st.result.state_bytes > r.capacity)
+  // capacity is what the arenas may use (the region after its reservations): the state comes off it.
+  if (st.result.state_bytes > r.capacity)
     throw FitError("", fmt::format("the training state ({} bytes: parameters, gradients, optimizer state) does "
                                    "not fit the largest RAM region {} ({} bytes free)",
-                                   st.result.state_bytes, r.name, r.capacity - r.reserved));
+                                   st.result.state_bytes, r.name, r.capacity));
   r.reserved += st.result.state_bytes;
+  r.capacity -= st.result.state_bytes;
   st.state_region = r.name;
 }
 

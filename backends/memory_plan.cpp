@@ -354,6 +354,7 @@ MemoryPlan plan_memory(const Graph& g, const std::vector<size_t>& scratch_bytes,
   plan.greedy_bytes = assign_greedy_by_size(iv, A).peak;
   Assignment single = assign_offsets(iv, A, opts.search_effort);
   plan.single_arena_bytes = single.peak;
+  plan.placement = opts.placement;
   plan.strategy = single.strategy;
   plan.live_bytes.assign(plan.schedule.size(), 0);
   for (const auto& b : plan.buffers)
@@ -365,7 +366,7 @@ MemoryPlan plan_memory(const Graph& g, const std::vector<size_t>& scratch_bytes,
   for (const auto& r : opts.regions)
     if (r.kind == "ram") ram.push_back(&r);
   if (opts.regions.empty()) {
-    plan.regions.push_back({"arena", 0, 0, 0, single.peak, 0, ""});
+    plan.regions.push_back({"arena", 0, 0, 0, single.peak, 0, "", ""});
     for (size_t i = 0; i < plan.buffers.size(); ++i) plan.buffers[i].offset = single.offsets[i];
     plan.arena_bytes = single.peak;
     return plan;
@@ -376,7 +377,7 @@ MemoryPlan plan_memory(const Graph& g, const std::vector<size_t>& scratch_bytes,
     return a->speed != b->speed ? a->speed > b->speed : a->capacity > b->capacity;
   });
   for (const RegionSpec* r : ram)
-    plan.regions.push_back({r->name, r->base, r->capacity, r->reserved, 0, r->speed, r->linker_region});
+    plan.regions.push_back({r->name, r->base, r->capacity, r->reserved, 0, r->speed, r->linker_region, r->reserved_what});
   const int R = static_cast<int>(ram.size());
   std::vector<std::vector<int>> members(R);
 
@@ -425,6 +426,17 @@ MemoryPlan plan_memory(const Graph& g, const std::vector<size_t>& scratch_bytes,
       }
     }
     finish();
+    bool split = false;
+    for (int r = 0; r < R; ++r) split = split || (r != main_r && plan.regions[r].used > 0);
+    if (split) {
+      plan.split_bytes = plan.arena_bytes;
+      // compact: the split must not cost more RAM than one arena in the main region.
+      if (opts.placement == "compact" && plan.arena_bytes > single.peak) {
+        for (int r = 0; r < R; ++r) members[r].clear();
+        members[main_r] = all;
+        finish();
+      }
+    }
     return plan;
   }
 

@@ -52,12 +52,17 @@ struct RegionSpec {
   uint64_t reserved = 0;      // bytes reserved for the rest of the firmware
   int speed = 0;              // higher is faster
   std::string linker_region;  // MEMORY name in the firmware's linker script
+  std::string reserved_what;  // what `reserved` is made of ("Cortex-M0+ share 8192 B, ..."), for reports
 };
 
 struct PlanOptions {
   std::string target = "host";
   std::vector<RegionSpec> regions;  // empty: host, one unlimited arena
   bool hot_to_fastest = true;       // move small buffers to a faster region than the main one
+  // --placement: "fast" moves small buffers to faster regions even when the split costs more
+  // total RAM than the single-arena plan (the report states the cost); "compact" keeps that move
+  // only when it costs no extra RAM, else one arena in the main region.
+  std::string placement = "compact";
   int search_effort = 1;            // 0: greedy strategies only; 1: plus local search
 };
 
@@ -70,6 +75,7 @@ struct RegionArena {
   size_t used = 0;            // arena bytes in this region
   int speed = 0;
   std::string linker_region;
+  std::string reserved_what;  // RegionSpec::reserved_what
 };
 
 struct MemoryPlan {
@@ -90,6 +96,8 @@ struct MemoryPlan {
   std::vector<std::string> schedule;  // node names in execution order
   size_t lower_bound = 0;   // liveness lower bound of a single arena (largest live set, aligned sizes)
   size_t single_arena_bytes = 0;  // best single-arena peak
+  std::string placement;          // PlanOptions::placement used
+  size_t split_bytes = 0;         // total of the multi-region split considered (0: none considered)
   size_t greedy_bytes = 0;  // single-arena peak of greedy-by-size (TFLM) for comparison
   std::string strategy;     // strategy that produced the single-arena offsets
   std::vector<size_t> live_bytes;  // per schedule step: bytes of the live buffers

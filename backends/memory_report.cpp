@@ -43,6 +43,19 @@ std::vector<int> top_steps(const MemoryPlan& plan, size_t k) {
   return s;
 }
 
+// Arena bytes of region r: the larger of the inference and training plans (as emitted).
+size_t arena_in(const MemoryPlan& plan, const ReportExtras& x, size_t r) {
+  size_t u = plan.regions[r].used;
+  if (x.training_plan && r < x.training_plan->regions.size()) u = std::max(u, x.training_plan->regions[r].used);
+  return u;
+}
+size_t persistent_in(const MemoryPlan& plan, const ReportExtras& x, size_t r) {
+  size_t b = 0;
+  for (const auto& p : x.persistent)
+    if (p.region == plan.regions[r].name) b += p.bytes;
+  return b;
+}
+
 }  // namespace
 
 std::string arena_symbol(const MemoryPlan& plan, int r) {
@@ -60,20 +73,33 @@ std::string weights_section(const std::string& model, const MemoryPlan& plan) {
   return fmt::format(".rodata.tinyodlc.{}.weights", model);
 }
 
-std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weight_bytes,
-                        const std::vector<StaticState>& statics) {
+std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weight_bytes, const ReportExtras& ex) {
   (void)g;
   std::string o = "{\n";
   o += fmt::format("  \"target\": {},\n", json::quote(plan.target));
+  o += fmt::format("  \"build\": \"{}\",\n", ex.training_plan ? "training" : "inference");
+  size_t peak = 0, pers = 0;
+  for (size_t r = 0; r < plan.regions.size(); ++r) peak += arena_in(plan, ex, r), pers += persistent_in(plan, ex, r);
+  o += "  \"persistent\": [";
+  for (size_t i = 0; i < ex.persistent.size(); ++i)
+    o += fmt::format("{}{{\"name\": {}, \"region\": {}, \"bytes\": {}}}", i ? ", " : "",
+                     json::quote(ex.persistent[i].name), json::quote(ex.persistent[i].region), ex.persistent[i].bytes);
+  o += "],\n";
+  o += fmt::format("  \"persistent_bytes\": {},\n", pers);
+  o += fmt::format("  \"inference_arena_bytes\": {},\n", plan.arena_bytes);
+  if (ex.training_plan) o += fmt::format("  \"training_arena_bytes\": {},\n", ex.training_plan->arena_bytes);
   o += "  \"regions\": [\n";
   for (size_t r = 0; r < plan.regions.size(); ++r) {
     const auto& x = plan.regions[r];
     const bool unlimited = x.capacity == 0;
     o += fmt::format(
         "    {{\"name\": {}, \"size\": {}, \"used\": {}, \"base\": {}, \"reserved\": {}, \"unlimited\": {}, "
-        "\"speed\": {}, \"symbol\": {}}}{}\n",
+        "\"speed\": {}, \"symbol\": {}, \"arena\": {}, \"persistent\": {}, \"section_bytes\": {}, "
+        "\"firmware_reserve\": {}, \"reserved_what\": {}}}{}\n",
         json::quote(x.name), unlimited ? x.used : x.capacity, x.used, x.base, x.reserved, unlimited ? "true" : "false",
-        x.speed, json::quote(arena_symbol(plan, static_cast<int>(r))), r + 1 < plan.regions.size() ? "," : "");
+        x.speed, json::quote(arena_symbol(plan, static_cast<int>(r))), arena_in(plan, ex, r), persistent_in(plan, ex, r),
+        arena_in(plan, ex, r) + persistent_in(plan, ex, r), x.reserved - std::min<uint64_t>(x.reserved, persistent_in(plan, ex, r)),
+        json::quote(x.reserved_what), r + 1 < plan.regions.size() ? "," : "");
   }
   o += "  ],\n  \"buffers\": [\n";
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
@@ -95,33 +121,71 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
     if (plan.inplace[i]) inplace.push_back(json::quote(plan.schedule[i]));
   o += fmt::format("  \"inplace_nodes\": [{}],\n", fmt::join(inplace, ", "));
   o += fmt::format("  \"alignment\": {},\n", plan.alignment);
-  o += fmt::format("  \"peak_bytes\": {},\n", plan.arena_bytes);
+  o += fmt::format("  \"peak_bytes\": {},\n", peak);  // = kArenaBytes (training builds: both plans)
   o += fmt::format("  \"lower_bound_bytes\": {},\n", plan.lower_bound);
   o += fmt::format("  \"single_arena_bytes\": {},\n", plan.single_arena_bytes);
   o += fmt::format("  \"greedy_by_size_bytes\": {},\n", plan.greedy_bytes);
   o += fmt::format("  \"strategy\": {},\n", json::quote(plan.strategy));
-  if (!statics.empty()) {
+  if (!ex.static_state.empty()) {
     o += "  \"static_state\": [";
-    for (size_t i = 0; i < statics.size(); ++i)
-      o += fmt::format("{}{{\"name\": {}, \"region\": {}, \"bytes\": {}}}", i ? ", " : "", json::quote(statics[i].name),
-                       json::quote(statics[i].region), statics[i].bytes);
+    for (size_t i = 0; i < ex.static_state.size(); ++i)
+      o += fmt::format("{}{{\"name\": {}, \"region\": {}, \"bytes\": {}}}", i ? ", " : "",
+                       json::quote(ex.static_state[i].name), json::quote(ex.static_state[i].region),
+                       ex.static_state[i].bytes);
     o += "],\n";
   }
+  o += fmt::format("  \"placement\": {},\n", json::quote(plan.placement));
+  o += fmt::format("  \"split_bytes\": {},\n", plan.split_bytes);
   o += fmt::format("  \"weight_bytes\": {}\n", weight_bytes);
   o += "}\n";
   return o;
 }
 
 std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const std::string& model,
-                            size_t weight_bytes) {
-  std::string o = fmt::format("# Memory plan of `{}` for target `{}`\n\n", model, plan.target);
-  o += "| region | base | budget (bytes) | used (bytes) | used | reserved for firmware |\n|---|---|---:|---:|---:|---:|\n";
-  for (const auto& r : plan.regions)
-    o += fmt::format("| {} | {} | {} | {} | {} | {} |\n", r.name, r.capacity ? fmt::format("0x{:08x}", r.base) : "-",
-                     r.capacity ? std::to_string(r.capacity) : "unlimited", r.used, pct(r.used, r.capacity),
-                     r.reserved);
-  o += fmt::format("\nWeights: {} bytes (flash). Activation arena{}: {} bytes in total.\n\n", weight_bytes,
-                   plan.regions.size() > 1 ? "s" : "", plan.arena_bytes);
+                            size_t weight_bytes, const ReportExtras& ex) {
+  std::string o = fmt::format("# Memory plan of `{}` for target `{}` ({} build)\n\n", model, plan.target,
+                              ex.training_plan ? "training" : "inference");
+  o += "| region | base | budget (bytes) | arena (bytes) | persistent (bytes) | used | reserved for firmware |\n"
+       "|---|---|---:|---:|---:|---:|---:|\n";
+  size_t peak = 0, pers_total = 0;
+  for (size_t i = 0; i < plan.regions.size(); ++i) {
+    const auto& r = plan.regions[i];
+    const size_t a = arena_in(plan, ex, i), p = persistent_in(plan, ex, i);
+    peak += a;
+    pers_total += p;
+    o += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.name, r.capacity ? fmt::format("0x{:08x}", r.base) : "-",
+                     r.capacity ? std::to_string(r.capacity + p) : "unlimited", a, p, pct(a + p, r.capacity ? r.capacity + p : 0),
+                     r.reserved - std::min<uint64_t>(r.reserved, p));
+  }
+  if (ex.training_plan)
+    o += fmt::format("\nWeights: {} bytes (flash). Arena (kArenaBytes): {} bytes, the larger of the inference plan ({} "
+                     "bytes) and the training step's plan ({} bytes) in each region. Persistent training state: {} bytes.\n\n",
+                     weight_bytes, peak, plan.arena_bytes, ex.training_plan->arena_bytes, pers_total);
+  else
+    o += fmt::format("\nWeights: {} bytes (flash). Activation arena{}: {} bytes in total.\n\n", weight_bytes,
+                     plan.regions.size() > 1 ? "s" : "", plan.arena_bytes);
+  if (!is_host(plan)) {
+    // The fit verdict and what it assumed about the rest of the firmware.
+    o += fmt::format("**Fits `{}`**", plan.target);
+    for (size_t i = 0; i < plan.regions.size(); ++i) {
+      const auto& r = plan.regions[i];
+      const size_t a = arena_in(plan, ex, i), p = persistent_in(plan, ex, i);
+      const uint64_t fw = r.reserved - std::min<uint64_t>(r.reserved, p);
+      o += fmt::format("{} {}: {} of {} bytes ({}), {} bytes left", i ? ";" : ":", r.name, a + p, r.capacity + p,
+                       pct(a + p, r.capacity + p), r.capacity - std::min<uint64_t>(r.capacity, a));
+      o += fw ? fmt::format(", assuming {} bytes for the rest of the firmware ({})", fw,
+                            r.reserved_what.empty() ? "--reserve" : r.reserved_what)
+              : " with nothing reserved for the rest of the firmware";
+    }
+    o += ". Change the assumption with `--reserve REGION=BYTES` (replaces the board's default reserve of that "
+         "region).\n\n";
+  }
+  if (!ex.persistent.empty()) {
+    o += "| persistent block | region | bytes |\n|---|---|---:|\n";
+    for (const auto& p : ex.persistent) o += fmt::format("| {} | {} | {} |\n", p.name, p.region, p.bytes);
+    o += "\n";
+  }
+  if (ex.training_plan) o += "The tables below are the inference plan; `training.json` details the training step.\n\n";
   o += fmt::format(
       "Single-arena plan: {} bytes (strategy `{}`); liveness lower bound {} bytes ({}); greedy by size (TFLM) "
       "{} bytes.\n\n",
@@ -130,6 +194,20 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
                                                                 static_cast<double>(plan.lower_bound))
                        : "no buffers",
       plan.greedy_bytes);
+  if (plan.split_bytes) {
+    const long long extra = static_cast<long long>(plan.split_bytes) - static_cast<long long>(plan.single_arena_bytes);
+    o += fmt::format("Placement `{}`: moving small buffers to faster regions gives {} bytes over {} regions, {} the "
+                     "single-arena plan ({} bytes){}; {}.\n\n",
+                     plan.placement, plan.split_bytes, plan.regions.size(),
+                     extra > 0 ? fmt::format("+{} bytes ({:+.1f}%) against", extra,
+                                             100.0 * static_cast<double>(extra) / static_cast<double>(plan.single_arena_bytes))
+                               : "no more than",
+                     plan.single_arena_bytes,
+                     extra > 0 && plan.placement == "compact" ? "" : "",
+                     extra > 0 && plan.placement == "compact"
+                         ? "kept the single arena (`--placement fast` takes the split)"
+                         : (extra > 0 ? "took the split (`--placement compact` keeps one arena)" : "took the split"));
+  }
   size_t n_inplace = static_cast<size_t>(std::count(plan.inplace.begin(), plan.inplace.end(), true));
   size_t n_views = static_cast<size_t>(std::count(plan.elided.begin(), plan.elided.end(), true));
   o += fmt::format("{} buffers for {} nodes; {} views aliased to their input, {} nodes executed in place.\n\n",
@@ -199,16 +277,17 @@ std::string memory_svg(const MemoryPlan& plan, const std::string& model) {
 }
 
 std::string linker_fragment(const MemoryPlan& plan, const std::string& model, size_t weight_bytes,
-                            const std::string& flash_linker_region) {
+                            const std::string& flash_linker_region, const ReportExtras& ex) {
   std::string s;
   for (size_t r = 0; r < plan.regions.size(); ++r) {
     const auto& reg = plan.regions[r];
-    if (!reg.used) continue;
+    const size_t a = arena_in(plan, ex, r), p = persistent_in(plan, ex, r);
+    if (!a && !p) continue;
     const std::string sec = arena_section(model, plan, static_cast<int>(r));
     s += fmt::format(
-        "  /* activation arena part in {} (0x{:08x}): {} bytes */\n"
+        "  /* {} (0x{:08x}): activation arena {} bytes{} */\n"
         "  .tinyodlc.{}.{} (NOLOAD) : ALIGN(16)\n  {{\n    *({})\n  }} > {}\n\n",
-        reg.name, reg.base, reg.used, model, sanitize_identifier(reg.name), sec,
+        reg.name, reg.base, a, p ? fmt::format(" + persistent training state {} bytes", p) : "", model, sanitize_identifier(reg.name), sec,
         reg.linker_region.empty() ? reg.name : reg.linker_region);
   }
   if (weight_bytes && !flash_linker_region.empty()) {
@@ -225,13 +304,13 @@ std::string linker_fragment(const MemoryPlan& plan, const std::string& model, si
 
 std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const MemoryPlan& plan, const std::string& model,
                                                size_t weight_bytes, const backends::PlanOptions& opts,
-                                               const std::vector<StaticState>& statics) {
+                                               const ReportExtras& ex) {
   std::vector<GeneratedFile> f;
-  f.push_back({"memory.json", memory_json(g, plan, weight_bytes, statics)});
-  std::string md = memory_markdown(g, plan, model, weight_bytes);
-  if (!statics.empty()) {
+  f.push_back({"memory.json", memory_json(g, plan, weight_bytes, ex)});
+  std::string md = memory_markdown(g, plan, model, weight_bytes, ex);
+  if (!ex.static_state.empty()) {
     md += "\n## Learned state outside the arenas\n\n| state | region | bytes |\n|---|---|---:|\n";
-    for (const auto& s : statics)
+    for (const auto& s : ex.static_state)
       md += fmt::format("| {} | {} | {} |\n", s.name, s.region.empty() ? "(host)" : s.region, s.bytes);
   }
   f.push_back({"memory.md", md});
@@ -241,7 +320,7 @@ std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const MemoryP
     uint64_t best = 0;
     for (const auto& r : opts.regions)
       if (r.kind == "flash" && r.capacity >= best) best = r.capacity, flash = r.linker_region.empty() ? r.name : r.linker_region;
-    f.push_back({model + "_sections.ld", linker_fragment(plan, model, weight_bytes, flash)});
+    f.push_back({model + "_sections.ld", linker_fragment(plan, model, weight_bytes, flash, ex)});
   }
   return f;
 }

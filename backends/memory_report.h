@@ -13,6 +13,22 @@
 
 namespace tinyodlc::backends {
 
+// What a build keeps in RAM besides the inference plan (training builds): the training step's
+// plan (the arena is sized for the larger of the two per region: kArenaBytes) and persistent
+// blocks (parameters, gradients, optimizer state, ...), each in one region.
+struct PersistentBlock {
+  std::string name;    // "parameters", "gradients", "optimizer state", ...
+  std::string region;  // region name ("arena" on host)
+  size_t bytes = 0;
+};
+struct ReportExtras {
+  const backends::MemoryPlan* training_plan = nullptr;
+  std::vector<PersistentBlock> persistent;
+  // Learned state in plain .bss outside the arena sections (the enrolment prototype store):
+  // memory.json "static_state", memory.md "Learned state outside the arenas".
+  std::vector<PersistentBlock> static_state;
+};
+
 // C++ symbol of the arena in region `r` ("g_arena" on host).
 std::string arena_symbol(const backends::MemoryPlan& plan, int r);
 // Section name of that arena (empty on host: no section attribute).
@@ -20,26 +36,18 @@ std::string arena_section(const std::string& model, const backends::MemoryPlan& 
 // Section of the weights (empty on host).
 std::string weights_section(const std::string& model, const backends::MemoryPlan& plan);
 
-// RAM the generated code keeps outside the arenas for learned state (training state, enrolment
-// prototype store): reported in memory.json ("static_state") and memory.md.
-struct StaticState {
-  std::string name;    // "training", "enrol.prototypes"
-  std::string region;  // the RAM region it was reserved in ("" on host)
-  size_t bytes = 0;
-};
-
 std::string memory_json(const ir::Graph& g, const backends::MemoryPlan& plan, size_t weight_bytes,
-                        const std::vector<StaticState>& statics = {});
+                        const ReportExtras& extras = {});
 std::string memory_markdown(const ir::Graph& g, const backends::MemoryPlan& plan, const std::string& model,
-                            size_t weight_bytes);
+                            size_t weight_bytes, const ReportExtras& extras = {});
 std::string memory_svg(const backends::MemoryPlan& plan, const std::string& model);
 std::string linker_fragment(const backends::MemoryPlan& plan, const std::string& model, size_t weight_bytes,
-                            const std::string& flash_linker_region);
+                            const std::string& flash_linker_region, const ReportExtras& extras = {});
 
 // All of the above as output files.
 std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const backends::MemoryPlan& plan,
                                                const std::string& model, size_t weight_bytes,
                                                const backends::PlanOptions& opts,
-                                               const std::vector<StaticState>& statics = {});
+                                               const ReportExtras& extras = {});
 
 }  // namespace tinyodlc::backends

@@ -83,6 +83,11 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "keep BYTES of REGION free for the rest of the firmware (stack, heap, frame buffers); "
                     "BYTES may be 4096, 0x1000, 64K or 1M (repeatable)")
         ->type_name("REGION=BYTES");
+    app->add_option("--placement", c.copts.placement,
+                    "arena placement over several RAM regions: compact (default: move small buffers to faster "
+                    "regions only when that costs no extra RAM) or fast (always; memory.md states the extra RAM)")
+        ->check(CLI::IsMember({"fast", "compact"}))
+        ->default_val("compact");
     // int8 post-training quantization (docs/quantization.md)
     app->add_option("--quantize", c.copts.quantize, "quantize the model: int8 (needs --calibration)")
         ->check(CLI::IsMember({"int8"}));
@@ -346,6 +351,12 @@ int cli_main(int argc, char** argv) {
   auto* compile = app.add_subcommand("compile", "compile MODEL.onnx into C++ sources in OUTDIR");
   add_model_options(compile, common, true);
   compile->add_option("-o,--output", outdir, "output folder (created if missing)")->required();
+  std::vector<std::string> emit_layouts;  // --emit (issue 17, backends/firmware_layout.h)
+  compile->add_option("--emit", emit_layouts,
+                      "also write build files for a firmware project (repeatable): cmake (CMakeLists.txt, target "
+                      "tinyodlc::NAME), arduino (library folder arduino/tinyodlc_NAME), modustoolbox (NAME.mk)")
+      ->check(CLI::IsMember({"cmake", "arduino", "modustoolbox"}))
+      ->type_name("LAYOUT");
 
   auto* targets_cmd = app.add_subcommand(
       "targets", "list the built-in targets and their memory regions (see docs/targets.md for --target-file)");
@@ -486,6 +497,7 @@ int cli_main(int argc, char** argv) {
     if (!common.target_file.empty()) common.copts.target = register_target(load_target_file(common.target_file)).name;
     if (compile->parsed()) {
       Compilation c = compile_model(common.copts);
+      add_firmware_layouts(c, emit_layouts, common.copts);
       write_output_dir(outdir, c);
       std::cout << fmt::format("tinyodlc: wrote {} ({} files): weights {} bytes, arena {} bytes\n", outdir,
                                c.emitted.files.size(), c.emitted.weight_bytes, c.emitted.plan.arena_bytes);

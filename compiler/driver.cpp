@@ -174,8 +174,13 @@ backends::PlanOptions plan_options(const Target& t) {
   o.target = t.name;
   for (const auto& r : t.regions) {
     uint64_t reserved = 0;
-    for (const auto& x : r.reserved) reserved += x.bytes;
-    o.regions.push_back({r.name, r.kind, r.base, r.size, reserved, r.speed, r.linker_region});
+    std::vector<std::string> what;
+    for (const auto& x : r.reserved) {
+      reserved += x.bytes;
+      what.push_back(fmt::format("{} {} B{}", x.what, x.bytes, x.firmware_default ? " (board default)" : ""));
+    }
+    o.regions.push_back({r.name, r.kind, r.base, r.size, reserved, r.speed, r.linker_region,
+                         fmt::format("{}", fmt::join(what, ", "))});
   }
   return o;
 }
@@ -235,6 +240,7 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   backends::EmitOptions eo;
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
+  eo.memory.placement = opts.placement;
   eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   std::set<std::string> seen;
   auto add = [&](std::vector<backends::GeneratedFile> files, const std::string& report_suffix) {
@@ -315,6 +321,7 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   eo.name = c.name;
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
+  eo.memory.placement = opts.placement;
   eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
   eo.training = c.training_graph.get();
   eo.optimizer = opts.optimizer;

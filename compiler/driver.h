@@ -21,6 +21,7 @@ struct CompileOptions {
   std::string name;    // C++ identifier for namespace and files; default: from the file name
   std::string target = "host";
   std::map<std::string, uint64_t> reserve;   // --reserve REGION=BYTES (kept free for the firmware)
+  std::string placement = "compact";         // --placement fast|compact (backends::PlanOptions::placement)
   std::map<std::string, int64_t> dims;       // --dim NAME=VALUE
   std::vector<std::string> print_ir_after;   // pass names
   bool print_ir_after_all = false;

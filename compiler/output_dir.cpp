@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "backends/firmware_layout.h"
+
 namespace tinyodlc {
 
 namespace fs = std::filesystem;
@@ -65,6 +67,26 @@ void write_output_dir(const std::string& dir_name, const Compilation& c) {
   std::vector<GeneratedFileRef> files;
   for (const auto& f : c.emitted.files) files.push_back({f.path, &f.contents});
   write_files_atomically(dir, files);
+}
+
+void add_firmware_layouts(Compilation& c, const std::vector<std::string>& kinds, const CompileOptions& opts) {
+  if (kinds.empty()) return;
+  const Target& t = find_target(opts.target);
+  backends::FirmwareLayoutInput in;
+  in.name = c.name;
+  in.target = t.name;
+  in.core = t.core;
+  in.graph = c.graph.get();
+  in.training_graph = c.training_graph.get();
+  in.weight_bytes = c.emitted.weight_bytes;
+  in.ram_bytes = std::max(c.emitted.plan.arena_bytes, c.emitted.training_plan.arena_bytes) + c.emitted.state_bytes;
+  const std::vector<backends::GeneratedFile> files = c.emitted.files;  // the layouts copy/list these
+  in.files = &files;
+  std::set<std::string> done;
+  for (const auto& k : kinds) {
+    if (!done.insert(k).second) continue;
+    for (auto& f : backends::firmware_layout_files(k, in)) c.emitted.files.push_back(std::move(f));
+  }
 }
 
 void write_files_atomically(const fs::path& dir, const std::vector<GeneratedFileRef>& files_in) {

@@ -21,6 +21,10 @@ constexpr const char* kManifestName = ".tinyodlc-files";
 // Throws std::runtime_error naming the file on failure.
 void write_output_dir(const std::string& dir, const Compilation& c);
 
+// Adds the files of the firmware layouts `kinds` (`--emit cmake|arduino|modustoolbox`,
+// backends/firmware_layout.h) to the compilation's files.
+void add_firmware_layouts(Compilation& c, const std::vector<std::string>& kinds, const CompileOptions& opts);
+
 struct GeneratedFileRef {
   std::string path;              // relative to the folder
   const std::string* contents;   // not owned

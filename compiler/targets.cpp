@@ -87,7 +87,9 @@ struct Reader {
         for (const auto& e : x.arr) {
           if (!e.is_object() || !e.find("what") || !e.find("bytes"))
             error(e, "a reservation must be {\"what\": str, \"bytes\": size}");
-          r.reserved.push_back({str(*e.find("what"), "what"), bytes(*e.find("bytes"), "bytes")});
+          const json::Value* fw = e.find("firmware");
+          if (fw && fw->kind != json::Value::Kind::Bool) error(*fw, "\"firmware\" must be true or false");
+          r.reserved.push_back({str(*e.find("what"), "what"), bytes(*e.find("bytes"), "bytes"), fw && fw->b});
         }
       } else {
         error(x, fmt::format("unknown region key \"{}\" (known: name, kind, base, size, speed, linker_region, "
@@ -241,10 +243,18 @@ void apply_reservations(Target& t, const std::map<std::string, uint64_t>& reserv
       throw CompileError("", fmt::format("--reserve {}={}: target '{}' has no region '{}' (regions: {})", name, bytes,
                                          t.name, name, names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
     }
+    // --reserve replaces the board's default firmware reserve of that region (an assumption).
+    for (auto r = it->reserved.begin(); r != it->reserved.end();)
+      if (r->firmware_default) {
+        it->size += r->bytes;
+        r = it->reserved.erase(r);
+      } else {
+        ++r;
+      }
     if (bytes > it->size)
       throw CompileError("", fmt::format("--reserve {}={}: region '{}' of target '{}' has only {} bytes left", name,
                                          bytes, name, t.name, it->size));
-    it->reserved.push_back({"--reserve", bytes});
+    it->reserved.push_back({"firmware (--reserve)", bytes});
     it->size -= bytes;
   }
 }
@@ -257,7 +267,9 @@ std::string describe_targets() {
     if (t->regions.empty()) out += fmt::format("{:<14}   memory: unlimited (one arena)\n", "");
     for (const auto& r : t->regions) {
       std::string res;
-      for (const auto& x : r.reserved) res += fmt::format(", {} KiB reserved for {}", x.bytes / 1024.0, x.what);
+      for (const auto& x : r.reserved)
+        res += fmt::format(", {} KiB reserved for {}{}", x.bytes / 1024.0, x.what,
+                           x.firmware_default ? " (default; --reserve replaces it)" : "");
       out += fmt::format("{:<14}   {:<8} {:<5} 0x{:08x} {:>7} KiB{}\n", "", r.name, r.kind, r.base, r.total / 1024.0,
                          res);
     }

@@ -13,6 +13,10 @@ namespace tinyodlc {
 struct Reservation {
   std::string what;   // "Cortex-M0+ share", "--reserve"
   uint64_t bytes = 0;
+  // A default firmware reserve of the board ("firmware": true in the JSON): an assumption about
+  // the rest of the firmware (stack, the core's data, a frame buffer) that --reserve REGION=BYTES
+  // replaces. Hardware reservations (the other core's share) stay.
+  bool firmware_default = false;
 };
 
 struct MemoryRegion {

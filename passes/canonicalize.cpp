@@ -12,6 +12,9 @@
 //  - MatMul(A, B const [K,N]) + Add(const bias broadcastable to [N]) becomes Gemm (A 2-D),
 //    or Reshape(A -> [M,K]) + Gemm + Reshape back (A rank > 2).
 //  - Gemm without C + Add(const bias) becomes Gemm with C = bias.
+//  - IsInf / IsNaN of a widening float Cast (f16/f32 -> f32/f64) read the Cast's input (the
+//    widening is exact, so inf/NaN are the same); the Cast is left to dce. PyTorch's attention
+//    masks do this in f64, which a single-precision core (Cortex-M4) would emulate in software.
 // A value that is a graph output never disappears: its name is kept by moving it to the
 // node that now computes it, or the rewrite is skipped. Values that the rewrites leave
 // unreferenced are dropped at the end (as Graph::remove_dead_values does); dead nodes are
@@ -76,6 +79,7 @@ class Canonicalizer {
     if (is_view_op(n)) return collapse_view_chain(n) || remove_noop_view(n);
     if (is_onnx(n, "BatchNormalization")) return fold_batchnorm(n);
     if (is_onnx(n, "Add")) return fuse_matmul_add(n) || fuse_gemm_add(n);
+    if (is_onnx(n, "IsInf") || is_onnx(n, "IsNaN")) return skip_widening_cast(n);
     return false;
   }
 
@@ -394,6 +398,21 @@ class Canonicalizer {
     return true;
   }
 
+  // ---- IsInf / IsNaN of a widening float Cast ----------------------------------------------
+  static int float_bits(DType t) {
+    return t == DType::F64 ? 64 : t == DType::F32 ? 32 : t == DType::F16 ? 16 : 0;
+  }
+  bool skip_widening_cast(Node& n) {
+    Value* c = n.inputs.empty() ? nullptr : n.input(0);
+    Node* cast = c ? c->producer : nullptr;
+    if (!cast || !is_onnx(*cast, "Cast") || cast->inputs.empty() || !cast->input(0) || c->quant) return false;
+    Value* src = cast->input(0);
+    const int from = float_bits(src->dtype), to = float_bits(c->dtype);
+    if (from == 0 || to <= from || src->quant) return false;
+    n.inputs[0] = src;
+    return true;
+  }
+
   Graph& g_;
   std::unordered_set<const Node*> removed_;
   int changes_ = 0;
@@ -403,7 +422,8 @@ void run_canonicalize(Graph& g, PassContext&) { Canonicalizer(g).run(); }
 
 const PassRegistrar kCanonicalize({"canonicalize",
                                    "remove Identity/inference Dropout/no-op views, collapse Reshape chains, fold "
-                                   "BatchNormalization into Conv/ConvTranspose/Gemm, fuse MatMul/Gemm + Add bias",
+                                   "BatchNormalization into Conv/ConvTranspose/Gemm, fuse MatMul/Gemm + Add bias, IsInf/IsNaN "
+                                   "look through widening float Casts",
                                    run_canonicalize});
 
 }  // namespace

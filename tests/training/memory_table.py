@@ -54,6 +54,32 @@ def loss_flags(model):
     return flags
 
 
+def report_invariants(out, t):
+    """memory.json of a training build (issue 17): build 'training', peak_bytes == kArenaBytes of the
+    generated header, the persistent blocks by name sum to kTrainingStateBytes (= training.json
+    state_bytes: parameters, gradients, optimizer state), both plans reported. Returns the problems."""
+    with open(os.path.join(out, "memory.json")) as f:
+        m = json.load(f)
+    hdr = open(glob.glob(os.path.join(out, "*.h"))[0]).read()
+    k = {n: int(v) for n, v in re.findall(r"constexpr size_t (k\w+Bytes) = (\d+);", hdr)}
+    bad = []
+    if m.get("build") != "training":
+        bad.append(f"build {m.get('build')!r}")
+    if m.get("peak_bytes") != k.get("kArenaBytes"):
+        bad.append(f"peak_bytes {m.get('peak_bytes')} != kArenaBytes {k.get('kArenaBytes')}")
+    names = [p["name"] for p in m.get("persistent", [])]
+    if names[:2] != ["parameters", "gradients"]:
+        bad.append(f"persistent blocks {names}")
+    total = sum(p["bytes"] for p in m.get("persistent", []))
+    if total != k.get("kTrainingStateBytes") or total != t["state_bytes"] or total != m.get("persistent_bytes"):
+        bad.append(f"persistent {total} != kTrainingStateBytes {k.get('kTrainingStateBytes')} / state_bytes {t['state_bytes']}")
+    if m.get("training_arena_bytes") != t["training_arena_bytes"] or m.get("inference_arena_bytes") != t["inference_arena_bytes"]:
+        bad.append("plans differ from training.json")
+    if sum(r["section_bytes"] for r in m["regions"]) != m["peak_bytes"] + total:
+        bad.append("section_bytes != arena + persistent")
+    return "; ".join(bad)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tinyodlc", required=True)
@@ -81,6 +107,10 @@ def main():
                     continue
                 with open(os.path.join(tmp, "training.json")) as f:
                     t = json.load(f)
+                bad = report_invariants(tmp, t)
+                if bad:
+                    failures.append(f"{mname} {tech}: memory report: {bad}")
+                    print(f"FAIL {mname} {tech}: memory report: {bad}", flush=True)
             extra = t["training_extra_ram_bytes"]
             ok = tech == "head-2" or extra <= SPARSE_LIMIT or (tech == "bias-only" and mname in BIAS_ONLY_OVER)
             rows.append((mname, tech, t["trainable_parameters"], t["inference_arena_bytes"], t["training_arena_bytes"],

@@ -123,21 +123,21 @@ backends::PlanOptions regions(std::vector<backends::RegionSpec> r) {
 TEST(MemoryPlan, PicksFastestRegionThatFitsAndMovesSmallBuffersUp) {
   auto g = chain();
   std::vector<size_t> scratch(g->nodes().size(), 0);
-  auto fits = backends::plan_memory(*g, scratch, regions({{"SLOW", "ram", 0x1000, 4096, 0, 1, "S"},
-                                                        {"FAST", "ram", 0x2000, 1024, 0, 3, "F"}}));
+  auto fits = backends::plan_memory(*g, scratch, regions({{"SLOW", "ram", 0x1000, 4096, 0, 1, "S", ""},
+                                                        {"FAST", "ram", 0x2000, 1024, 0, 3, "F", ""}}));
   ASSERT_EQ(fits.regions.size(), 2u);
   EXPECT_EQ(fits.regions[0].name, "FAST");
   EXPECT_EQ(fits.regions[0].used, 512u);
   EXPECT_EQ(fits.regions[1].used, 0u);
   // FAST too small for everything: the main arena goes to SLOW, one 256-byte buffer to FAST.
-  auto split = backends::plan_memory(*g, scratch, regions({{"SLOW", "ram", 0x1000, 4096, 0, 1, "S"},
-                                                         {"FAST", "ram", 0x2000, 300, 0, 3, "F"}}));
+  auto split = backends::plan_memory(*g, scratch, regions({{"SLOW", "ram", 0x1000, 4096, 0, 1, "S", ""},
+                                                         {"FAST", "ram", 0x2000, 300, 0, 3, "F", ""}}));
   EXPECT_EQ(split.regions[0].name, "FAST");
   EXPECT_EQ(split.regions[0].used, 256u);
   EXPECT_EQ(split.regions[1].used, 256u);
   // Two small regions, neither holds 512 bytes: split over both.
-  auto two = backends::plan_memory(*g, scratch, regions({{"A", "ram", 0x1000, 300, 0, 1, "A"},
-                                                       {"B", "ram", 0x2000, 300, 0, 1, "B"}}));
+  auto two = backends::plan_memory(*g, scratch, regions({{"A", "ram", 0x1000, 300, 0, 1, "A", ""},
+                                                       {"B", "ram", 0x2000, 300, 0, 1, "B", ""}}));
   EXPECT_EQ(two.regions[0].used + two.regions[1].used, 512u);
 }
 
@@ -145,7 +145,7 @@ TEST(MemoryPlan, FitErrorNamesRegionOverBudgetAndLayer) {
   auto g = chain();
   std::vector<size_t> scratch(g->nodes().size(), 0);
   try {
-    backends::plan_memory(*g, scratch, regions({{"SRAM", "ram", 0x08000000, 400, 100, 1, "ram"}}));
+    backends::plan_memory(*g, scratch, regions({{"SRAM", "ram", 0x08000000, 400, 100, 1, "ram", ""}}));
     FAIL() << "expected FitError";
   } catch (const backends::FitError& e) {
     std::string m = e.what();
@@ -155,8 +155,8 @@ TEST(MemoryPlan, FitErrorNamesRegionOverBudgetAndLayer) {
     EXPECT_NE(m.find("node '"), std::string::npos) << m;
     EXPECT_NE(m.find("int8"), std::string::npos) << m;
   }
-  EXPECT_THROW(backends::check_weights_fit(5000, regions({{"FLASH", "flash", 0, 4096, 0, 0, "F"},
-                                                         {"RAM", "ram", 0, 4096, 0, 1, "R"}})),
+  EXPECT_THROW(backends::check_weights_fit(5000, regions({{"FLASH", "flash", 0, 4096, 0, 0, "F", ""},
+                                                         {"RAM", "ram", 0, 4096, 0, 1, "R", ""}})),
                backends::FitError);
 }
 
@@ -165,12 +165,14 @@ TEST(Targets, BuiltinsFromJson) {
   EXPECT_EQ(n.core, "cortex-m7");
   ASSERT_NE(n.region("DTCM"), nullptr);
   EXPECT_EQ(n.region("DTCM")->base, 0x20000000u);
-  EXPECT_EQ(n.region("DTCM")->size, 128u * 1024);
   EXPECT_EQ(n.region("AXISRAM")->base, 0x24000000u);
   EXPECT_EQ(n.region("SRAM4")->size, 64u * 1024);
   const Target& p = find_target("psoc62s2");
   EXPECT_EQ(p.region("SRAM")->total, 1024u * 1024);
-  EXPECT_EQ(p.region("SRAM")->size, 1024u * 1024 - 10 * 1024);  // minus the CM0+ share and the system-call area
+  // minus the CM0+ share, the system-call area and the default firmware reserve
+  EXPECT_EQ(p.region("SRAM")->size, 1024u * 1024 - 10 * 1024 - 16 * 1024);
+  EXPECT_EQ(n.region("AXISRAM")->size, 512u * 1024 - 64 * 1024 - 150 * 1024);  // core + camera frame buffer
+  EXPECT_EQ(n.region("DTCM")->size, 128u * 1024 - 16 * 1024);
   EXPECT_EQ(find_target("cortex-m4").name, "mps2-an386");       // alias
   EXPECT_TRUE(find_target("host").is_host());
   EXPECT_THROW(find_target("nope"), ir::CompileError);
@@ -183,8 +185,11 @@ TEST(Targets, FileExtendsAndReservations) {
   EXPECT_EQ(t.core, "cortex-m7");
   EXPECT_EQ(t.region("FLASH")->size, 2u << 20);
   EXPECT_EQ(t.region("SDRAM")->size, 8u << 20);
-  apply_reservations(t, {{"AXISRAM", 100 * 1024}});
+  apply_reservations(t, {{"AXISRAM", 100 * 1024}});  // replaces the board's default firmware reserve
   EXPECT_EQ(t.region("AXISRAM")->size, 412u * 1024);
+  Target p2 = find_target("psoc62s2");
+  apply_reservations(p2, {{"SRAM", 4 * 1024}});  // the default 16K goes, the CM0+ share and system calls stay
+  EXPECT_EQ(p2.region("SRAM")->size, 1024u * 1024 - 10 * 1024 - 4 * 1024);
   EXPECT_THROW(apply_reservations(t, {{"NOPE", 1}}), ir::CompileError);
   EXPECT_THROW(apply_reservations(t, {{"DTCM", 1u << 20}}), ir::CompileError);
   EXPECT_THROW(parse_target(R"({"name": "x", "core": "cortex-m4", "regions": [{"name": "A", "kind": "ram"}]})", "x"),

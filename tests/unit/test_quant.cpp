@@ -54,6 +54,46 @@ TEST(QuantArith, RequantizeMatchesExactRoundingForRightShifts) {
   EXPECT_LT(mismatches, 2000);  // double rounding differs only near ties (~4% here)
 }
 
+TEST(QuantArith, QLinearRequantizeExactMatchesDoubleReference) {
+  // QLinearConv/QLinearMatMul requantize with integers only (no double on the M4). Reference:
+  // the ONNX reference's expression in double, exact for |acc| < 2^29 and ratios >= 2^-12
+  // (product <= 53 bits, the sum with the zero point needs no rounding either).
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<int32_t> acc_d(-(1 << 29) + 1, (1 << 29) - 1), small_d(-5000, 5000);
+  std::uniform_real_distribution<float> exp_d(-12.0f, 2.0f);
+  std::uniform_int_distribution<int32_t> zp8(-128, 127), zpu(0, 255);
+  auto ref = [](int32_t acc, float ratio, int32_t zp, int32_t lo, int32_t hi) {
+    double v = static_cast<double>(acc) * static_cast<double>(ratio) + zp;
+    double r = std::nearbyint(v);  // default rounding mode: half to even
+    return static_cast<int32_t>(r < lo ? lo : r > hi ? hi : r);
+  };
+  int ties = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const int32_t acc = (i % 2) ? acc_d(rng) : small_d(rng);
+    float ratio = std::exp2(exp_d(rng));
+    if (i % 5 == 0) ratio = std::ldexp(1.0f, -(i % 12));  // exact powers of two: many exact ties
+    const int32_t z8 = zp8(rng), zu = zpu(rng);
+    const double v = static_cast<double>(acc) * ratio;
+    if (v - std::floor(v) == 0.5) ++ties;
+    ASSERT_EQ(ref(acc, ratio, z8, -128, 127), ref::requantize_exact<int8_t>(acc, ratio, z8))
+        << acc << " * " << ratio << " + " << z8;
+    ASSERT_EQ(ref(acc, ratio, zu, 0, 255), ref::requantize_exact<uint8_t>(acc, ratio, zu))
+        << acc << " * " << ratio << " + " << zu;
+  }
+  EXPECT_GT(ties, 1000);  // the half-to-even branch was exercised
+  // edge cases: zero ratio/acc, huge ratio (saturates by sign), tiny ratio (zero point), NaN
+  EXPECT_EQ(ref::requantize_exact<int8_t>(0, 3.0f, 7), 7);
+  EXPECT_EQ(ref::requantize_exact<int8_t>(5, 1e30f, 0), 127);
+  EXPECT_EQ(ref::requantize_exact<int8_t>(-5, 1e30f, 0), -128);
+  EXPECT_EQ(ref::requantize_exact<int8_t>(-5, -1e30f, 0), 127);
+  EXPECT_EQ(ref::requantize_exact<uint8_t>(1 << 30, 1e-30f, 3), 3);
+  EXPECT_EQ(ref::requantize_exact<int8_t>(3, std::nanf(""), 3), 0);
+  EXPECT_EQ(ref::requantize_exact<int8_t>(1, 0.5f, 0), 0);   // 0.5 -> 0 (even)
+  EXPECT_EQ(ref::requantize_exact<int8_t>(3, 0.5f, 0), 2);   // 1.5 -> 2
+  EXPECT_EQ(ref::requantize_exact<int8_t>(1, 0.5f, 1), 2);   // 1.5 -> 2 (zero point before rounding)
+  EXPECT_EQ(ref::requantize_exact<int8_t>(-3, 0.5f, 0), -2);  // -1.5 -> -2
+}
+
 TEST(QuantArith, KnownValues) {
   // x * 0.5: mult 2^30, shift 0. The doubling high multiply rounds ties toward +infinity.
   EXPECT_EQ(ref::q_multiply(3, 1 << 30, 0), 2);

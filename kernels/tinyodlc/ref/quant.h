@@ -4,7 +4,7 @@
 // These kernels reproduce the ONNX reference implementation bit-exactly, including its use
 // of floating point for the output requantization of QLinearConv/QLinearMatMul (the scales
 // may be runtime tensors there). The integer inner loops (multiply-accumulate) are pure
-// integer arithmetic; the float/double work happens once per output element. The
+// integer arithmetic; the float work happens once per output element (no double anywhere). The
 // compiler-internal int8 kernels with fixed-point requantization (TFLite/CMSIS-NN
 // arithmetic, no float at all) are in int8.h.
 //
@@ -138,6 +138,31 @@ void conv_integer_core(const TX* x, int32_t x_zp, const TW* w, const TW* w_zp, i
   }
 }
 
+// round_half_even(acc * ratio + zp), saturated to Q's range, computed exactly with integers
+// (no double: the Cortex-M4's FPU is single precision). ratio = m * 2^-s with m its 24-bit
+// significand, so acc * ratio = (acc * m) / 2^s with |acc * m| < 2^55. This is the exact value
+// of the ONNX reference's double expression whenever that one is exact (|acc| < 2^29).
+template <typename Q>
+inline Q requantize_exact(int32_t acc, float ratio, int32_t zp) {
+  const int64_t lo = QRange<Q>::lo, hi = QRange<Q>::hi;
+  const auto clamp = [&](int64_t v) { return static_cast<Q>(v < lo ? lo : v > hi ? hi : v); };
+  if (ratio != ratio) return Q(0);
+  if (acc == 0 || ratio == 0.0f) return clamp(zp);
+  if (ratio > 3.0e38f || ratio < -3.0e38f) return clamp((acc > 0) == (ratio > 0) ? hi : lo);
+  int e = 0;
+  const float f = frexpf(ratio, &e);                                       // ratio = f * 2^e, 0.5 <= |f| < 1
+  const int64_t p = static_cast<int64_t>(acc) * static_cast<int64_t>(f * 16777216.0f);  // exact
+  const int32_t s = 24 - e;                                                 // value = p / 2^s + zp
+  if (s <= 0) return clamp(p > 0 ? hi : lo);                                // |p / 2^s| >= 2^23: saturates
+  if (s >= 62) return clamp(zp);                                            // |p / 2^s| < 2^-7
+  const int64_t one = int64_t(1) << s, half = one >> 1;
+  const int64_t q = p >= 0 ? p / one : -((-p + one - 1) / one);            // floor(p / 2^s)
+  const int64_t r = p - q * one;                                            // in [0, 2^s)
+  int64_t n = q + zp;
+  if (r > half || (r == half && (n & 1) != 0)) ++n;
+  return clamp(n);
+}
+
 // ConvInteger: y (int32) = conv(x - x_zp, w - w_zp). x_zp: null or one value; w_zp: null,
 // one value or one per output channel (w_zp_count).
 template <typename TX, typename TW>
@@ -153,7 +178,8 @@ void conv_integer(const TX* x, const TW* w, const TX* x_zp, const TW* w_zp, int3
 }
 
 // QLinearConv: y = saturate(round((acc + bias[m]) * (x_scale * w_scale[m] / y_scale)) + y_zp)
-// with the scale ratio computed in float and the product in double (as ONNX's reference).
+// with the scale ratio computed in float (as ONNX's reference) and the product exactly in
+// integers (requantize_exact).
 template <typename TX, typename TW, typename TY>
 void qlinear_conv(const TX* x, const float* x_scale, const TX* x_zp, const TW* w, const float* w_scale,
                   const TW* w_zp, const float* y_scale, const TY* y_zp, const int32_t* bias, TY* y,
@@ -161,13 +187,13 @@ void qlinear_conv(const TX* x, const float* x_scale, const TX* x_zp, const TW* w
                   int32_t group, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                   const int32_t* strides, const int32_t* dilations, const int32_t* pads) {
   const int64_t out_plane = static_cast<int64_t>(out_sp[0]) * out_sp[1] * out_sp[2];
-  const double yz = y_zp ? static_cast<double>(*y_zp) : 0.0;
+  const int32_t yz = y_zp ? static_cast<int32_t>(*y_zp) : 0;
   conv_integer_core(x, x_zp ? static_cast<int32_t>(*x_zp) : 0, w, w_zp, w_zp_count, batch, c_in, c_out, group, in_sp,
                     k_sp, out_sp, strides, dilations, pads, [&](int32_t n, int32_t m, int64_t o, int32_t acc) {
                       const float ratio = x_scale[0] * w_scale[w_scale_count == 1 ? 0 : m] / y_scale[0];
                       const int32_t a = bias ? acc_add(acc, bias[m]) : acc;
                       y[(static_cast<int64_t>(n) * c_out + m) * out_plane + o] =
-                          saturate_round<TY>(static_cast<double>(a) * static_cast<double>(ratio) + yz);
+                          requantize_exact<TY>(a, ratio, yz);
                     });
 }
 
@@ -209,17 +235,17 @@ void matmul_integer(const TA* a, const TB* b, const TA* a_zp, const TB* b_zp, in
 }
 
 // QLinearMatMul: y = saturate(round(acc * (a_scale * b_scale[j] / y_scale)) + y_zp), ratio in
-// float, product in double (as ONNX's reference). b_scale per tensor or per column.
+// float (as ONNX's reference), product exact (requantize_exact). b_scale per tensor or per column.
 template <typename TA, typename TB, typename TY>
 void qlinear_matmul(const TA* a, const float* a_scale, const TA* a_zp, const TB* b, const float* b_scale,
                     const TB* b_zp, const float* y_scale, const TY* y_zp, TY* y, int32_t b_scale_count,
                     int32_t b_zp_count, int32_t batch_rank, const int32_t* batch_dims, const int32_t* a_strides,
                     const int32_t* b_strides, int32_t M, int32_t N, int32_t K) {
-  const double yz = y_zp ? static_cast<double>(*y_zp) : 0.0;
+  const int32_t yz = y_zp ? static_cast<int32_t>(*y_zp) : 0;
   matmul_integer_core(a, b, a_zp, 1, b_zp, b_zp_count, batch_rank, batch_dims, a_strides, b_strides, M, N, K,
                       [&](int64_t e, int32_t, int32_t j, int32_t acc) {
                         const float ratio = a_scale[0] * b_scale[b_scale_count == 1 ? 0 : j] / y_scale[0];
-                        y[e] = saturate_round<TY>(static_cast<double>(acc) * static_cast<double>(ratio) + yz);
+                        y[e] = requantize_exact<TY>(acc, ratio, yz);
                       });
 }
 

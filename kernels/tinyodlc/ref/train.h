@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "tinyodlc/ref/common.h"
+#include "tinyodlc/ref/nn_common.h"
 
 namespace tinyodlc {
 namespace ref {
@@ -26,7 +27,7 @@ void softmax_cross_entropy(const T* x, const int64_t* label, T* loss, T* dx, int
       if (xr[k] > mx) mx = xr[k];
     T sum = 0;
     for (int32_t k = 0; k < classes; ++k) {
-      dr[k] = static_cast<T>(exp(static_cast<double>(xr[k] - mx)));
+      dr[k] = m_exp(static_cast<T>(xr[k] - mx));  // expf for float: no double on single-precision FPUs
       sum += dr[k];
     }
     const int64_t y = label[r];
@@ -35,7 +36,7 @@ void softmax_cross_entropy(const T* x, const int64_t* label, T* loss, T* dx, int
       const T p = dr[k] / sum;
       dr[k] = valid ? (p - (k == y ? T(1) : T(0))) / static_cast<T>(rows) : T(0);
     }
-    if (valid) total += (static_cast<T>(log(static_cast<double>(sum))) + mx - xr[y]);
+    if (valid) total += (m_log(sum) + mx - xr[y]);
   }
   loss[0] = total / static_cast<T>(rows);
 }
