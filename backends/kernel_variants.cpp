@@ -59,6 +59,31 @@ bool armv7em_qmatmul(ir::KernelCall& c) {
   return true;
 }
 
+// tinyodlc::ref::conv<float>(x, w, b, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp,
+// strides, dilations, pads) -> tinyodlc::opt::conv_f32<KH, KW, SH, SW>(same arguments): 1-D and
+// 2-D convs (depth 1), dilation 1, dense (group 1) or depthwise (one input channel per group).
+// Portable C++ (kernels/tinyodlc/opt/conv_f32.h), bit-identical with the reference.
+bool opt_conv_f32(ir::KernelCall& c) {
+  if (c.args.size() != 14) return false;
+  int32_t c_in, c_out, group;
+  const int32_t *in_sp = ints3(c, 8), *k_sp = ints3(c, 9), *out_sp = ints3(c, 10), *st = ints3(c, 11),
+                *dil = ints3(c, 12), *pads = ints3(c, 13);
+  if (!lit_i32(c, 5, &c_in) || !lit_i32(c, 6, &c_out) || !lit_i32(c, 7, &group) || !in_sp || !k_sp || !out_sp ||
+      !st || !dil || !pads || group <= 0)
+    return false;
+  if (in_sp[0] != 1 || out_sp[0] != 1 || k_sp[0] != 1 || pads[0] != 0 || dil[0] != 1 || dil[1] != 1 || dil[2] != 1)
+    return false;
+  if (group != 1 && c_in / group != 1) return false;  // grouped, not depthwise: reference
+  // Template instantiations stay small: the depthwise path keeps KH*KW weights in registers.
+  if (k_sp[1] < 1 || k_sp[2] < 1 || k_sp[1] > 16 || k_sp[2] > 16 || st[1] < 1 || st[2] < 1 || st[1] > 8 ||
+      st[2] > 8)
+    return false;
+  c.header = "tinyodlc/opt/conv_f32.h";
+  c.callee = "tinyodlc::opt::conv_f32<" + std::to_string(k_sp[1]) + ", " + std::to_string(k_sp[2]) + ", " +
+             std::to_string(st[1]) + ", " + std::to_string(st[2]) + ">";
+  return true;
+}
+
 }  // namespace
 
 std::string default_isa_of_core(const std::string& core) {
@@ -71,6 +96,7 @@ bool apply_kernel_variant(ir::KernelCall& call, const std::string& isa) {
   if (isa != "armv7em") return false;
   if (call.callee == "tinyodlc::ref::qconv_s8") return armv7em_qconv(call);
   if (call.callee == "tinyodlc::ref::qmatmul_s8") return armv7em_qmatmul(call);
+  if (call.callee == "tinyodlc::ref::conv<float>") return opt_conv_f32(call);
   return false;
 }
 

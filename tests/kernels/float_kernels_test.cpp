@@ -1,0 +1,163 @@
+// Bit-exactness of the optimized float32 Conv (kernels/tinyodlc/opt/conv_f32.h) against the
+// reference kernel tinyodlc::ref::conv<float> on randomized shapes, strides, pads, channel
+// counts, groups (dense / depthwise with channel multiplier) and values, including signed
+// zeros, subnormals, infinities and NaNs (padding taps must be skipped, not multiplied by 0:
+// 0 * inf = NaN). Compared bit for bit; a NaN output must be a NaN output of the reference
+// (payloads are not compared, see is_nan). Runs on the host and on
+// Cortex-M4/M7 in QEMU (run_kernel_tests.py --test float); both builds use -ffp-contract=off
+// like the generated code.
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tinyodlc/opt/conv_f32.h"
+#include "tinyodlc/ref/conv.h"
+
+#ifdef TINYODLC_KTEST_TARGET
+#include "tinyodlc_target.h"
+static void say(const char* s) { tinyodlc_sh_puts(s); }
+#else
+static void say(const char* s) { fputs(s, stdout); }
+#endif
+
+namespace {
+
+uint32_t g_rng = 0x9e3779b9u;
+uint32_t rnd() {
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 17;
+  g_rng ^= g_rng << 5;
+  return g_rng;
+}
+int32_t rint_in(int32_t lo, int32_t hi) { return lo + static_cast<int32_t>(rnd() % static_cast<uint32_t>(hi - lo + 1)); }
+
+constexpr int kMaxX = 12 * 1024, kMaxW = 12 * 1024, kMaxY = 12 * 1024, kMaxC = 256;
+float g_x[kMaxX], g_w[kMaxW], g_b[kMaxC], g_yr[kMaxY], g_yo[kMaxY];
+int g_fail = 0, g_cases = 0;
+char g_line[256];
+
+// NaN outputs only need to be NaN (quiet: computed, not the signalling poison value): which
+// operand's payload a+b or a*b propagates is not specified by C++, and compilers commute the
+// operands of commutative operations, so the reference's own NaN payloads change with the
+// compiler and flags.
+bool is_nan(uint32_t u) { return (u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu) != 0; }
+
+float from_bits(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+// special: 0 = plain values, 1 = with signed zeros / subnormals / huge, 2 = also inf and NaN.
+void fill(float* p, int n, int special) {
+  for (int i = 0; i < n; ++i) {
+    float v = static_cast<float>(rint_in(-100000, 100000)) * (1.0f / 65536.0f);
+    if (special) {
+      const uint32_t r = rnd() % 32;
+      if (r == 0) v = 0.0f;
+      if (r == 1) v = -0.0f;
+      if (r == 2) v = from_bits(rnd() & 0x807fffffu);            // subnormal
+      if (r == 3) v = from_bits((rnd() & 0x80000000u) | 0x7e800000u);  // huge: overflow to inf
+      if (special == 2 && r == 4) v = from_bits((rnd() & 0x80000000u) | 0x7f800000u);                 // +-inf
+      if (special == 2 && r == 5) v = from_bits(0x7fc00000u | (rnd() & 0x803fffffu) | 1u);             // NaN, payload
+    }
+    p[i] = v;
+  }
+}
+
+template <int KH, int KW, int SH, int SW>
+void conv_case(int32_t batch, int32_t c_in, int32_t c_out, int32_t group, int32_t ih, int32_t iw, int32_t pt,
+               int32_t pl, int32_t pb, int32_t pr, bool bias, int special) {
+  const int32_t oh = (ih + pt + pb - KH) / SH + 1, ow = (iw + pl + pr - KW) / SW + 1;
+  if (oh < 1 || ow < 1) return;
+  const int32_t nx = batch * c_in * ih * iw, nw = c_out * (c_in / group) * KH * KW, ny = batch * c_out * oh * ow;
+  if (nx > kMaxX || nw > kMaxW || ny > kMaxY || c_out > kMaxC) return;
+  fill(g_x, nx, special);
+  fill(g_w, nw, special);
+  fill(g_b, c_out, special);
+  const int32_t in[3] = {1, ih, iw}, k[3] = {1, KH, KW}, out[3] = {1, oh, ow}, s[3] = {1, SH, SW}, d[3] = {1, 1, 1},
+                pads[3] = {0, pt, pl};
+  for (int32_t i = 0; i < ny; ++i) g_yo[i] = from_bits(0x7fa5a5a5u);  // every output must be written
+  tinyodlc::ref::conv<float>(g_x, g_w, bias ? g_b : nullptr, g_yr, batch, c_in, c_out, group, in, k, out, s, d, pads);
+  tinyodlc::opt::conv_f32<KH, KW, SH, SW>(g_x, g_w, bias ? g_b : nullptr, g_yo, batch, c_in, c_out, group, in, k,
+                                          out, s, d, pads);
+  ++g_cases;
+  int32_t i = 0;
+  uint32_t a = 0, b = 0;
+  for (; i < ny; ++i) {
+    memcpy(&a, &g_yr[i], 4);
+    memcpy(&b, &g_yo[i], 4);
+    if (a != b && !(is_nan(a) && is_nan(b) && (b & 0x00400000u))) break;
+  }
+  if (i < ny) {
+    snprintf(g_line, sizeof g_line,
+             "FAIL conv %dx%d s%dx%d batch %d c %d->%d group %d in %dx%d pads %d,%d,%d,%d bias %d special %d: "
+             "element %d of %d: reference 0x%08x, optimized 0x%08x\n",
+             KH, KW, SH, SW, static_cast<int>(batch), static_cast<int>(c_in), static_cast<int>(c_out),
+             static_cast<int>(group), static_cast<int>(ih), static_cast<int>(iw), static_cast<int>(pt),
+             static_cast<int>(pl), static_cast<int>(pb), static_cast<int>(pr), bias ? 1 : 0, special,
+             static_cast<int>(i), static_cast<int>(ny), static_cast<unsigned>(a), static_cast<unsigned>(b));
+    say(g_line);
+    ++g_fail;
+  }
+}
+
+// kind 0: dense, 1: depthwise (multiplier 1 or 2), 2: pointwise without padding.
+template <int KH, int KW, int SH, int SW>
+void random_case(int kind) {
+  const int32_t batch = rnd() % 5 == 0 ? 2 : 1;
+  int32_t c_in, c_out, group;
+  if (kind == 1) {
+    c_in = rint_in(1, 12);
+    c_out = c_in * (rnd() % 4 == 0 ? 2 : 1);
+    group = c_in;
+  } else {
+    c_in = rint_in(1, 9);
+    c_out = rint_in(1, 11);
+    group = 1;
+  }
+  const int32_t ih = KH == 1 && rnd() % 2 ? 1 : rint_in(KH > 1 ? 1 : 1, 14), iw = rint_in(1, 17);
+  int32_t pt = 0, pl = 0, pb = 0, pr = 0;
+  if (kind != 2) {
+    pt = rint_in(0, KH / 2 + 1);
+    pb = rint_in(0, KH / 2 + 1);
+    pl = rint_in(0, KW / 2 + 1);
+    pr = rint_in(0, KW / 2 + 1);
+    if (pt >= KH) pt = KH - 1;
+    if (pb >= KH) pb = KH - 1;
+    if (pl >= KW) pl = KW - 1;
+    if (pr >= KW) pr = KW - 1;
+  }
+  const int special = rnd() % 3;
+  conv_case<KH, KW, SH, SW>(batch, c_in, c_out, group, ih, iw, pt, pl, pb, pr, rnd() % 4 != 0, special);
+}
+
+template <int KH, int KW, int SH, int SW>
+void random_cases(int n) {
+  for (int i = 0; i < n; ++i) random_case<KH, KW, SH, SW>(i % 3);
+}
+
+}  // namespace
+
+int main() {
+  // Zoo shapes: DS-CNN stem 10x4 s2 (1->64, 49x10, pads 4/1 begin, 5/1 end), depthwise 3x3 and
+  // pointwise 64->64 on 25x5.
+  conv_case<10, 4, 2, 2>(1, 1, 64, 1, 49, 10, 4, 1, 5, 1, true, 0);
+  conv_case<3, 3, 1, 1>(1, 64, 64, 64, 25, 5, 1, 1, 1, 1, true, 1);
+  conv_case<1, 1, 1, 1>(1, 64, 64, 1, 25, 5, 0, 0, 0, 0, true, 2);
+  random_cases<1, 1, 1, 1>(60);
+  random_cases<1, 1, 2, 2>(30);
+  random_cases<3, 3, 1, 1>(60);
+  random_cases<3, 3, 2, 2>(60);
+  random_cases<10, 4, 2, 2>(30);
+  random_cases<5, 5, 1, 1>(30);
+  random_cases<2, 2, 2, 2>(30);
+  random_cases<1, 3, 1, 1>(30);   // 1-D convs (height 1)
+  random_cases<1, 5, 1, 2>(30);
+  random_cases<1, 8, 1, 4>(30);
+  random_cases<3, 1, 1, 1>(30);
+  random_cases<7, 7, 2, 2>(20);  // depthwise with 49 taps: 2-pixel blocks
+  snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (float conv)\n", g_fail ? "FAIL" : "OK", g_cases, g_fail);
+  say(g_line);
+  return g_fail ? 1 : 0;
+}
