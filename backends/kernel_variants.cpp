@@ -84,6 +84,23 @@ bool opt_conv_f32(ir::KernelCall& c) {
   return true;
 }
 
+// tinyodlc::ref::max_pool<T>(x, y, indices, nc, in_sp, k_sp, out_sp, strides, dilations, pads,
+// storage_order) -> tinyodlc::opt::max_pool_2d<T, KH, KW, SH, SW>(same arguments): 1-D/2-D,
+// dilation 1, no Indices output (kernels/tinyodlc/opt/pool.h, bit-identical, any T).
+bool opt_max_pool(ir::KernelCall& c, const std::string& type) {
+  if (c.args.size() != 11 || c.args[2].kind != KernelArg::Kind::Null) return false;
+  const int32_t *in_sp = ints3(c, 4), *k_sp = ints3(c, 5), *out_sp = ints3(c, 6), *st = ints3(c, 7),
+                *dil = ints3(c, 8), *pads = ints3(c, 9);
+  if (!in_sp || !k_sp || !out_sp || !st || !dil || !pads) return false;
+  if (in_sp[0] != 1 || out_sp[0] != 1 || k_sp[0] != 1 || pads[0] != 0 || dil[1] != 1 || dil[2] != 1) return false;
+  if (k_sp[1] < 1 || k_sp[2] < 1 || k_sp[1] > 8 || k_sp[2] > 8 || st[1] < 1 || st[2] < 1 || st[1] > 8 || st[2] > 8)
+    return false;
+  c.header = "tinyodlc/opt/pool.h";
+  c.callee = "tinyodlc::opt::max_pool_2d<" + type + ", " + std::to_string(k_sp[1]) + ", " + std::to_string(k_sp[2]) +
+             ", " + std::to_string(st[1]) + ", " + std::to_string(st[2]) + ">";
+  return true;
+}
+
 }  // namespace
 
 std::string default_isa_of_core(const std::string& core) {
@@ -97,6 +114,8 @@ bool apply_kernel_variant(ir::KernelCall& call, const std::string& isa) {
   if (call.callee == "tinyodlc::ref::qconv_s8") return armv7em_qconv(call);
   if (call.callee == "tinyodlc::ref::qmatmul_s8") return armv7em_qmatmul(call);
   if (call.callee == "tinyodlc::ref::conv<float>") return opt_conv_f32(call);
+  for (const char* t : {"float", "int8_t", "uint8_t"})
+    if (call.callee == std::string("tinyodlc::ref::max_pool<") + t + ">") return opt_max_pool(call, t);
   return false;
 }
 

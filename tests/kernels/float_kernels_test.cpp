@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "tinyodlc/opt/conv_f32.h"
+#include "tinyodlc/opt/pool.h"
 #include "tinyodlc/ref/conv.h"
+#include "tinyodlc/ref/pool.h"
 
 #ifdef TINYODLC_KTEST_TARGET
 #include "tinyodlc_target.h"
@@ -137,6 +139,44 @@ void random_cases(int n) {
   for (int i = 0; i < n; ++i) random_case<KH, KW, SH, SW>(i % 3);
 }
 
+// MaxPool (kernels/tinyodlc/opt/pool.h) vs ref::max_pool<T>: every byte equal (no arithmetic:
+// NaN payloads are copied, so they must match too).
+int8_t g_qx[kMaxX], g_qyr[kMaxY], g_qyo[kMaxY];
+template <typename T, int KH, int KW, int SH, int SW>
+void pool_case(const T* x, T* yr, T* yo) {
+  const int32_t nc = rint_in(1, 6), ih = rint_in(1, 17), iw = rint_in(1, 17);
+  int32_t pt = rint_in(0, KH - 1), pl = rint_in(0, KW - 1), pb = rint_in(0, KH - 1), pr = rint_in(0, KW - 1);
+  if (rnd() % 2) pt = pl = pb = pr = 0;
+  const int32_t oh = (ih + pt + pb - KH) / SH + 1, ow = (iw + pl + pr - KW) / SW + 1;
+  if (oh < 1 || ow < 1 || nc * ih * iw * static_cast<int32_t>(sizeof(T)) > kMaxX * 4 || nc * oh * ow > kMaxY) return;
+  const int32_t in[3] = {1, ih, iw}, k[3] = {1, KH, KW}, out[3] = {1, oh, ow}, s[3] = {1, SH, SW}, d[3] = {1, 1, 1},
+                pads[3] = {0, pt, pl};
+  memset(yo, 0x5a, sizeof(T) * static_cast<size_t>(nc * oh * ow));
+  tinyodlc::ref::max_pool<T>(x, yr, nullptr, nc, in, k, out, s, d, pads, 0);
+  tinyodlc::opt::max_pool_2d<T, KH, KW, SH, SW>(x, yo, nullptr, nc, in, k, out, s, d, pads, 0);
+  ++g_cases;
+  if (memcmp(yr, yo, sizeof(T) * static_cast<size_t>(nc * oh * ow)) != 0) {
+    snprintf(g_line, sizeof g_line, "FAIL max_pool<%d-byte> %dx%d s%dx%d nc %d in %dx%d pads %d,%d,%d,%d\n",
+             static_cast<int>(sizeof(T)), KH, KW, SH, SW, static_cast<int>(nc), static_cast<int>(ih),
+             static_cast<int>(iw), static_cast<int>(pt), static_cast<int>(pl), static_cast<int>(pb),
+             static_cast<int>(pr));
+    say(g_line);
+    ++g_fail;
+  }
+}
+
+template <int KH, int KW, int SH, int SW>
+void pool_cases(int n) {
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < kMaxX; ++j) g_qx[j] = static_cast<int8_t>(rnd());
+    pool_case<int8_t, KH, KW, SH, SW>(g_qx, g_qyr, g_qyo);
+    pool_case<uint8_t, KH, KW, SH, SW>(reinterpret_cast<const uint8_t*>(g_qx), reinterpret_cast<uint8_t*>(g_qyr),
+                                       reinterpret_cast<uint8_t*>(g_qyo));
+    fill(g_x, kMaxX, rnd() % 3);  // signed zeros, infinities, NaN payloads
+    pool_case<float, KH, KW, SH, SW>(g_x, g_yr, g_yo);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -157,7 +197,11 @@ int main() {
   random_cases<1, 8, 1, 4>(30);
   random_cases<3, 1, 1, 1>(30);
   random_cases<7, 7, 2, 2>(20);  // depthwise with 49 taps: 2-pixel blocks
-  snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (float conv)\n", g_fail ? "FAIL" : "OK", g_cases, g_fail);
+  pool_cases<2, 2, 2, 2>(20);
+  pool_cases<3, 3, 2, 2>(20);
+  pool_cases<3, 3, 1, 1>(10);
+  pool_cases<1, 3, 1, 2>(10);
+  snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (float conv, max pool)\n", g_fail ? "FAIL" : "OK", g_cases, g_fail);
   say(g_line);
   return g_fail ? 1 : 0;
 }

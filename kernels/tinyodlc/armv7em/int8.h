@@ -90,7 +90,8 @@ inline int32_t wmul(int32_t a, int32_t b) {
 // ---- convolution ---------------------------------------------------------------------------
 inline bool qconv_is_dw3x3(int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp,
                            const int32_t* out_sp, const int32_t* strides, const int32_t* dilations) {
-  return group == c_in && group == c_out && in_sp[0] == 1 && out_sp[0] == 1 && k_sp[0] == 1 && k_sp[1] == 3 &&
+  // Depthwise, or one input channel (group 1): every output channel filters the same plane.
+  return ((group == c_in && group == c_out) || (c_in == 1 && group == 1)) && in_sp[0] == 1 && out_sp[0] == 1 && k_sp[0] == 1 && k_sp[1] == 3 &&
          k_sp[2] == 3 && dilations[0] == 1 && dilations[1] == 1 && dilations[2] == 1 && strides[0] == 1 &&
          strides[1] == strides[2] && (strides[1] == 1 || strides[1] == 2) && out_sp[1] > 0 && out_sp[2] > 0;
 }
@@ -298,8 +299,9 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
 }
 
 // Depthwise 3x3, 2-D, stride 1 or 2 (qconv_is_dw3x3).
+// channels = c_out; in_channels = c_out (depthwise) or 1 (every output channel filters plane 0).
 inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
-                        int32_t channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
+                        int32_t channels, int32_t in_channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
                         int32_t x_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
                         int32_t act_min, int32_t act_max, void* scratch) {
   const int32_t IH = in_sp[1], IW = in_sp[2], OH = out_sp[1], OW = out_sp[2];
@@ -315,9 +317,9 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
   const Requant q0 = requant_of(mult[0], shift[0]);
   for (int32_t n = 0; n < batch; ++n) {
     for (int32_t m = 0; m < channels; ++m) {
-      const int8_t* xc = x + (static_cast<int64_t>(n) * channels + m) * IH * IW;
+      const int8_t* xc = x + (static_cast<int64_t>(n) * in_channels + (in_channels == 1 ? 0 : m)) * IH * IW;
       int8_t* yc = y + (static_cast<int64_t>(n) * channels + m) * OH * OW;
-      for (int32_t r = r0_in; r < r1_in; ++r) {
+      for (int32_t r = r0_in; r < r1_in && (in_channels != 1 || m == 0); ++r) {  // one input plane: copied once
         const int8_t* src = xc + static_cast<int64_t>(r - pt) * IW + (c0_in - pl);
         int8_t* dst = plane + r * PW + c0_in;
         int32_t c = 0;
@@ -405,7 +407,7 @@ inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8
     return;
   }
   if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
-    detail::qconv_dw3x3(x, w, bias, y, batch, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
+    detail::qconv_dw3x3(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
                         act_min, act_max, scratch);
   else
     detail::qconv_gemm(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
