@@ -114,6 +114,13 @@ bool apply_kernel_variant(ir::KernelCall& call, const std::string& isa) {
   if (call.callee == "tinyodlc::ref::qconv_s8") return armv7em_qconv(call);
   if (call.callee == "tinyodlc::ref::qmatmul_s8") return armv7em_qmatmul(call);
   if (call.callee == "tinyodlc::ref::conv<float>") return opt_conv_f32(call);
+  // QuantizeLinear: the same arguments, no floor/fmod calls (kernels/tinyodlc/opt/quant.h).
+  for (const char* t : {"int8_t", "uint8_t", "int16_t", "uint16_t"})
+    if (call.callee == std::string("tinyodlc::ref::quantize_linear<") + t + ">") {
+      call.header = "tinyodlc/opt/quant.h";
+      call.callee = std::string("tinyodlc::opt::quantize_linear<") + t + ">";
+      return true;
+    }
   for (const char* t : {"float", "int8_t", "uint8_t"})
     if (call.callee == std::string("tinyodlc::ref::max_pool<") + t + ">") return opt_max_pool(call, t);
   return false;

@@ -12,8 +12,10 @@
 
 #include "tinyodlc/opt/conv_f32.h"
 #include "tinyodlc/opt/pool.h"
+#include "tinyodlc/opt/quant.h"
 #include "tinyodlc/ref/conv.h"
 #include "tinyodlc/ref/pool.h"
+#include "tinyodlc/ref/quant.h"
 
 #ifdef TINYODLC_KTEST_TARGET
 #include "tinyodlc_target.h"
@@ -177,6 +179,47 @@ void pool_cases(int n) {
   }
 }
 
+// QuantizeLinear (kernels/tinyodlc/opt/quant.h) vs ref::quantize_linear<Q>: every output byte
+// equal. Values around the rounding ties (k + 0.5) / scale, huge, inf, NaN, subnormal.
+template <typename Q>
+void quant_cases(int n) {
+  static Q yr[kMaxY], yo[kMaxY];
+  for (int i = 0; i < n; ++i) {
+    const int32_t outer = rint_in(1, 3), A = rint_in(1, 8), inner = rint_in(1, 40);
+    const int32_t cnt = outer * A * inner;
+    const bool per_axis = rnd() % 2;
+    float scale[8];
+    Q zp[8];
+    for (int a = 0; a < 8; ++a) {
+      const uint32_t r = rnd() % 4;
+      scale[a] = r == 0 ? 1.0f : (r == 1 ? 0.5f : static_cast<float>(rint_in(1, 100000)) * 1e-6f);
+      zp[a] = static_cast<Q>(rnd());
+    }
+    for (int32_t e = 0; e < cnt; ++e) {
+      const uint32_t r = rnd() % 8;
+      if (r < 3)  // exact ties and near-ties of x / scale
+        g_x[e] = (static_cast<float>(rint_in(-300, 300)) + 0.5f) * scale[per_axis ? (e / inner) % A : 0];
+      else if (r < 5)
+        g_x[e] = static_cast<float>(rint_in(-300, 300)) * 0.25f;
+      else
+        fill(&g_x[e], 1, 2);
+    }
+    const Q* z = rnd() % 4 ? zp : nullptr;
+    tinyodlc::ref::quantize_linear<Q>(g_x, scale, z, yr, outer, A, inner, per_axis, 0);
+    tinyodlc::opt::quantize_linear<Q>(g_x, scale, z, yo, outer, A, inner, per_axis, 0);
+    ++g_cases;
+    if (memcmp(yr, yo, sizeof(Q) * static_cast<size_t>(cnt)) != 0) {
+      int32_t e = 0;
+      while (yr[e] == yo[e]) ++e;
+      snprintf(g_line, sizeof g_line, "FAIL quantize_linear<%d-byte> element %d: x %.9g, reference %d, optimized %d\n",
+               static_cast<int>(sizeof(Q)), static_cast<int>(e), static_cast<double>(g_x[e]), static_cast<int>(yr[e]),
+               static_cast<int>(yo[e]));
+      say(g_line);
+      ++g_fail;
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -197,11 +240,14 @@ int main() {
   random_cases<1, 8, 1, 4>(30);
   random_cases<3, 1, 1, 1>(30);
   random_cases<7, 7, 2, 2>(20);  // depthwise with 49 taps: 2-pixel blocks
+  quant_cases<int8_t>(40);
+  quant_cases<uint8_t>(40);
+  quant_cases<int16_t>(20);
   pool_cases<2, 2, 2, 2>(20);
   pool_cases<3, 3, 2, 2>(20);
   pool_cases<3, 3, 1, 1>(10);
   pool_cases<1, 3, 1, 2>(10);
-  snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (float conv, max pool)\n", g_fail ? "FAIL" : "OK", g_cases, g_fail);
+  snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (float conv, max pool, quantize)\n", g_fail ? "FAIL" : "OK", g_cases, g_fail);
   say(g_line);
   return g_fail ? 1 : 0;
 }
