@@ -273,6 +273,15 @@ int main() {
     const int32_t k1[3] = {1, 1, 1}, p0[3] = {0, 0, 0};
     conv_case(1, 64, 64, 1, in, k1, s, d, p0, p0, true, true);
   }
+  // One input channel, group 1, 3x3 s1/s2 (the depthwise path with every output channel on
+  // plane 0; StreamTinyNet's first conv).
+  for (int i = 0; i < 24; ++i) {
+    const int32_t s1 = 1 + i % 2, h = rint_in(1, 20), w_ = rint_in(1, 20);
+    const int32_t in[3] = {1, h, w_}, k[3] = {1, 3, 3}, s[3] = {1, s1, s1}, d[3] = {1, 1, 1};
+    const int32_t pb[3] = {0, rint_in(0, 2), rint_in(0, 2)}, pe[3] = {0, rint_in(0, 2), rint_in(0, 2)};
+    if (h + pb[1] + pe[1] < 3 || w_ + pb[2] + pe[2] < 3) continue;
+    conv_case(1 + i % 3 / 2, 1, rint_in(1, 9), 1, in, k, s, d, pb, pe, i % 4 != 0, i % 2 == 0);
+  }
   for (int i = 0; i < 60; ++i) random_conv(0);
   for (int i = 0; i < 60; ++i) random_conv(1);
   for (int i = 0; i < 80; ++i) random_conv(2);

@@ -90,7 +90,8 @@ inline int32_t wmul(int32_t a, int32_t b) {
 // ---- convolution ---------------------------------------------------------------------------
 inline bool qconv_is_dw3x3(int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp,
                            const int32_t* out_sp, const int32_t* strides, const int32_t* dilations) {
-  return group == c_in && group == c_out && in_sp[0] == 1 && out_sp[0] == 1 && k_sp[0] == 1 && k_sp[1] == 3 &&
+  // Depthwise, or one input channel (group 1): every output channel filters the same plane.
+  return ((group == c_in && group == c_out) || (c_in == 1 && group == 1)) && in_sp[0] == 1 && out_sp[0] == 1 && k_sp[0] == 1 && k_sp[1] == 3 &&
          k_sp[2] == 3 && dilations[0] == 1 && dilations[1] == 1 && dilations[2] == 1 && strides[0] == 1 &&
          strides[1] == strides[2] && (strides[1] == 1 || strides[1] == 2) && out_sp[1] > 0 && out_sp[2] > 0;
 }
@@ -105,9 +106,9 @@ inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group
     return (ph * pw + 3) / 4 * 4 + 4;
   }
   const int32_t k = (c_in / group) * k_sp[0] * k_sp[1] * k_sp[2];
-  // The per-channel requantization table, then two interleaved int16 columns of k taps
-  // (detail::col_pos).
-  return c_out * static_cast<int32_t>(sizeof(Requant)) + (2 * (k & ~3) + 8) * 2 + 8;
+  // The per-channel requantization table, two interleaved int16 columns of k taps
+  // (detail::col_pos), then one column of k taps in natural order (detail::im2col).
+  return c_out * static_cast<int32_t>(sizeof(Requant)) + (2 * (k & ~3) + 8) * 2 + (k + 3) / 4 * 8 + 8;
 }
 
 namespace detail {
@@ -143,7 +144,13 @@ inline void im2col(const int8_t* xg, int16_t* col, int32_t q, int32_t cg, const 
     for (; c < K; ++c, xp += in_plane) col[col_pos(c, K4, q)] = static_cast<int16_t>(xp[0] - x_zp);
     return;
   }
-  int32_t k = 0;
+  // General case: the taps in their natural order k = 0..K-1 into `nat` (scratch after the
+  // two columns; tight loops, no bounds checks on rows inside the input), then one pass that
+  // reorders each group of 4 to k0 k2 k1 k3 with PKHBT/PKHTB; the K % 4 tail stays in order.
+  int16_t* nat = col + 2 * K4 + 8;
+  int16_t* np = nat;
+  const int32_t dw = dilations[2];
+  const bool row_inside = iw0 >= 0 && iw0 + (KW - 1) * dw < IW;
   for (int32_t c = 0; c < cg; ++c) {
     const int8_t* xc = xg + c * in_plane;
     for (int32_t kd = 0; kd < KD; ++kd) {
@@ -151,15 +158,31 @@ inline void im2col(const int8_t* xg, int16_t* col, int32_t q, int32_t cg, const 
       const bool din = id >= 0 && id < ID;
       for (int32_t kh = 0; kh < KH; ++kh) {
         const int32_t ih = ih0 + kh * dilations[1];
-        const bool hin = din && ih >= 0 && ih < IH;
+        if (!(din && ih >= 0 && ih < IH)) {
+          for (int32_t kw = 0; kw < KW; ++kw) *np++ = 0;
+          continue;
+        }
         const int8_t* xr = xc + (static_cast<int64_t>(id) * IH + ih) * IW;
-        for (int32_t kw = 0; kw < KW; ++kw, ++k) {
-          const int32_t iw = iw0 + kw * dilations[2];
-          col[col_pos(k, K4, q)] = static_cast<int16_t>(hin && iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
+        if (row_inside) {
+          const int8_t* xp = xr + iw0;
+          for (int32_t kw = 0; kw < KW; ++kw, xp += dw) *np++ = static_cast<int16_t>(xp[0] - x_zp);
+        } else {
+          for (int32_t kw = 0; kw < KW; ++kw) {
+            const int32_t iw = iw0 + kw * dw;
+            *np++ = static_cast<int16_t>(iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
+          }
         }
       }
     }
   }
+  int16_t* cp = col + q * 4;
+  int32_t k = 0;
+  for (; k < K4; k += 4, cp += 8) {
+    const uint32_t lo = ld32(nat + k), hi = ld32(nat + k + 2);  // (k0, k1), (k2, k3)
+    st32(cp, pack_lo_lo(lo, hi));                                // (k0, k2)
+    st32(cp + 2, pack_hi_hi(lo, hi));                            // (k1, k3)
+  }
+  for (; k < K; ++k) col[2 * K4 + q * 4 + (k - K4)] = nat[k];
 }
 
 // dot(weight rows w0 and w0 + K, columns 0 and 1) accumulated onto acc {w0.c0, w0.c1, w1.c0, w1.c1}.
@@ -276,8 +299,9 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
 }
 
 // Depthwise 3x3, 2-D, stride 1 or 2 (qconv_is_dw3x3).
+// channels = c_out; in_channels = c_out (depthwise) or 1 (every output channel filters plane 0).
 inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
-                        int32_t channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
+                        int32_t channels, int32_t in_channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
                         int32_t x_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
                         int32_t act_min, int32_t act_max, void* scratch) {
   const int32_t IH = in_sp[1], IW = in_sp[2], OH = out_sp[1], OW = out_sp[2];
@@ -293,9 +317,9 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
   const Requant q0 = requant_of(mult[0], shift[0]);
   for (int32_t n = 0; n < batch; ++n) {
     for (int32_t m = 0; m < channels; ++m) {
-      const int8_t* xc = x + (static_cast<int64_t>(n) * channels + m) * IH * IW;
+      const int8_t* xc = x + (static_cast<int64_t>(n) * in_channels + (in_channels == 1 ? 0 : m)) * IH * IW;
       int8_t* yc = y + (static_cast<int64_t>(n) * channels + m) * OH * OW;
-      for (int32_t r = r0_in; r < r1_in; ++r) {
+      for (int32_t r = r0_in; r < r1_in && (in_channels != 1 || m == 0); ++r) {  // one input plane: copied once
         const int8_t* src = xc + static_cast<int64_t>(r - pt) * IW + (c0_in - pl);
         int8_t* dst = plane + r * PW + c0_in;
         int32_t c = 0;
@@ -383,7 +407,7 @@ inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8
     return;
   }
   if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
-    detail::qconv_dw3x3(x, w, bias, y, batch, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
+    detail::qconv_dw3x3(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
                         act_min, act_max, scratch);
   else
     detail::qconv_gemm(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
