@@ -181,6 +181,7 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   }
   if (opts.active_learning.enabled()) active_learning_vars(st, vars);
   emit_persist(st.learned, opts.name, vars, st.result.files);
+  emit_persist_area(st.learned, opts.persist_area, opts.name, vars);
   vars["constants"] = st.constants;
   vars["includes"] = includes(st) + enrol_include;
   vars["profile_hook"] = opts.profile_layers ? kProfileHook : "";
@@ -210,6 +211,12 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   }
   if (opts.active_learning.enabled() && !st.state_region.empty())
     extras.persistent.push_back({"al.buffer", st.state_region, r.al_ram_bytes});  // in the arena's section
+  if (opts.persist_area.enabled()) {
+    extras.persist_area = &opts.persist_area;
+    extras.persist_needed = persist_area_needed(st.learned.bytes(), opts.persist_area.erase_size,
+                                                opts.persist_area.program_size);
+    extras.learned_state_bytes = st.learned.bytes();
+  }
   if (opts.enrol.classes > 0) extras.static_state.push_back({"enrol.prototypes", r.enrol_region, opts.enrol.ram_bytes});
   for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory, extras))
     r.files.push_back(std::move(f));

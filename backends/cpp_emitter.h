@@ -34,6 +34,18 @@ struct ActiveLearningOptions {
   bool enabled() const { return !strategy.empty(); }
 };
 
+// --persist-area REGION:OFFSET:SIZE[:ERASE:PROGRAM] resolved against the target (compiler/driver):
+// the flash (or RAM) area the firmware's StoragePort gives to save_state()/load_state().
+struct PersistArea {
+  std::string spec;            // as given on the command line (for messages and comments)
+  std::string region;          // target region name ("FLASH")
+  std::string linker_region;   // its MEMORY name in the firmware's linker script ("flash")
+  uint64_t base = 0;           // absolute address of the area (region base + offset)
+  uint64_t offset = 0, size = 0;
+  uint32_t erase_size = 0, program_size = 0;  // flash units (target JSON or the spec)
+  bool enabled() const { return size > 0; }
+};
+
 struct EmitOptions {
   std::string name = "model";  // C++ namespace and file stem; must be an identifier
   std::string source;          // model file name, for the header comment
@@ -55,6 +67,9 @@ struct EmitOptions {
   // must hold kArenaBytes (of every model sharing it) and be 16-byte aligned. Models sharing an
   // arena must not run concurrently. The plan must use one RAM region.
   std::string arena_symbol;
+  // --persist-area (backends/persist_emitter.h): checked against the learned state, reported,
+  // and given to the firmware as kPersistArea* constants and linker symbols.
+  PersistArea persist_area;
   // Enrolment (backends/enrol_emitter.h, --enrol-output): when classes > 0, the prototype store
   // of <name>_enrol.cpp (g_enrol_store) is registered as a learned-state block (saved by
   // save_state()), and its RAM plus the glue's output buffers are reserved in the plan.

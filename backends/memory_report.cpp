@@ -126,6 +126,13 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
   o += fmt::format("  \"single_arena_bytes\": {},\n", plan.single_arena_bytes);
   o += fmt::format("  \"greedy_by_size_bytes\": {},\n", plan.greedy_bytes);
   o += fmt::format("  \"strategy\": {},\n", json::quote(plan.strategy));
+  if (const PersistArea* a = ex.persist_area) {
+    o += fmt::format(
+        "  \"persist_area\": {{\"spec\": {}, \"region\": {}, \"linker_region\": {}, \"address\": {}, \"offset\": {}, "
+        "\"bytes\": {}, \"needed_bytes\": {}, \"state_bytes\": {}, \"erase_size\": {}, \"program_size\": {}}},\n",
+        json::quote(a->spec), json::quote(a->region), json::quote(a->linker_region), a->base, a->offset, a->size,
+        ex.persist_needed, ex.learned_state_bytes, a->erase_size, a->program_size);
+  }
   if (!ex.static_state.empty()) {
     o += "  \"static_state\": [";
     for (size_t i = 0; i < ex.static_state.size(); ++i)
@@ -185,6 +192,13 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
     for (const auto& p : ex.persistent) o += fmt::format("| {} | {} | {} |\n", p.name, p.region, p.bytes);
     o += "\n";
   }
+  if (const PersistArea* a = ex.persist_area)
+    o += fmt::format(
+        "Learned-state storage (`--persist-area {}`): {} bytes at 0x{:08X} in {} (offset 0x{:X}), reserved "
+        "in the region; two slots take {} bytes for {} bytes of state ({}-byte erase units, {}-byte program "
+        "units; docs/persistence.md).\n\n",
+        a->spec, a->size, a->base, a->region, a->offset, ex.persist_needed, ex.learned_state_bytes, a->erase_size,
+        a->program_size);
   if (ex.training_plan) o += "The tables below are the inference plan; `training.json` details the training step.\n\n";
   o += fmt::format(
       "Single-arena plan: {} bytes (strategy `{}`); liveness lower bound {} bytes ({}); greedy by size (TFLM) "
@@ -294,6 +308,23 @@ std::string linker_fragment(const MemoryPlan& plan, const std::string& model, si
     const std::string sec = weights_section(model, plan);
     s += fmt::format("  /* weights: {} bytes */\n  .tinyodlc.{}.weights : ALIGN(16)\n  {{\n    *({})\n  }} > {}\n",
                      weight_bytes, model, sec, flash_linker_region);
+  }
+  if (const PersistArea* a = ex.persist_area) {
+    // Symbols, not a section: the area holds no linked data (the firmware's flash driver erases
+    // and programs it at run time), and an output section at a fixed address would move the
+    // region's location counter for the firmware's own sections.
+    const std::string p = fmt::format("__tinyodlc_{}_persist", model), mem = a->linker_region;
+    s += fmt::format(
+        "\n  /* --persist-area {0}: learned-state storage, {1} bytes (two slots of {2}) */\n"
+        "  {3}_start = 0x{4:08X};\n  {3}_end = 0x{5:08X};\n"
+        "  ASSERT({3}_start >= ORIGIN({6}) && {3}_end <= ORIGIN({6}) + LENGTH({6}),\n"
+        "         \"tinyodlc: the --persist-area of {7} is not inside the MEMORY region {6}\")\n",
+        a->spec, a->size, ex.persist_needed / 2, p, a->base, a->base + a->size, mem, model);
+    if (weight_bytes && !flash_linker_region.empty())
+      s += fmt::format(
+          "  ASSERT(ADDR(.tinyodlc.{0}.weights) >= {1}_end || ADDR(.tinyodlc.{0}.weights) + SIZEOF(.tinyodlc.{0}.weights) "
+          "<= {1}_start,\n         \"tinyodlc: the weights of {0} overlap its --persist-area\")\n",
+          model, p);
   }
   return render_embedded("templates/sections.ld.in", {{"version", TINYODLC_VERSION},
                                             {"name", model},

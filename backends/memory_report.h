@@ -27,6 +27,11 @@ struct ReportExtras {
   // Learned state in plain .bss outside the arena sections (the enrolment prototype store):
   // memory.json "static_state", memory.md "Learned state outside the arenas".
   std::vector<PersistentBlock> static_state;
+  // --persist-area: the storage area of save_state()/load_state() (not RAM: reported and given
+  // to the linker as symbols + checks; the target's region was reduced by its size).
+  const PersistArea* persist_area = nullptr;
+  uint64_t persist_needed = 0;      // bytes the two slots take
+  size_t learned_state_bytes = 0;   // kLearnedStateBytes
 };
 
 // C++ symbol of the arena in region `r` ("g_arena" on host).

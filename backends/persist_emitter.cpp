@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "backends/memory_plan.h"
+#include "ir/graph.h"
 #include "support/embedded.h"
+#include "tinyodlc/runtime/storage.h"
 #include "support/template_engine.h"
 
 namespace tinyodlc::backends {
@@ -79,6 +82,44 @@ void emit_persist(const LearnedStateRegistry& r, const std::string& model_name,
   vars["training_defs"] += render_embedded("templates/persist.cpp.in", t);
   const std::string rt = "runtime/tinyodlc/runtime/storage.h";
   files.push_back({rt.substr(std::string("runtime/").size()), std::string(embedded_file(rt))});
+}
+
+uint64_t persist_area_needed(size_t payload, uint32_t erase_size, uint32_t program_size) {
+  if (payload > 0xFFFFFFFFu) return UINT64_MAX;
+  // 64-bit copy of the runtime's 32-bit formula (a real area never nears 4 GiB; the runtime
+  // refuses such geometry at run time with kErrGeometry).
+  auto up = [](uint64_t v, uint64_t u) { return (v + u - 1) / u * u; };
+  const uint64_t slot = up(up(storage::kHeaderBytes, program_size) + up(payload, program_size), erase_size);
+  return 2 * slot;
+}
+
+void emit_persist_area(const LearnedStateRegistry& r, const PersistArea& a, const std::string& model_name,
+                       std::map<std::string, std::string>& vars) {
+  if (!a.enabled()) return;
+  if (r.empty())
+    throw ir::CompileError("--persist-area", "this build has no learned state to keep: add a training option "
+                                             "(--trainable, --trainable-last, --append-head), --enrol-output or "
+                                             "--active-learning");
+  const uint64_t need = persist_area_needed(r.bytes(), a.erase_size, a.program_size);
+  if (a.size < need)
+    throw FitError("--persist-area",
+                   fmt::format("'{}': {} bytes are too few for the learned state of '{}': {} bytes of state need two "
+                               "slots of {} bytes ({} B header, {}-byte program units, {}-byte erase units), {} bytes "
+                               "in all",
+                               a.spec, a.size, model_name, r.bytes(), need / 2, storage::kHeaderBytes, a.program_size,
+                               a.erase_size, need));
+  vars["training_decls"] += fmt::format(
+      "\n// The storage area of the learned state (--persist-area {0}; docs/persistence.md): give these to\n"
+      "// the StoragePort of the firmware's flash driver. The linker fragment {1}_sections.ld defines\n"
+      "// __tinyodlc_{1}_persist_start/_end at the same addresses and checks them against the region.\n"
+      "constexpr uint32_t kPersistAreaAddress = 0x{2:08X}u;  // {3} + 0x{4:X}\n"
+      "constexpr uint32_t kPersistAreaBytes = {5}u;\n"
+      "constexpr uint32_t kPersistEraseSize = {6}u;\n"
+      "constexpr uint32_t kPersistProgramSize = {7}u;\n"
+      "static_assert(tinyodlc::storage::area_bytes(kLearnedStateBytes, kPersistEraseSize, kPersistProgramSize) <= "
+      "kPersistAreaBytes,\n"
+      "              \"the --persist-area is too small for the learned state\");\n",
+      a.spec, model_name, a.base, a.region, a.offset, a.size, a.erase_size, a.program_size);
 }
 
 }  // namespace tinyodlc::backends

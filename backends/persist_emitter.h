@@ -56,6 +56,15 @@ class LearnedStateRegistry {
 void add_training_state(LearnedStateRegistry& r, const std::vector<TrainableSlot>& params, size_t blob_floats,
                         const OptimizerOptions& opt);
 
+// Bytes a two-slot storage area needs for `payload` bytes of learned state on a flash with
+// these units (tinyodlc::storage::area_bytes of the runtime, the same formula).
+uint64_t persist_area_needed(size_t payload, uint32_t erase_size, uint32_t program_size);
+
+// Checks the area against the build's learned state (FitError when too small; CompileError when
+// the build learns nothing) and appends kPersistArea* constants to vars["training_decls"].
+void emit_persist_area(const LearnedStateRegistry& r, const PersistArea& a, const std::string& model_name,
+                       std::map<std::string, std::string>& vars);
+
 // When the registry is not empty: appends save_state()/load_state()/kLearnedStateBytes to
 // vars["training_decls"] (header, namespace scope) and vars["training_defs"] (.cpp, after the
 // state definitions), and the runtime header tinyodlc/runtime/storage.h to files.

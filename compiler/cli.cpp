@@ -39,6 +39,7 @@ struct Common {
   std::vector<std::string> print_after;
   std::string target_file;
   std::vector<std::string> reserve;
+  std::string persist_area;  // --persist-area REGION:OFFSET:SIZE[:ERASE:PROGRAM]
   std::vector<std::string> trainable;
   std::string prototypes_file;
   std::string stream;  // --stream [INPUT[:AXIS]]
@@ -83,6 +84,12 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "keep BYTES of REGION free for the rest of the firmware (stack, heap, frame buffers); "
                     "BYTES may be 4096, 0x1000, 64K or 1M (repeatable)")
         ->type_name("REGION=BYTES");
+    app->add_option("--persist-area", c.persist_area,
+                    "where save_state()/load_state() keep the learned state: SIZE bytes at OFFSET in REGION (a "
+                    "flash region of the target, erase-unit aligned); reserved in the region, checked against "
+                    "the state's two slots, given to the firmware as kPersistArea* constants and linker symbols "
+                    "(docs/persistence.md). ERASE/PROGRAM: the flash units when the target does not state them")
+        ->type_name("REGION:OFFSET:SIZE[:ERASE:PROGRAM]");
     app->add_option("--placement", c.copts.placement,
                     "arena placement over several RAM regions: compact (default: move small buffers to faster "
                     "regions only when that costs no extra RAM) or fast (always; memory.md states the extra RAM)")
@@ -291,6 +298,42 @@ void finish_common(Common& c) {
       c.copts.reserve[r.substr(0, eq)] += parse_bytes(r.substr(eq + 1));
     } catch (const std::exception&) {
       throw CLI::ValidationError("--reserve", "expected a byte count (4096, 0x1000, 64K, 1M) in '" + r + "'");
+    }
+  }
+  if (!c.persist_area.empty()) {
+    std::vector<std::string> f;
+    for (size_t i = 0;;) {
+      size_t j = c.persist_area.find(':', i);
+      f.push_back(c.persist_area.substr(i, j == std::string::npos ? std::string::npos : j - i));
+      if (j == std::string::npos) break;
+      i = j + 1;
+    }
+    if ((f.size() != 3 && f.size() != 5) || f[0].empty())
+      throw CLI::ValidationError("--persist-area", "expected REGION:OFFSET:SIZE or REGION:OFFSET:SIZE:ERASE:PROGRAM, got '" +
+                                                       c.persist_area + "'");
+    auto num = [&](size_t k, const char* what) {
+      try {
+        return parse_bytes(f[k]);
+      } catch (const std::exception&) {
+        throw CLI::ValidationError("--persist-area", fmt::format("{} '{}' in '{}' is not a byte count (4096, 0x1000, "
+                                                                 "64K, 1M)", what, f[k], c.persist_area));
+      }
+    };
+    backends::PersistArea& a = c.copts.persist_area;
+    a.spec = c.persist_area;
+    a.region = f[0];
+    a.offset = num(1, "OFFSET");
+    a.size = num(2, "SIZE");
+    if (a.size == 0) throw CLI::ValidationError("--persist-area", "SIZE must be more than 0 bytes in '" + c.persist_area + "'");
+    if (f.size() == 5) {
+      for (size_t k : {3, 4}) {
+        const uint64_t u = num(k, k == 3 ? "ERASE" : "PROGRAM");
+        if (u == 0 || (u & (u - 1)) != 0 || u > (1u << 24))
+          throw CLI::ValidationError("--persist-area", fmt::format("{} unit {} in '{}' must be a power of two of at "
+                                                                   "most 16M", k == 3 ? "ERASE" : "PROGRAM", f[k],
+                                                                   c.persist_area));
+        (k == 3 ? a.erase_size : a.program_size) = static_cast<uint32_t>(u);
+      }
     }
   }
   for (const auto& p : c.trainable) {

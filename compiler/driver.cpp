@@ -275,6 +275,52 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
 
 }  // namespace
 
+// --persist-area: the region, units, alignment and bounds checked against the target; the area
+// is reserved in its region (so the weights' fit check counts it) and resolved to an address.
+backends::PersistArea resolve_persist_area(Target& t, const backends::PersistArea& spec) {
+  backends::PersistArea a = spec;
+  const std::string what = fmt::format("'{}'", spec.spec);
+  if (t.regions.empty())
+    throw CompileError("--persist-area", fmt::format("{}: target '{}' has no memory map; choose a board target "
+                                                     "(tinyodlc targets)", what, t.name));
+  auto it = std::find_if(t.regions.begin(), t.regions.end(), [&](const MemoryRegion& r) { return r.name == a.region; });
+  if (it == t.regions.end()) {
+    std::vector<std::string> names;
+    for (const auto& r : t.regions) names.push_back(r.name);
+    throw CompileError("--persist-area", fmt::format("{}: target '{}' has no region '{}' (regions: {})", what, t.name,
+                                                     a.region, fmt::join(names, ", ")));
+  }
+  if (it->kind == "code")
+    throw CompileError("--persist-area", fmt::format("{}: region '{}' is a code region", what, a.region));
+  if (!a.erase_size) a.erase_size = it->erase_size;
+  if (!a.program_size) a.program_size = it->program_size;
+  if (!a.erase_size || !a.program_size)
+    throw CompileError("--persist-area",
+                       fmt::format("{}: the target does not state the erase/program units of region '{}': give them "
+                                   "as REGION:OFFSET:SIZE:ERASE:PROGRAM, or as \"erase_size\"/\"program_size\" in a "
+                                   "--target-file",
+                                   what, a.region));
+  if (a.program_size > a.erase_size)
+    throw CompileError("--persist-area", fmt::format("{}: the program unit ({} bytes) is larger than the erase unit "
+                                                     "({} bytes)", what, a.program_size, a.erase_size));
+  if (a.offset % a.erase_size || a.size % a.erase_size)
+    throw CompileError("--persist-area", fmt::format("{}: offset 0x{:X} and size {} must be multiples of the {}-byte "
+                                                     "erase unit of '{}'", what, a.offset, a.size, a.erase_size, a.region));
+  if (a.offset > it->total || a.size > it->total - a.offset)
+    throw CompileError("--persist-area", fmt::format("{}: offset 0x{:X} + {} bytes runs past the end of region '{}' "
+                                                     "({} bytes)", what, a.offset, a.size, a.region, it->total));
+  if (a.size > it->size)
+    throw backends::FitError("--persist-area", fmt::format("{}: region '{}' has only {} bytes left after its "
+                                                           "reservations", what, a.region, it->size));
+  it->reserved.push_back({fmt::format("learned-state storage (--persist-area {})", a.spec), a.size});
+  it->size -= a.size;
+  a.base = it->base + a.offset;
+  a.linker_region = it->linker_region.empty() ? it->name : it->linker_region;
+  if (a.base > 0xFFFFFFFFu || a.base + a.size > 0x100000000ull)
+    throw CompileError("--persist-area", fmt::format("{}: the area does not lie in the 32-bit address space", what));
+  return a;
+}
+
 Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts) {
   Compilation c;
   c.name = opts.name.empty() ? default_model_name(opts.model) : opts.name;
@@ -282,6 +328,11 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
     throw CompileError("", fmt::format("--name '{}' cannot name the generated namespace: {}", c.name, why));
   Target target = find_target(opts.target);  // throws for unknown targets
   apply_reservations(target, opts.reserve);
+  backends::PersistArea persist_area;
+  if (opts.persist_area.enabled()) {
+    if (opts.stream.enabled) throw CompileError("--persist-area", "cannot be combined with --stream yet");
+    persist_area = resolve_persist_area(target, opts.persist_area);
+  }
   c.graph = optimize(imported, opts);
   std::vector<backends::GeneratedFile> quant_files = quantize(*c.graph, opts);
   if (opts.active_learning.enabled() && !opts.enrol_output.empty())
@@ -331,6 +382,7 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
     eo.arena_symbol = opts.arena_symbol;
   }
   backends::EnrolOptions en;
+  eo.persist_area = persist_area;
   eo.active_learning = opts.active_learning;
   eo.active_learning_output = opts.training.loss_output;
   if (!opts.enrol_output.empty()) {

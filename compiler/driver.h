@@ -43,6 +43,9 @@ struct CompileOptions {
   } stream;
   // --arena-symbol NAME: the arena is the firmware's `extern "C" uint8_t NAME[]` (shared by models).
   std::string arena_symbol;
+  // --persist-area REGION:OFFSET:SIZE[:ERASE:PROGRAM] (docs/persistence.md): region, offset,
+  // size and (optional) flash units as parsed; compile_graph resolves it against the target.
+  backends::PersistArea persist_area;
   // Enrolment (docs/enrolment.md): --enrol-output TENSOR --classes K [--threshold F].
   std::string enrol_output;
   int enrol_classes = 1;

@@ -81,6 +81,12 @@ struct Reader {
       else if (k == "speed") r.speed = integer(x, "speed");
       else if (k == "linker_region") r.linker_region = str(x, "linker_region");
       else if (k == "note") r.note = str(x, "note");
+      else if (k == "erase_size" || k == "program_size") {
+        const uint64_t u = bytes(x, k.c_str());
+        if (u == 0 || (u & (u - 1)) != 0 || u > (1u << 24))
+          error(x, fmt::format("\"{}\" must be a power of two of at most 16M bytes", k));
+        (k == "erase_size" ? r.erase_size : r.program_size) = static_cast<uint32_t>(u);
+      }
       else if (k == "reserved") {
         if (x.kind != json::Value::Kind::Array) error(x, "\"reserved\" must be an array of {\"what\", \"bytes\"}");
         r.reserved.clear();
@@ -93,7 +99,7 @@ struct Reader {
         }
       } else {
         error(x, fmt::format("unknown region key \"{}\" (known: name, kind, base, size, speed, linker_region, "
-                             "reserved, note)", k));
+                             "reserved, erase_size, program_size, note)", k));
       }
     }
     if (is_new && (r.name.empty() || r.kind.empty() || !have_total))

@@ -28,6 +28,8 @@ struct MemoryRegion {
   uint64_t total = 0;                     // physical size of the region
   std::vector<Reservation> reserved;      // total - sum(reserved) == size
   std::string linker_region;              // MEMORY name in the firmware's linker script
+  uint32_t erase_size = 0;                // flash erase unit in bytes (0: not stated)
+  uint32_t program_size = 0;              // flash program unit in bytes (0: not stated)
   std::string note;
 };
 
