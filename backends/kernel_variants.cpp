@@ -52,10 +52,12 @@ bool armv7em_qconv(ir::KernelCall& c) {
 // N, K, a_zp, b_zp, y_zp, mult, shift, n_mult, act_min, act_max)
 bool armv7em_qmatmul(ir::KernelCall& c) {
   if (c.args.size() != 19) return false;
-  int32_t K, a_zp;
-  if (!lit_i32(c, 10, &K) || !lit_i32(c, 11, &a_zp) || a_zp < -128 || a_zp > 127) return false;
+  int32_t M, N, K, a_zp;
+  if (!lit_i32(c, 8, &M) || !lit_i32(c, 9, &N) || !lit_i32(c, 10, &K) || !lit_i32(c, 11, &a_zp) || a_zp < -128 ||
+      a_zp > 127)
+    return false;
   to_variant(c, "tinyodlc/armv7em/int8.h", "tinyodlc::armv7em::qmatmul_s8",
-             static_cast<size_t>(armv7em::qmatmul_s8_scratch_bytes(K)));
+             static_cast<size_t>(armv7em::qmatmul_s8_scratch_bytes(M, N, K)));
   return true;
 }
 

@@ -186,7 +186,7 @@ bool matmul_case(int32_t batch_rank, const int32_t* bdims, const int32_t* as, co
   }
   const int64_t an = a_batches * M * K, bn = b_batches * K * N, yn = batches * M * N;
   if (an > kMaxX || bn > kMaxW || yn > kMaxY || N > kMaxC ||
-      tinyodlc::armv7em::qmatmul_s8_scratch_bytes(K) > kMaxScratch)
+      tinyodlc::armv7em::qmatmul_s8_scratch_bytes(M, N, K) > kMaxScratch)
     return false;
   const int32_t a_zp = pick_zp(), b_zp = b_is_weight ? 0 : pick_zp(), y_zp = pick_zp();
   fill_i8(g_x, static_cast<int>(an), a_zp);
@@ -291,6 +291,21 @@ int main() {
     matmul_case(0, &none, &none, &none, 1, 12, 64, true, true, true);  // DS-CNN KWS classifier
   }
   for (int i = 0; i < 100; ++i) random_matmul();
+  // Every path and tail of qmatmul_s8: row path (M < 4) and packed path (M >= 4, odd M),
+  // columns N % 4 != 0, taps K % 4 != 0, weights (b_zp 0) and activations (b_zp != 0).
+  {
+    const int32_t none = 0, Ms[] = {1, 2, 3, 4, 5, 8}, Ns[] = {1, 3, 4, 5, 8, 13}, Ks[] = {1, 2, 3, 4, 5, 7, 8, 33};
+    int t = 0;
+    for (int32_t M : Ms)
+      for (int32_t N : Ns)
+        for (int32_t K : Ks) {
+          ++t;
+          matmul_case(0, &none, &none, &none, M, N, K, t % 3 != 0, t % 2 == 0, t % 5 < 2);
+        }
+    const int32_t bd[1] = {3}, as1[1] = {1}, bs0[1] = {0};  // b broadcast over a batch of 3
+    matmul_case(1, bd, as1, bs0, 6, 7, 9, true, true, true);
+    matmul_case(1, bd, bs0, as1, 5, 9, 11, true, false, false);
+  }
   snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (DSP instructions: %s)\n", g_fail ? "FAIL" : "OK", g_cases,
            g_fail, TINYODLC_HAVE_DSP ? "yes" : "portable fallback");
   say(g_line);
