@@ -41,6 +41,9 @@ struct Requant {
   int32_t right;      // max(-shift, 0)
   int32_t mask, thr;  // RoundingDivideByPOT: 2^right - 1 and its half
   bool exact;         // false: mult == INT32_MIN, use the reference's q_multiply
+  bool fast;          // 2^30 < mult, right >= 1, no left shift: the one-product form below
+  int32_t fshift;     // fast: right - 1
+  uint32_t rlo, rhi;  // fast: 2^30 + 2^(30 + right) as a 64-bit pair
 };
 
 inline Requant requant_of(int32_t mult, int32_t shift) {
@@ -53,10 +56,35 @@ inline Requant requant_of(int32_t mult, int32_t shift) {
   r.mask = static_cast<int32_t>((int64_t(1) << r.right) - 1);
   r.thr = r.mask >> 1;
   r.exact = mult != INT32_MIN && shift >= -31 && shift <= 31;
+  r.fast = r.exact && mult > (int32_t(1) << 30) && r.left == 0 && r.right >= 1;
+  r.fshift = r.right - 1;
+  const uint64_t R = (uint64_t(1) << 30) + (uint64_t(1) << (30 + r.right));
+  r.rlo = static_cast<uint32_t>(R);
+  r.rhi = static_cast<uint32_t>(R >> 32);
   return r;
 }
 
+// The fast form (2^30 < mult < 2^31, right = e >= 1, no left shift): with n = 1 if x < 0
+// (then and only then x * mult + 2^30 < 0, i.e. the high product h below is negative), the
+// reference's two roundings, h = floor((x m + 2^30) / 2^31) and then RoundingDivideByPOT(h, e)
+// = floor((h + 2^(e-1) - n) / 2^e), are together floor((x m + 2^30 + 2^(30+e) - n 2^31) / 2^(31+e))
+// (floor((floor(a / b) + c) / d) = floor((a + c b) / (b d)) for integers). That is two SMLAL
+// onto a 64-bit constant and one arithmetic shift of the high word by e - 1.
+inline int32_t requant_fast(int32_t x, const Requant& q) {
+#if TINYODLC_HAVE_DSP
+  uint32_t lo = q.rlo, hi = q.rhi;
+  __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(q.mult));
+  __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(static_cast<uint32_t>(x) >> 31), "r"(0x80000000u));
+  return static_cast<int32_t>(hi) >> q.fshift;
+#else
+  const int64_t p = static_cast<int64_t>(x) * q.mult + static_cast<int64_t>((uint64_t(q.rhi) << 32) | q.rlo) -
+                    (x < 0 ? (int64_t(1) << 31) : 0);
+  return static_cast<int32_t>(p >> (q.fshift + 32));
+#endif
+}
+
 inline int32_t requant_apply(int32_t acc, const Requant& q) {
+  if (__builtin_expect(q.fast, 1)) return requant_fast(acc, q);
   if (__builtin_expect(!q.exact, 0)) return ref::q_multiply(acc, q.mult, q.shift);
   int32_t x = acc;
   if (__builtin_expect(q.left > 0, 0)) {  // saturating x * 2^left
