@@ -282,6 +282,21 @@ int main() {
     if (h + pb[1] + pe[1] < 3 || w_ + pb[2] + pe[2] < 3) continue;
     conv_case(1 + i % 3 / 2, 1, rint_in(1, 9), 1, in, k, s, d, pb, pe, i % 4 != 0, i % 2 == 0);
   }
+  // Depthwise, any kernel (the general depthwise path): EmbBERT-Q's causal conv1d (kernel 8,
+  // pads 7/7), then random 1-D and 2-D kernels, strides, dilation along H, pads, batch.
+  {
+    const int32_t in[3] = {1, 1, 64}, k[3] = {1, 1, 8}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 7};
+    conv_case(1, 32, 32, 32, in, k, s, d, p, p, true, true);
+  }
+  for (int i = 0; i < 60; ++i) {
+    const bool one_d = i % 3 == 0;
+    const int32_t ch = rint_in(1, 12);
+    const int32_t k[3] = {1, one_d ? 1 : rint_in(1, 5), rint_in(1, 9)};
+    const int32_t s[3] = {1, one_d ? 1 : rint_in(1, 3), rint_in(1, 3)}, d[3] = {1, one_d ? 1 : rint_in(1, 2), 1};
+    const int32_t in[3] = {1, one_d ? 1 : rint_in(k[1] * d[1], 12), rint_in(k[2], 40)};
+    const int32_t pb[3] = {0, rint_in(0, k[1] - 1), rint_in(0, k[2] - 1)}, pe[3] = {0, rint_in(0, k[1] - 1), rint_in(0, k[2] - 1)};
+    conv_case(1 + i % 4 / 3, ch, ch, ch, in, k, s, d, pb, pe, i % 5 != 0, i % 2 == 0);
+  }
   for (int i = 0; i < 60; ++i) random_conv(0);
   for (int i = 0; i < 60; ++i) random_conv(1);
   for (int i = 0; i < 80; ++i) random_conv(2);

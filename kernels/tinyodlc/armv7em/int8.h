@@ -127,6 +127,21 @@ inline bool qconv_is_dw3x3(int32_t c_in, int32_t c_out, int32_t group, const int
          strides[1] == strides[2] && (strides[1] == 1 || strides[1] == 2) && out_sp[1] > 0 && out_sp[2] > 0;
 }
 
+// Depthwise (one input channel per group, multiplier 1), 1-D or 2-D, dilation 1 along the
+// width, any kernel, stride and padding, other than the 3x3 case above.
+inline bool qconv_is_dw_general(int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp,
+                                const int32_t* out_sp, const int32_t* dilations) {
+  return group == c_in && group == c_out && in_sp[0] == 1 && out_sp[0] == 1 && k_sp[0] == 1 && dilations[0] == 1 &&
+         dilations[2] == 1 && k_sp[1] >= 1 && k_sp[2] >= 1 && out_sp[1] > 0 && out_sp[2] > 0;
+}
+
+// The padded plane of qconv_dw_general: rows and columns of every window, plus one column.
+inline void qconv_dw_general_plane(const int32_t* k_sp, const int32_t* out_sp, const int32_t* strides,
+                                   const int32_t* dilations, int32_t* ph, int32_t* pw) {
+  *ph = (out_sp[1] - 1) * strides[1] + (k_sp[1] - 1) * dilations[1] + 1;
+  *pw = (out_sp[2] - 1) * strides[2] + k_sp[2] + 1;
+}
+
 // Bytes of scratch qconv_s8 needs (0 if none).
 inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp,
                                       const int32_t* k_sp, const int32_t* out_sp, const int32_t* strides,
@@ -135,6 +150,11 @@ inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group
     const int32_t s = strides[1];
     const int32_t ph = (out_sp[1] - 1) * s + 3, pw = (out_sp[2] - 1) * s + 5;
     return (ph * pw + 3) / 4 * 4 + 4;
+  }
+  if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations)) {
+    int32_t ph, pw;
+    qconv_dw_general_plane(k_sp, out_sp, strides, dilations, &ph, &pw);
+    return ph * pw * 2 + k_sp[1] * ((k_sp[2] + 1) / 2) * 4 + 8;
   }
   const int32_t k = (c_in / group) * k_sp[0] * k_sp[1] * k_sp[2];
   // The per-channel requantization table, two interleaved int16 columns of k taps
@@ -425,6 +445,57 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
   }
 }
 
+// Depthwise, any kernel (qconv_is_dw_general): per channel, the padded plane as int16 x - x_zp
+// (padding 0) and the weights as int16 pairs along the width (an odd width gets a 0 partner);
+// per output and kernel row, one 32-bit load of two neighbouring taps and one SMLAD per pair.
+inline void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+                             int32_t channels, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
+                             const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
+                             int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
+                             int32_t act_min, int32_t act_max, void* scratch) {
+  const int32_t IH = in_sp[1], IW = in_sp[2], OH = out_sp[1], OW = out_sp[2];
+  const int32_t KH = k_sp[1], KW = k_sp[2], KP = (KW + 1) / 2;
+  const int32_t sh = strides[1], sw = strides[2], dh = dilations[1];
+  int32_t PH, PW;
+  qconv_dw_general_plane(k_sp, out_sp, strides, dilations, &PH, &PW);
+  const int32_t pt = pads[1], pl = pads[2];
+  int16_t* plane = static_cast<int16_t*>(scratch);
+  uint32_t* wp = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(scratch) + (PH * PW * 2 + 3) / 4 * 4);
+  const int32_t r0_in = pt, r1_in = IH + pt < PH ? IH + pt : PH;  // plane rows holding input
+  const int32_t c0_in = pl, c1_in = IW + pl < PW ? IW + pl : PW;
+  for (int32_t i = 0; i < PH * PW; ++i) plane[i] = 0;
+  const Requant q0 = requant_of(mult[0], shift[0]);
+  for (int32_t n = 0; n < batch; ++n) {
+    for (int32_t m = 0; m < channels; ++m) {
+      const int8_t* xc = x + (static_cast<int64_t>(n) * channels + m) * IH * IW;
+      int8_t* yc = y + (static_cast<int64_t>(n) * channels + m) * OH * OW;
+      for (int32_t r = r0_in; r < r1_in; ++r) {
+        const int8_t* src = xc + static_cast<int64_t>(r - pt) * IW;
+        int16_t* dst = plane + r * PW;
+        for (int32_t c = c0_in; c < c1_in; ++c) dst[c] = static_cast<int16_t>(src[c - pl] - x_zp);
+      }
+      const int8_t* wm = w + static_cast<int64_t>(m) * KH * KW;
+      for (int32_t kh = 0; kh < KH; ++kh)
+        for (int32_t p = 0; p < KP; ++p)
+          wp[kh * KP + p] = pack16(wm[kh * KW + 2 * p], 2 * p + 1 < KW ? wm[kh * KW + 2 * p + 1] : 0);
+      const int32_t b = bias ? bias[m] : 0;
+      const Requant qm = n_mult == 1 ? q0 : requant_of(mult[m], shift[m]);
+      for (int32_t oh = 0; oh < OH; ++oh) {
+        const int16_t* row0 = plane + oh * sh * PW;
+        int8_t* yr = yc + oh * OW;
+        for (int32_t ow = 0; ow < OW; ++ow) {
+          int32_t acc = b;
+          const int16_t* xr = row0 + ow * sw;
+          const uint32_t* wk = wp;
+          for (int32_t kh = 0; kh < KH; ++kh, xr += dh * PW, wk += KP)
+            for (int32_t p = 0; p < KP; ++p) acc = smlad(wk[p], ld32(xr + 2 * p), acc);
+          yr[ow] = requant_out(acc, qm, y_zp, act_min, act_max);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace detail
 
 inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
@@ -440,6 +511,9 @@ inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8
   if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
     detail::qconv_dw3x3(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
                         act_min, act_max, scratch);
+  else if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations))
+    detail::qconv_dw_general(x, w, bias, y, batch, c_out, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp, y_zp,
+                             mult, shift, n_mult, act_min, act_max, scratch);
   else
     detail::qconv_gemm(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
                        y_zp, mult, shift, n_mult, act_min, act_max, scratch);
