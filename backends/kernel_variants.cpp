@@ -115,6 +115,13 @@ bool apply_kernel_variant(ir::KernelCall& call, const std::string& isa) {
   if (isa != "armv7em") return false;
   if (call.callee == "tinyodlc::ref::qconv_s8") return armv7em_qconv(call);
   if (call.callee == "tinyodlc::ref::qmatmul_s8") return armv7em_qmatmul(call);
+  // QMul / QAdd / QSub: the same arguments, no scratch (one-product requantization).
+  for (const char* op : {"qmul_s8", "qadd_s8", "qsub_s8"})
+    if (call.callee == std::string("tinyodlc::ref::") + op) {
+      call.header = "tinyodlc/armv7em/int8.h";
+      call.callee = std::string("tinyodlc::armv7em::") + op;
+      return true;
+    }
   if (call.callee == "tinyodlc::ref::conv<float>") return opt_conv_f32(call);
   // QuantizeLinear: the same arguments, no floor/fmod calls (kernels/tinyodlc/opt/quant.h).
   for (const char* t : {"int8_t", "uint8_t", "int16_t", "uint16_t"})

@@ -233,6 +233,49 @@ void random_matmul() {
               rnd() % 2 == 0, fc);
 }
 
+// QMul / QAdd / QSub: random shapes of rank 0..4, each input broadcast along random dims
+// (stride 0), zero points, requantization parameters (fill_requant's mix) and activation ranges.
+void binary_case(int kind) {
+  const int32_t rank = rint_in(0, 4);
+  int32_t dims[4], as[4], bs[4];
+  for (int i = 0; i < rank; ++i) dims[i] = rint_in(1, i == rank - 1 ? 70 : 5);
+  int64_t sa = 1, sb = 1, n = 1;
+  const bool a_bc = rnd() % 3 == 0, b_bc = rnd() % 2 == 0;
+  for (int i = rank - 1; i >= 0; --i) {
+    as[i] = a_bc && rnd() % 2 ? 0 : static_cast<int32_t>(sa);
+    bs[i] = b_bc && rnd() % 2 ? 0 : static_cast<int32_t>(sb);
+    sa *= as[i] ? dims[i] : 1;
+    sb *= bs[i] ? dims[i] : 1;
+    n *= dims[i];
+  }
+  if (n > kMaxY) return;
+  const int32_t a_zp = pick_zp(), b_zp = pick_zp(), y_zp = pick_zp();
+  fill_i8(g_x, static_cast<int>(sa), a_zp);
+  fill_i8(g_w, static_cast<int>(sb), b_zp);
+  fill_requant(3);
+  const int32_t act_min = rnd() % 3 == 0 ? y_zp : -128, act_max = rnd() % 5 == 0 ? rint_in(act_min, 127) : 127;
+  memset(g_yr, 0x55, static_cast<size_t>(n));
+  memset(g_yo, 0x2a, static_cast<size_t>(n));
+  if (kind == 0) {
+    tinyodlc::ref::qmul_s8(g_x, g_w, g_yr, rank, dims, as, bs, a_zp, b_zp, y_zp, g_mult[0], g_shift[0], act_min, act_max);
+    tinyodlc::armv7em::qmul_s8(g_x, g_w, g_yo, rank, dims, as, bs, a_zp, b_zp, y_zp, g_mult[0], g_shift[0], act_min,
+                               act_max);
+  } else {
+    // QAdd/QSub's own parameter shape: inputs scaled down (shift <= -1), left shift 20.
+    for (int i = 0; i < 2; ++i) g_shift[i] = -rint_in(1, 12);
+    auto f = kind == 1 ? tinyodlc::ref::qadd_s8 : tinyodlc::ref::qsub_s8;
+    auto o = kind == 1 ? tinyodlc::armv7em::qadd_s8 : tinyodlc::armv7em::qsub_s8;
+    f(g_x, g_w, g_yr, rank, dims, as, bs, a_zp, b_zp, y_zp, g_mult[0], g_shift[0], g_mult[1], g_shift[1], g_mult[2],
+      g_shift[2], 20, act_min, act_max);
+    o(g_x, g_w, g_yo, rank, dims, as, bs, a_zp, b_zp, y_zp, g_mult[0], g_shift[0], g_mult[1], g_shift[1], g_mult[2],
+      g_shift[2], 20, act_min, act_max);
+  }
+  char what[96];
+  snprintf(what, sizeof what, "q%s rank %ld n %ld", kind == 0 ? "mul" : (kind == 1 ? "add" : "sub"), long(rank),
+           long(n));
+  compare(what, static_cast<int>(n));
+}
+
 // The requantization alone against ref::q_multiply, on values that hit its corner cases:
 // rounding ties of both roundings, saturation of the left shift, extreme accumulators.
 void requant_cases() {
@@ -321,6 +364,7 @@ int main() {
     matmul_case(1, bd, as1, bs0, 6, 7, 9, true, true, true);
     matmul_case(1, bd, bs0, as1, 5, 9, 11, true, false, false);
   }
+  for (int i = 0; i < 90; ++i) binary_case(i % 3);
   snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (DSP instructions: %s)\n", g_fail ? "FAIL" : "OK", g_cases,
            g_fail, TINYODLC_HAVE_DSP ? "yes" : "portable fallback");
   say(g_line);

@@ -800,5 +800,68 @@ inline void qmatmul_s8(const int8_t* a, const int8_t* b, const int32_t* bias, in
   }
 }
 
+// ---- elementwise ------------------------------------------------------------------------------
+// QMul / QAdd / QSub with the reference's parameters (no scratch): the broadcast walk of the
+// reference over all dimensions but the innermost, a strided inner loop, and the requantization
+// above (its fast form where it applies) instead of the reference's general q_multiply.
+namespace detail {
+template <typename F>
+inline void qbinary_walk(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                         const int32_t* a_strides, const int32_t* b_strides, F f) {
+  if (rank == 0) {
+    y[0] = f(a[0], b[0]);
+    return;
+  }
+  const int32_t inner = dims[rank - 1], sa = a_strides[rank - 1], sb = b_strides[rank - 1];
+  const int64_t outer = ref::product(dims, rank - 1);
+  ref::NdIter it(rank - 1, dims, 2, a_strides, b_strides);
+  for (int64_t o = 0; o < outer; ++o, it.next()) {
+    const int8_t* pa = a + it.off[0];
+    const int8_t* pb = b + it.off[1];
+    for (int32_t j = 0; j < inner; ++j, pa += sa, pb += sb) *y++ = f(*pa, *pb);
+  }
+}
+}  // namespace detail
+
+inline void qmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t mult, int32_t shift, int32_t act_min, int32_t act_max) {
+  const Requant q = requant_of(mult, shift);
+  detail::qbinary_walk(a, b, y, rank, dims, a_strides, b_strides, [&](int8_t av, int8_t bv) {
+    return requant_out(wmul(static_cast<int32_t>(av) - a_zp, static_cast<int32_t>(bv) - b_zp), q, y_zp, act_min,
+                       act_max);
+  });
+}
+
+template <bool kSub>
+inline void qaddsub_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                       const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                       int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult,
+                       int32_t y_shift, int32_t left_shift, int32_t act_min, int32_t act_max) {
+  const Requant qa = requant_of(a_mult, a_shift), qb = requant_of(b_mult, b_shift), qy = requant_of(y_mult, y_shift);
+  const int32_t scale = static_cast<int32_t>(uint32_t(1) << left_shift);
+  detail::qbinary_walk(a, b, y, rank, dims, a_strides, b_strides, [&](int8_t av, int8_t bv) {
+    const int32_t ra = requant_apply(wmul(static_cast<int32_t>(av) - a_zp, scale), qa);
+    const int32_t rb = requant_apply(wmul(static_cast<int32_t>(bv) - b_zp, scale), qb);
+    return requant_out(kSub ? wadd(ra, wmul(rb, -1)) : wadd(ra, rb), qy, y_zp, act_min, act_max);
+  });
+}
+
+inline void qadd_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift,
+                    int32_t left_shift, int32_t act_min, int32_t act_max) {
+  qaddsub_s8<false>(a, b, y, rank, dims, a_strides, b_strides, a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift,
+                    y_mult, y_shift, left_shift, act_min, act_max);
+}
+
+inline void qsub_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift,
+                    int32_t left_shift, int32_t act_min, int32_t act_max) {
+  qaddsub_s8<true>(a, b, y, rank, dims, a_strides, b_strides, a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift,
+                   y_mult, y_shift, left_shift, act_min, act_max);
+}
+
 }  // namespace armv7em
 }  // namespace tinyodlc
