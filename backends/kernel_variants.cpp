@@ -52,10 +52,12 @@ bool armv7em_qconv(ir::KernelCall& c) {
 // N, K, a_zp, b_zp, y_zp, mult, shift, n_mult, act_min, act_max)
 bool armv7em_qmatmul(ir::KernelCall& c) {
   if (c.args.size() != 19) return false;
-  int32_t K, a_zp;
-  if (!lit_i32(c, 10, &K) || !lit_i32(c, 11, &a_zp) || a_zp < -128 || a_zp > 127) return false;
+  int32_t M, N, K, a_zp;
+  if (!lit_i32(c, 8, &M) || !lit_i32(c, 9, &N) || !lit_i32(c, 10, &K) || !lit_i32(c, 11, &a_zp) || a_zp < -128 ||
+      a_zp > 127)
+    return false;
   to_variant(c, "tinyodlc/armv7em/int8.h", "tinyodlc::armv7em::qmatmul_s8",
-             static_cast<size_t>(armv7em::qmatmul_s8_scratch_bytes(K)));
+             static_cast<size_t>(armv7em::qmatmul_s8_scratch_bytes(M, N, K)));
   return true;
 }
 
@@ -113,6 +115,13 @@ bool apply_kernel_variant(ir::KernelCall& call, const std::string& isa) {
   if (isa != "armv7em") return false;
   if (call.callee == "tinyodlc::ref::qconv_s8") return armv7em_qconv(call);
   if (call.callee == "tinyodlc::ref::qmatmul_s8") return armv7em_qmatmul(call);
+  // QMul / QAdd / QSub: the same arguments, no scratch (one-product requantization).
+  for (const char* op : {"qmul_s8", "qadd_s8", "qsub_s8"})
+    if (call.callee == std::string("tinyodlc::ref::") + op) {
+      call.header = "tinyodlc/armv7em/int8.h";
+      call.callee = std::string("tinyodlc::armv7em::") + op;
+      return true;
+    }
   if (call.callee == "tinyodlc::ref::conv<float>") return opt_conv_f32(call);
   // QuantizeLinear: the same arguments, no floor/fmod calls (kernels/tinyodlc/opt/quant.h).
   for (const char* t : {"int8_t", "uint8_t", "int16_t", "uint16_t"})

@@ -186,7 +186,7 @@ bool matmul_case(int32_t batch_rank, const int32_t* bdims, const int32_t* as, co
   }
   const int64_t an = a_batches * M * K, bn = b_batches * K * N, yn = batches * M * N;
   if (an > kMaxX || bn > kMaxW || yn > kMaxY || N > kMaxC ||
-      tinyodlc::armv7em::qmatmul_s8_scratch_bytes(K) > kMaxScratch)
+      tinyodlc::armv7em::qmatmul_s8_scratch_bytes(M, N, K) > kMaxScratch)
     return false;
   const int32_t a_zp = pick_zp(), b_zp = b_is_weight ? 0 : pick_zp(), y_zp = pick_zp();
   fill_i8(g_x, static_cast<int>(an), a_zp);
@@ -231,6 +231,49 @@ void random_matmul() {
   const bool fc = rnd() % 2 == 0;
   matmul_case(rank, bdims, as, bs, fc ? 1 : rint_in(1, 9), rint_in(1, 40), rint_in(1, 130), rnd() % 3 != 0,
               rnd() % 2 == 0, fc);
+}
+
+// QMul / QAdd / QSub: random shapes of rank 0..4, each input broadcast along random dims
+// (stride 0), zero points, requantization parameters (fill_requant's mix) and activation ranges.
+void binary_case(int kind) {
+  const int32_t rank = rint_in(0, 4);
+  int32_t dims[4], as[4], bs[4];
+  for (int i = 0; i < rank; ++i) dims[i] = rint_in(1, i == rank - 1 ? 70 : 5);
+  int64_t sa = 1, sb = 1, n = 1;
+  const bool a_bc = rnd() % 3 == 0, b_bc = rnd() % 2 == 0;
+  for (int i = rank - 1; i >= 0; --i) {
+    as[i] = a_bc && rnd() % 2 ? 0 : static_cast<int32_t>(sa);
+    bs[i] = b_bc && rnd() % 2 ? 0 : static_cast<int32_t>(sb);
+    sa *= as[i] ? dims[i] : 1;
+    sb *= bs[i] ? dims[i] : 1;
+    n *= dims[i];
+  }
+  if (n > kMaxY) return;
+  const int32_t a_zp = pick_zp(), b_zp = pick_zp(), y_zp = pick_zp();
+  fill_i8(g_x, static_cast<int>(sa), a_zp);
+  fill_i8(g_w, static_cast<int>(sb), b_zp);
+  fill_requant(3);
+  const int32_t act_min = rnd() % 3 == 0 ? y_zp : -128, act_max = rnd() % 5 == 0 ? rint_in(act_min, 127) : 127;
+  memset(g_yr, 0x55, static_cast<size_t>(n));
+  memset(g_yo, 0x2a, static_cast<size_t>(n));
+  if (kind == 0) {
+    tinyodlc::ref::qmul_s8(g_x, g_w, g_yr, rank, dims, as, bs, a_zp, b_zp, y_zp, g_mult[0], g_shift[0], act_min, act_max);
+    tinyodlc::armv7em::qmul_s8(g_x, g_w, g_yo, rank, dims, as, bs, a_zp, b_zp, y_zp, g_mult[0], g_shift[0], act_min,
+                               act_max);
+  } else {
+    // QAdd/QSub's own parameter shape: inputs scaled down (shift <= -1), left shift 20.
+    for (int i = 0; i < 2; ++i) g_shift[i] = -rint_in(1, 12);
+    auto f = kind == 1 ? tinyodlc::ref::qadd_s8 : tinyodlc::ref::qsub_s8;
+    auto o = kind == 1 ? tinyodlc::armv7em::qadd_s8 : tinyodlc::armv7em::qsub_s8;
+    f(g_x, g_w, g_yr, rank, dims, as, bs, a_zp, b_zp, y_zp, g_mult[0], g_shift[0], g_mult[1], g_shift[1], g_mult[2],
+      g_shift[2], 20, act_min, act_max);
+    o(g_x, g_w, g_yo, rank, dims, as, bs, a_zp, b_zp, y_zp, g_mult[0], g_shift[0], g_mult[1], g_shift[1], g_mult[2],
+      g_shift[2], 20, act_min, act_max);
+  }
+  char what[96];
+  snprintf(what, sizeof what, "q%s rank %ld n %ld", kind == 0 ? "mul" : (kind == 1 ? "add" : "sub"), long(rank),
+           long(n));
+  compare(what, static_cast<int>(n));
 }
 
 // The requantization alone against ref::q_multiply, on values that hit its corner cases:
@@ -282,6 +325,21 @@ int main() {
     if (h + pb[1] + pe[1] < 3 || w_ + pb[2] + pe[2] < 3) continue;
     conv_case(1 + i % 3 / 2, 1, rint_in(1, 9), 1, in, k, s, d, pb, pe, i % 4 != 0, i % 2 == 0);
   }
+  // Depthwise, any kernel (the general depthwise path): EmbBERT-Q's causal conv1d (kernel 8,
+  // pads 7/7), then random 1-D and 2-D kernels, strides, dilation along H, pads, batch.
+  {
+    const int32_t in[3] = {1, 1, 64}, k[3] = {1, 1, 8}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 7};
+    conv_case(1, 32, 32, 32, in, k, s, d, p, p, true, true);
+  }
+  for (int i = 0; i < 60; ++i) {
+    const bool one_d = i % 3 == 0;
+    const int32_t ch = rint_in(1, 12);
+    const int32_t k[3] = {1, one_d ? 1 : rint_in(1, 5), rint_in(1, 9)};
+    const int32_t s[3] = {1, one_d ? 1 : rint_in(1, 3), rint_in(1, 3)}, d[3] = {1, one_d ? 1 : rint_in(1, 2), 1};
+    const int32_t in[3] = {1, one_d ? 1 : rint_in(k[1] * d[1], 12), rint_in(k[2], 40)};
+    const int32_t pb[3] = {0, rint_in(0, k[1] - 1), rint_in(0, k[2] - 1)}, pe[3] = {0, rint_in(0, k[1] - 1), rint_in(0, k[2] - 1)};
+    conv_case(1 + i % 4 / 3, ch, ch, ch, in, k, s, d, pb, pe, i % 5 != 0, i % 2 == 0);
+  }
   for (int i = 0; i < 60; ++i) random_conv(0);
   for (int i = 0; i < 60; ++i) random_conv(1);
   for (int i = 0; i < 80; ++i) random_conv(2);
@@ -291,6 +349,22 @@ int main() {
     matmul_case(0, &none, &none, &none, 1, 12, 64, true, true, true);  // DS-CNN KWS classifier
   }
   for (int i = 0; i < 100; ++i) random_matmul();
+  // Every path and tail of qmatmul_s8: row path (M < 4) and packed path (M >= 4, odd M),
+  // columns N % 4 != 0, taps K % 4 != 0, weights (b_zp 0) and activations (b_zp != 0).
+  {
+    const int32_t none = 0, Ms[] = {1, 2, 3, 4, 5, 8}, Ns[] = {1, 3, 4, 5, 8, 13}, Ks[] = {1, 2, 3, 4, 5, 7, 8, 33};
+    int t = 0;
+    for (int32_t M : Ms)
+      for (int32_t N : Ns)
+        for (int32_t K : Ks) {
+          ++t;
+          matmul_case(0, &none, &none, &none, M, N, K, t % 3 != 0, t % 2 == 0, t % 5 < 2);
+        }
+    const int32_t bd[1] = {3}, as1[1] = {1}, bs0[1] = {0};  // b broadcast over a batch of 3
+    matmul_case(1, bd, as1, bs0, 6, 7, 9, true, true, true);
+    matmul_case(1, bd, bs0, as1, 5, 9, 11, true, false, false);
+  }
+  for (int i = 0; i < 90; ++i) binary_case(i % 3);
   snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (DSP instructions: %s)\n", g_fail ? "FAIL" : "OK", g_cases,
            g_fail, TINYODLC_HAVE_DSP ? "yes" : "portable fallback");
   say(g_line);

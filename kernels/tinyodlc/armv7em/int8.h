@@ -20,9 +20,12 @@
 //    padding 0, each group of 4 stored as k0 k2 k1 k3 to match SXTB16 of the weights), then
 //    a GEMM block of 2 output channels x 2 pixels: per 4 taps 4 column loads, 2 weight loads,
 //    4 SXTB16, 8 SMLAD.
-//  - qmatmul_s8: the a row as int16 (a - a_zp) in scratch and its sum; 4 columns of b per
-//    step, two rows of b packed into k-pairs (SXTB16 + PKHBT/PKHTB), 4 SMLAD per 8 MACs;
-//    b_zp enters as - b_zp * sum(a - a_zp).
+//  - qmatmul_s8: with >= 4 rows, each block of 4 columns of b is packed once into sign-extended
+//    pairs (8 words per 4 taps) with its column sums, and 2 rows x 4 columns are computed per
+//    step from a as stored (a_zp enters as -a_zp * sum(b[:, j])): 16 SMLAD per 4 taps. With
+//    fewer rows (fully connected), each row goes to scratch as int16 (a - a_zp) pairs and b is
+//    streamed as stored, 4 rows of b merged bytewise (PKHBT/PKHTB) before SXTB16: 8 SMLAD per
+//    4 taps x 4 columns. b_zp enters as -b_zp * sum(a - a_zp).
 #pragma once
 
 #include "tinyodlc/armv7em/acle.h"
@@ -38,6 +41,9 @@ struct Requant {
   int32_t right;      // max(-shift, 0)
   int32_t mask, thr;  // RoundingDivideByPOT: 2^right - 1 and its half
   bool exact;         // false: mult == INT32_MIN, use the reference's q_multiply
+  bool fast;          // 2^30 < mult, right >= 1, no left shift: the one-product form below
+  int32_t fshift;     // fast: right - 1
+  uint32_t rlo, rhi;  // fast: 2^30 + 2^(30 + right) as a 64-bit pair
 };
 
 inline Requant requant_of(int32_t mult, int32_t shift) {
@@ -50,10 +56,35 @@ inline Requant requant_of(int32_t mult, int32_t shift) {
   r.mask = static_cast<int32_t>((int64_t(1) << r.right) - 1);
   r.thr = r.mask >> 1;
   r.exact = mult != INT32_MIN && shift >= -31 && shift <= 31;
+  r.fast = r.exact && mult > (int32_t(1) << 30) && r.left == 0 && r.right >= 1;
+  r.fshift = r.right - 1;
+  const uint64_t R = (uint64_t(1) << 30) + (uint64_t(1) << (30 + r.right));
+  r.rlo = static_cast<uint32_t>(R);
+  r.rhi = static_cast<uint32_t>(R >> 32);
   return r;
 }
 
+// The fast form (2^30 < mult < 2^31, right = e >= 1, no left shift): with n = 1 if x < 0
+// (then and only then x * mult + 2^30 < 0, i.e. the high product h below is negative), the
+// reference's two roundings, h = floor((x m + 2^30) / 2^31) and then RoundingDivideByPOT(h, e)
+// = floor((h + 2^(e-1) - n) / 2^e), are together floor((x m + 2^30 + 2^(30+e) - n 2^31) / 2^(31+e))
+// (floor((floor(a / b) + c) / d) = floor((a + c b) / (b d)) for integers). That is two SMLAL
+// onto a 64-bit constant and one arithmetic shift of the high word by e - 1.
+inline int32_t requant_fast(int32_t x, const Requant& q) {
+#if TINYODLC_HAVE_DSP
+  uint32_t lo = q.rlo, hi = q.rhi;
+  __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(q.mult));
+  __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(static_cast<uint32_t>(x) >> 31), "r"(0x80000000u));
+  return static_cast<int32_t>(hi) >> q.fshift;
+#else
+  const int64_t p = static_cast<int64_t>(x) * q.mult + static_cast<int64_t>((uint64_t(q.rhi) << 32) | q.rlo) -
+                    (x < 0 ? (int64_t(1) << 31) : 0);
+  return static_cast<int32_t>(p >> (q.fshift + 32));
+#endif
+}
+
 inline int32_t requant_apply(int32_t acc, const Requant& q) {
+  if (__builtin_expect(q.fast, 1)) return requant_fast(acc, q);
   if (__builtin_expect(!q.exact, 0)) return ref::q_multiply(acc, q.mult, q.shift);
   int32_t x = acc;
   if (__builtin_expect(q.left > 0, 0)) {  // saturating x * 2^left
@@ -96,6 +127,21 @@ inline bool qconv_is_dw3x3(int32_t c_in, int32_t c_out, int32_t group, const int
          strides[1] == strides[2] && (strides[1] == 1 || strides[1] == 2) && out_sp[1] > 0 && out_sp[2] > 0;
 }
 
+// Depthwise (one input channel per group, multiplier 1), 1-D or 2-D, dilation 1 along the
+// width, any kernel, stride and padding, other than the 3x3 case above.
+inline bool qconv_is_dw_general(int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp,
+                                const int32_t* out_sp, const int32_t* dilations) {
+  return group == c_in && group == c_out && in_sp[0] == 1 && out_sp[0] == 1 && k_sp[0] == 1 && dilations[0] == 1 &&
+         dilations[2] == 1 && k_sp[1] >= 1 && k_sp[2] >= 1 && out_sp[1] > 0 && out_sp[2] > 0;
+}
+
+// The padded plane of qconv_dw_general: rows and columns of every window, plus one column.
+inline void qconv_dw_general_plane(const int32_t* k_sp, const int32_t* out_sp, const int32_t* strides,
+                                   const int32_t* dilations, int32_t* ph, int32_t* pw) {
+  *ph = (out_sp[1] - 1) * strides[1] + (k_sp[1] - 1) * dilations[1] + 1;
+  *pw = (out_sp[2] - 1) * strides[2] + k_sp[2] + 1;
+}
+
 // Bytes of scratch qconv_s8 needs (0 if none).
 inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp,
                                       const int32_t* k_sp, const int32_t* out_sp, const int32_t* strides,
@@ -104,6 +150,11 @@ inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group
     const int32_t s = strides[1];
     const int32_t ph = (out_sp[1] - 1) * s + 3, pw = (out_sp[2] - 1) * s + 5;
     return (ph * pw + 3) / 4 * 4 + 4;
+  }
+  if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations)) {
+    int32_t ph, pw;
+    qconv_dw_general_plane(k_sp, out_sp, strides, dilations, &ph, &pw);
+    return ph * pw * 2 + k_sp[1] * ((k_sp[2] + 1) / 2) * 4 + 8;
   }
   const int32_t k = (c_in / group) * k_sp[0] * k_sp[1] * k_sp[2];
   // The per-channel requantization table, two interleaved int16 columns of k taps
@@ -394,6 +445,57 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
   }
 }
 
+// Depthwise, any kernel (qconv_is_dw_general): per channel, the padded plane as int16 x - x_zp
+// (padding 0) and the weights as int16 pairs along the width (an odd width gets a 0 partner);
+// per output and kernel row, one 32-bit load of two neighbouring taps and one SMLAD per pair.
+inline void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+                             int32_t channels, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
+                             const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
+                             int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
+                             int32_t act_min, int32_t act_max, void* scratch) {
+  const int32_t IH = in_sp[1], IW = in_sp[2], OH = out_sp[1], OW = out_sp[2];
+  const int32_t KH = k_sp[1], KW = k_sp[2], KP = (KW + 1) / 2;
+  const int32_t sh = strides[1], sw = strides[2], dh = dilations[1];
+  int32_t PH, PW;
+  qconv_dw_general_plane(k_sp, out_sp, strides, dilations, &PH, &PW);
+  const int32_t pt = pads[1], pl = pads[2];
+  int16_t* plane = static_cast<int16_t*>(scratch);
+  uint32_t* wp = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(scratch) + (PH * PW * 2 + 3) / 4 * 4);
+  const int32_t r0_in = pt, r1_in = IH + pt < PH ? IH + pt : PH;  // plane rows holding input
+  const int32_t c0_in = pl, c1_in = IW + pl < PW ? IW + pl : PW;
+  for (int32_t i = 0; i < PH * PW; ++i) plane[i] = 0;
+  const Requant q0 = requant_of(mult[0], shift[0]);
+  for (int32_t n = 0; n < batch; ++n) {
+    for (int32_t m = 0; m < channels; ++m) {
+      const int8_t* xc = x + (static_cast<int64_t>(n) * channels + m) * IH * IW;
+      int8_t* yc = y + (static_cast<int64_t>(n) * channels + m) * OH * OW;
+      for (int32_t r = r0_in; r < r1_in; ++r) {
+        const int8_t* src = xc + static_cast<int64_t>(r - pt) * IW;
+        int16_t* dst = plane + r * PW;
+        for (int32_t c = c0_in; c < c1_in; ++c) dst[c] = static_cast<int16_t>(src[c - pl] - x_zp);
+      }
+      const int8_t* wm = w + static_cast<int64_t>(m) * KH * KW;
+      for (int32_t kh = 0; kh < KH; ++kh)
+        for (int32_t p = 0; p < KP; ++p)
+          wp[kh * KP + p] = pack16(wm[kh * KW + 2 * p], 2 * p + 1 < KW ? wm[kh * KW + 2 * p + 1] : 0);
+      const int32_t b = bias ? bias[m] : 0;
+      const Requant qm = n_mult == 1 ? q0 : requant_of(mult[m], shift[m]);
+      for (int32_t oh = 0; oh < OH; ++oh) {
+        const int16_t* row0 = plane + oh * sh * PW;
+        int8_t* yr = yc + oh * OW;
+        for (int32_t ow = 0; ow < OW; ++ow) {
+          int32_t acc = b;
+          const int16_t* xr = row0 + ow * sw;
+          const uint32_t* wk = wp;
+          for (int32_t kh = 0; kh < KH; ++kh, xr += dh * PW, wk += KP)
+            for (int32_t p = 0; p < KP; ++p) acc = smlad(wk[p], ld32(xr + 2 * p), acc);
+          yr[ow] = requant_out(acc, qm, y_zp, act_min, act_max);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace detail
 
 inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
@@ -409,13 +511,270 @@ inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8
   if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
     detail::qconv_dw3x3(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
                         act_min, act_max, scratch);
+  else if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations))
+    detail::qconv_dw_general(x, w, bias, y, batch, c_out, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp, y_zp,
+                             mult, shift, n_mult, act_min, act_max, scratch);
   else
     detail::qconv_gemm(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
                        y_zp, mult, shift, n_mult, act_min, act_max, scratch);
 }
 
 // ---- matrix product --------------------------------------------------------------------------
-inline int32_t qmatmul_s8_scratch_bytes(int32_t K) { return ((K + 1) / 2 * 2) * 2 + 8; }
+// Rows of a from which b's column blocks are packed once and shared by all rows (below: each
+// row streams b as stored).
+constexpr int32_t kQMatMulPackRows = 4;
+
+// Bytes of scratch qmatmul_s8 needs: the packed column block of b (8 bytes per k) and the row
+// sums of a (packed path), or one row of a as int16 (row path).
+inline int32_t qmatmul_s8_scratch_bytes(int32_t M, int32_t N, int32_t K) {
+  (void)N;
+  const int32_t K4 = K & ~3;
+  if (M >= kQMatMulPackRows) return 8 * K4 + 4 * M + 8;
+  return 2 * K4 + 8;
+}
+
+namespace detail {
+
+// Accumulators, column bias terms and requantization of one 4-column block: y[i][j + c] for
+// c < nc from acc + colterm[c] - b_zp * (sum of a row minus a_zp).
+// q[c * qs]: qs = 0 for one multiplier, 1 per column.
+inline void qmm_store(int8_t* yr, const int32_t* acc, const int32_t* colterm, int32_t rowterm, int32_t nc,
+                      const Requant* q, int32_t qs, int32_t y_zp, int32_t act_min, int32_t act_max) {
+  for (int32_t c = 0; c < nc; ++c)
+    yr[c] = requant_out(wadd(wadd(acc[c], colterm[c]), rowterm), q[c * qs], y_zp, act_min, act_max);
+}
+
+// The requantization of columns j .. j + nc - 1: q0 for one multiplier, else tabulated in qb.
+inline const Requant* qmm_requant(const Requant& q0, Requant* qb, int32_t* qs, const int32_t* mult,
+                                  const int32_t* shift, int32_t n_mult, int32_t j, int32_t nc) {
+  if (n_mult == 1) {
+    *qs = 0;
+    return &q0;
+  }
+  for (int32_t c = 0; c < nc; ++c) qb[c] = requant_of(mult[j + c], shift[j + c]);
+  *qs = 1;
+  return qb;
+}
+
+// Row path (M < kQMatMulPackRows): a row as int16 words, per group of 4 taps (a0 - zp, a2 - zp),
+// (a1 - zp, a3 - zp); b streamed as stored ([K, N], 4 columns per step). Rows k and k + 2 of b
+// are merged bytewise (PKHBT/PKHTB) so that SXTB16 gives (b[k][j], b[k + 2][j]) pairs that
+// line up with the a word: per 4 taps x 4 columns 4 loads of b, 4 PKH, 8 SXTB16, 8 SMLAD.
+inline void qmm_rows(const int8_t* ab, const int8_t* bb, const int32_t* bias, int8_t* yb, int32_t M, int32_t N,
+                     int32_t K, int32_t a_zp, int32_t b_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift,
+                     int32_t n_mult, int32_t act_min, int32_t act_max, void* scratch) {
+  const int32_t K4 = K & ~3;
+  const Requant q0 = requant_of(mult[0], shift[0]);
+  uint32_t* ae = static_cast<uint32_t*>(scratch);
+  const uint32_t zp2 = pack16(a_zp, a_zp);
+  const int64_t N4 = 4 * static_cast<int64_t>(N);
+  for (int32_t i = 0; i < M; ++i) {
+    const int8_t* arow = ab + static_cast<int64_t>(i) * K;
+    for (int32_t k = 0; k < K4; k += 4) {
+      const uint32_t w = ld32(arow + k);
+      ae[k / 2] = ssub16(sxtb16(w), zp2);
+      ae[k / 2 + 1] = ssub16(sxtb16_ror8(w), zp2);
+    }
+    int32_t rowterm = 0;
+    if (b_zp != 0) {
+      int32_t sa = 0;
+      for (int32_t k = 0; k < K; ++k) sa = wadd(sa, static_cast<int32_t>(arow[k]) - a_zp);
+      rowterm = wmul(-b_zp, sa);
+    }
+    int8_t* yr = yb + static_cast<int64_t>(i) * N;
+    int32_t j = 0;
+    for (; j + 3 < N; j += 4) {
+      int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      const int8_t* p0 = bb + j;
+      const int8_t* p2 = p0 + 2 * static_cast<int64_t>(N);
+      const uint32_t* ap = ae;
+      const uint32_t* aend = ae + K4 / 2;
+      while (ap != aend) {
+        const uint32_t B0 = ld32(p0), B2 = ld32(p2);
+        const uint32_t E = ap[0];
+        uint32_t lo = pack_lo_lo(B0, B2), hi = pack_hi_hi(B0, B2);  // (b0 j, b0 j+1, b2 j, b2 j+1), (.. j+2, j+3)
+        c0 = smlad(sxtb16(lo), E, c0);
+        c1 = smlad(sxtb16_ror8(lo), E, c1);
+        c2 = smlad(sxtb16(hi), E, c2);
+        c3 = smlad(sxtb16_ror8(hi), E, c3);
+        const uint32_t B1 = ld32(p0 + N), B3 = ld32(p2 + N);
+        const uint32_t O = ap[1];
+        lo = pack_lo_lo(B1, B3), hi = pack_hi_hi(B1, B3);
+        c0 = smlad(sxtb16(lo), O, c0);
+        c1 = smlad(sxtb16_ror8(lo), O, c1);
+        c2 = smlad(sxtb16(hi), O, c2);
+        c3 = smlad(sxtb16_ror8(hi), O, c3);
+        p0 += N4;
+        p2 += N4;
+        ap += 2;
+      }
+      for (int32_t k = K4; k < K; ++k) {
+        const int32_t av = static_cast<int32_t>(arow[k]) - a_zp;
+        const int8_t* bk = bb + static_cast<int64_t>(k) * N + j;
+        c0 = wadd(c0, wmul(av, bk[0]));
+        c1 = wadd(c1, wmul(av, bk[1]));
+        c2 = wadd(c2, wmul(av, bk[2]));
+        c3 = wadd(c3, wmul(av, bk[3]));
+      }
+      const int32_t acc[4] = {c0, c1, c2, c3};
+      const int32_t colterm[4] = {bias ? bias[j] : 0, bias ? bias[j + 1] : 0, bias ? bias[j + 2] : 0,
+                                  bias ? bias[j + 3] : 0};
+      int32_t qs;
+      Requant qb[4];
+      const Requant* q = qmm_requant(q0, qb, &qs, mult, shift, n_mult, j, 4);
+      qmm_store(yr + j, acc, colterm, rowterm, 4, q, qs, y_zp, act_min, act_max);
+    }
+    for (; j < N; ++j) {
+      int32_t acc = 0;
+      for (int32_t k = 0; k < K; ++k)
+        acc = wadd(acc, wmul(static_cast<int32_t>(arow[k]) - a_zp, bb[static_cast<int64_t>(k) * N + j]));
+      const int32_t colterm = bias ? bias[j] : 0;
+      int32_t qs;
+      Requant qb[1];
+      const Requant* q = qmm_requant(q0, qb, &qs, mult, shift, n_mult, j, 1);
+      qmm_store(yr + j, &acc, &colterm, rowterm, 1, q, qs, y_zp, act_min, act_max);
+    }
+  }
+}
+
+// Packed path (M >= kQMatMulPackRows): per block of 4 columns of b, each group of 4 taps is
+// packed once into 8 words, (b[k][c], b[k + 2][c]) for c = 0..3, then (b[k + 1][c], b[k + 3][c])
+// (columns past N are 0), with the column sums. a is read as stored: SXTB16 of one word of a
+// row gives (a0, a2) and (a1, a3), so a_zp is not subtracted per tap but as -a_zp * sum(b[:, c])
+// (exact: the accumulation wraps modulo 2^32 in the reference too). Two rows x 4 columns per
+// step: per 4 taps 2 loads of a, 4 SXTB16, 8 loads of packed b, 16 SMLAD.
+inline void qmm_packed(const int8_t* ab, const int8_t* bb, const int32_t* bias, int8_t* yb, int32_t M, int32_t N,
+                       int32_t K, int32_t a_zp, int32_t b_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift,
+                       int32_t n_mult, int32_t act_min, int32_t act_max, void* scratch) {
+  const int32_t K4 = K & ~3;
+  const Requant q0 = requant_of(mult[0], shift[0]);
+  uint32_t* pk = static_cast<uint32_t*>(scratch);
+  int32_t* rowterm = reinterpret_cast<int32_t*>(pk + 2 * K4);
+  for (int32_t i = 0; i < M; ++i) {
+    int32_t sa = 0;
+    if (b_zp != 0) {
+      const int8_t* arow = ab + static_cast<int64_t>(i) * K;
+      for (int32_t k = 0; k < K; ++k) sa = wadd(sa, static_cast<int32_t>(arow[k]) - a_zp);
+    }
+    rowterm[i] = wmul(-b_zp, sa);
+  }
+  const uint32_t ones = 0x00010001u;
+  const uint32_t* pend = pk + 2 * K4;
+  for (int32_t j = 0; j < N; j += 4) {
+    const int32_t nc = N - j < 4 ? N - j : 4;
+    int32_t cs[4] = {0, 0, 0, 0};
+    if (nc == 4) {
+      const int8_t* p0 = bb + j;
+      uint32_t* d = pk;
+      for (int32_t k = 0; k < K4; k += 4, p0 += 4 * static_cast<int64_t>(N), d += 8) {
+        const uint32_t B0 = ld32(p0), B1 = ld32(p0 + N), B2 = ld32(p0 + 2 * N), B3 = ld32(p0 + 3 * N);
+        uint32_t lo = pack_lo_lo(B0, B2), hi = pack_hi_hi(B0, B2);
+        d[0] = sxtb16(lo), d[1] = sxtb16_ror8(lo), d[2] = sxtb16(hi), d[3] = sxtb16_ror8(hi);
+        lo = pack_lo_lo(B1, B3), hi = pack_hi_hi(B1, B3);
+        d[4] = sxtb16(lo), d[5] = sxtb16_ror8(lo), d[6] = sxtb16(hi), d[7] = sxtb16_ror8(hi);
+        for (int32_t c = 0; c < 4; ++c) cs[c] = smlad(d[c + 4], ones, smlad(d[c], ones, cs[c]));
+      }
+    } else {
+      for (int32_t k = 0; k < K4; k += 4) {
+        uint32_t* d = pk + 2 * k;
+        for (int32_t c = 0; c < 4; ++c) {
+          int32_t v[4] = {0, 0, 0, 0};
+          for (int32_t t = 0; t < 4 && c < nc; ++t) v[t] = bb[static_cast<int64_t>(k + t) * N + j + c];
+          d[c] = pack16(v[0], v[2]);
+          d[c + 4] = pack16(v[1], v[3]);
+          cs[c] = wadd(cs[c], v[0] + v[1] + v[2] + v[3]);
+        }
+      }
+    }
+    for (int32_t k = K4; k < K; ++k)
+      for (int32_t c = 0; c < nc; ++c) cs[c] = wadd(cs[c], bb[static_cast<int64_t>(k) * N + j + c]);
+    int32_t colterm[4];
+    for (int32_t c = 0; c < 4; ++c) colterm[c] = c < nc ? wadd(bias ? bias[j + c] : 0, wmul(-a_zp, cs[c])) : 0;
+    int32_t qs;
+    Requant qb[4];
+    const Requant* q = qmm_requant(q0, qb, &qs, mult, shift, n_mult, j, nc);
+    int32_t i = 0;
+    for (; i + 1 < M; i += 2) {
+      const int8_t* a0 = ab + static_cast<int64_t>(i) * K;
+      const int8_t* a1 = a0 + K;
+      int32_t c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      const uint32_t* bp = pk;
+      const int8_t* x0 = a0;
+      const int8_t* x1 = a1;
+      while (bp != pend) {
+        const uint32_t w0 = ld32(x0), w1 = ld32(x1);
+        x0 += 4;
+        x1 += 4;
+        uint32_t e0 = sxtb16(w0), e1 = sxtb16(w1);
+        uint32_t b = bp[0];
+        c00 = smlad(b, e0, c00);
+        c10 = smlad(b, e1, c10);
+        b = bp[1];
+        c01 = smlad(b, e0, c01);
+        c11 = smlad(b, e1, c11);
+        b = bp[2];
+        c02 = smlad(b, e0, c02);
+        c12 = smlad(b, e1, c12);
+        b = bp[3];
+        c03 = smlad(b, e0, c03);
+        c13 = smlad(b, e1, c13);
+        e0 = sxtb16_ror8(w0), e1 = sxtb16_ror8(w1);
+        b = bp[4];
+        c00 = smlad(b, e0, c00);
+        c10 = smlad(b, e1, c10);
+        b = bp[5];
+        c01 = smlad(b, e0, c01);
+        c11 = smlad(b, e1, c11);
+        b = bp[6];
+        c02 = smlad(b, e0, c02);
+        c12 = smlad(b, e1, c12);
+        b = bp[7];
+        c03 = smlad(b, e0, c03);
+        c13 = smlad(b, e1, c13);
+        bp += 8;
+      }
+      int32_t r0[4] = {c00, c01, c02, c03}, r1[4] = {c10, c11, c12, c13};
+      for (int32_t k = K4; k < K; ++k) {
+        const int8_t* bk = bb + static_cast<int64_t>(k) * N + j;
+        for (int32_t c = 0; c < nc; ++c) {
+          r0[c] = wadd(r0[c], wmul(a0[k], bk[c]));
+          r1[c] = wadd(r1[c], wmul(a1[k], bk[c]));
+        }
+      }
+      qmm_store(yb + static_cast<int64_t>(i) * N + j, r0, colterm, rowterm[i], nc, q, qs, y_zp, act_min, act_max);
+      qmm_store(yb + static_cast<int64_t>(i + 1) * N + j, r1, colterm, rowterm[i + 1], nc, q, qs, y_zp, act_min, act_max);
+    }
+    if (i < M) {
+      const int8_t* a0 = ab + static_cast<int64_t>(i) * K;
+      int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      const uint32_t* bp = pk;
+      const int8_t* x0 = a0;
+      while (bp != pend) {
+        const uint32_t w0 = ld32(x0);
+        x0 += 4;
+        uint32_t e0 = sxtb16(w0);
+        c0 = smlad(bp[0], e0, c0);
+        c1 = smlad(bp[1], e0, c1);
+        c2 = smlad(bp[2], e0, c2);
+        c3 = smlad(bp[3], e0, c3);
+        e0 = sxtb16_ror8(w0);
+        c0 = smlad(bp[4], e0, c0);
+        c1 = smlad(bp[5], e0, c1);
+        c2 = smlad(bp[6], e0, c2);
+        c3 = smlad(bp[7], e0, c3);
+        bp += 8;
+      }
+      int32_t r0[4] = {c0, c1, c2, c3};
+      for (int32_t k = K4; k < K; ++k) {
+        const int8_t* bk = bb + static_cast<int64_t>(k) * N + j;
+        for (int32_t c = 0; c < nc; ++c) r0[c] = wadd(r0[c], wmul(a0[k], bk[c]));
+      }
+      qmm_store(yb + static_cast<int64_t>(i) * N + j, r0, colterm, rowterm[i], nc, q, qs, y_zp, act_min, act_max);
+    }
+  }
+}
+
+}  // namespace detail
 
 inline void qmatmul_s8(const int8_t* a, const int8_t* b, const int32_t* bias, int8_t* y, int32_t batch_rank,
                        const int32_t* batch_dims, const int32_t* a_strides, const int32_t* b_strides, int32_t M,
@@ -429,60 +788,79 @@ inline void qmatmul_s8(const int8_t* a, const int8_t* b, const int32_t* bias, in
                     shift, n_mult, act_min, act_max);
     return;
   }
-  int16_t* ar = static_cast<int16_t*>(scratch);
-  const int32_t K2 = K & ~1;
-  const Requant q0 = requant_of(mult[0], shift[0]);
   ref::NdIter it(batch_rank, batch_dims, 2, a_strides, b_strides);
   for (int64_t bi = 0; bi < batches; ++bi, it.next()) {
     const int8_t* ab = a + it.off[0] * a_mat;
     const int8_t* bb = b + it.off[1] * b_mat;
     int8_t* yb = y + bi * y_mat;
-    for (int32_t i = 0; i < M; ++i) {
-      const int8_t* arow = ab + static_cast<int64_t>(i) * K;
-      int32_t sa = 0;
-      for (int32_t k = 0; k < K; ++k) {
-        ar[k] = static_cast<int16_t>(arow[k] - a_zp);
-        sa = wadd(sa, ar[k]);
-      }
-      const int32_t zcorr = wmul(-b_zp, sa);
-      int8_t* yr = yb + static_cast<int64_t>(i) * N;
-      int32_t j = 0;
-      for (; j + 3 < N; j += 4) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        const int8_t* bp = bb + j;
-        int32_t k = 0;
-        for (; k < K2; k += 2, bp += 2 * static_cast<int64_t>(N)) {
-          const uint32_t B0 = ld32(bp), B1 = ld32(bp + N);
-          const uint32_t e0 = sxtb16(B0), o0 = sxtb16_ror8(B0);  // row k: (j0, j2), (j1, j3)
-          const uint32_t e1 = sxtb16(B1), o1 = sxtb16_ror8(B1);  // row k + 1
-          const uint32_t A = ld32(ar + k);                       // (a'_k, a'_k+1)
-          a0 = smlad(pack_lo_lo(e0, e1), A, a0);
-          a2 = smlad(pack_hi_hi(e0, e1), A, a2);
-          a1 = smlad(pack_lo_lo(o0, o1), A, a1);
-          a3 = smlad(pack_hi_hi(o0, o1), A, a3);
-        }
-        if (k < K) {
-          const int32_t av = ar[k];
-          a0 = wadd(a0, wmul(av, bp[0]));
-          a1 = wadd(a1, wmul(av, bp[1]));
-          a2 = wadd(a2, wmul(av, bp[2]));
-          a3 = wadd(a3, wmul(av, bp[3]));
-        }
-        const int32_t acc[4] = {a0, a1, a2, a3};
-        for (int32_t t = 0; t < 4; ++t) {
-          const int32_t c = j + t;
-          const int32_t v = wadd(wadd(acc[t], zcorr), bias ? bias[c] : 0);
-          yr[c] = requant_out(v, n_mult == 1 ? q0 : requant_of(mult[c], shift[c]), y_zp, act_min, act_max);
-        }
-      }
-      for (; j < N; ++j) {
-        int32_t acc = 0;
-        for (int32_t k = 0; k < K; ++k) acc = wadd(acc, wmul(ar[k], bb[static_cast<int64_t>(k) * N + j]));
-        const int32_t v = wadd(wadd(acc, zcorr), bias ? bias[j] : 0);
-        yr[j] = requant_out(v, n_mult == 1 ? q0 : requant_of(mult[j], shift[j]), y_zp, act_min, act_max);
-      }
-    }
+    if (M >= kQMatMulPackRows)
+      detail::qmm_packed(ab, bb, bias, yb, M, N, K, a_zp, b_zp, y_zp, mult, shift, n_mult, act_min, act_max, scratch);
+    else
+      detail::qmm_rows(ab, bb, bias, yb, M, N, K, a_zp, b_zp, y_zp, mult, shift, n_mult, act_min, act_max, scratch);
   }
+}
+
+// ---- elementwise ------------------------------------------------------------------------------
+// QMul / QAdd / QSub with the reference's parameters (no scratch): the broadcast walk of the
+// reference over all dimensions but the innermost, a strided inner loop, and the requantization
+// above (its fast form where it applies) instead of the reference's general q_multiply.
+namespace detail {
+template <typename F>
+inline void qbinary_walk(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                         const int32_t* a_strides, const int32_t* b_strides, F f) {
+  if (rank == 0) {
+    y[0] = f(a[0], b[0]);
+    return;
+  }
+  const int32_t inner = dims[rank - 1], sa = a_strides[rank - 1], sb = b_strides[rank - 1];
+  const int64_t outer = ref::product(dims, rank - 1);
+  ref::NdIter it(rank - 1, dims, 2, a_strides, b_strides);
+  for (int64_t o = 0; o < outer; ++o, it.next()) {
+    const int8_t* pa = a + it.off[0];
+    const int8_t* pb = b + it.off[1];
+    for (int32_t j = 0; j < inner; ++j, pa += sa, pb += sb) *y++ = f(*pa, *pb);
+  }
+}
+}  // namespace detail
+
+inline void qmul_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t mult, int32_t shift, int32_t act_min, int32_t act_max) {
+  const Requant q = requant_of(mult, shift);
+  detail::qbinary_walk(a, b, y, rank, dims, a_strides, b_strides, [&](int8_t av, int8_t bv) {
+    return requant_out(wmul(static_cast<int32_t>(av) - a_zp, static_cast<int32_t>(bv) - b_zp), q, y_zp, act_min,
+                       act_max);
+  });
+}
+
+template <bool kSub>
+inline void qaddsub_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                       const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                       int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult,
+                       int32_t y_shift, int32_t left_shift, int32_t act_min, int32_t act_max) {
+  const Requant qa = requant_of(a_mult, a_shift), qb = requant_of(b_mult, b_shift), qy = requant_of(y_mult, y_shift);
+  const int32_t scale = static_cast<int32_t>(uint32_t(1) << left_shift);
+  detail::qbinary_walk(a, b, y, rank, dims, a_strides, b_strides, [&](int8_t av, int8_t bv) {
+    const int32_t ra = requant_apply(wmul(static_cast<int32_t>(av) - a_zp, scale), qa);
+    const int32_t rb = requant_apply(wmul(static_cast<int32_t>(bv) - b_zp, scale), qb);
+    return requant_out(kSub ? wadd(ra, wmul(rb, -1)) : wadd(ra, rb), qy, y_zp, act_min, act_max);
+  });
+}
+
+inline void qadd_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift,
+                    int32_t left_shift, int32_t act_min, int32_t act_max) {
+  qaddsub_s8<false>(a, b, y, rank, dims, a_strides, b_strides, a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift,
+                    y_mult, y_shift, left_shift, act_min, act_max);
+}
+
+inline void qsub_s8(const int8_t* a, const int8_t* b, int8_t* y, int32_t rank, const int32_t* dims,
+                    const int32_t* a_strides, const int32_t* b_strides, int32_t a_zp, int32_t b_zp, int32_t y_zp,
+                    int32_t a_mult, int32_t a_shift, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift,
+                    int32_t left_shift, int32_t act_min, int32_t act_max) {
+  qaddsub_s8<true>(a, b, y, rank, dims, a_strides, b_strides, a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift,
+                   y_mult, y_shift, left_shift, act_min, act_max);
 }
 
 }  // namespace armv7em
