@@ -140,7 +140,7 @@ def main():
                 log_same = feat["log_rounds"] == inp["log_rounds"]
                 pf = np.frombuffer(feat["params"], np.float32)
                 pi = np.frombuffer(inp["params"], np.float32)
-                moved = float(np.abs(pf - p0).max()) if p0 is not None else float("nan")
+                moved = float(np.abs(pf[:len(p0)] - p0).max()) if p0 is not None else float("nan")  # blob is padded
                 bitwise = feat["params"] == inp["params"]
                 sf, si = fi["buffer_state_bytes"], ii["buffer_state_bytes"]
                 print(f"{s} on {tgt}: features vs inputs: same selections {sel_same}, same per-round losses and "
