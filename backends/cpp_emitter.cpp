@@ -29,29 +29,44 @@ std::string sanitize_identifier(const std::string& s) {
 
 namespace {
 
+// Outputs of the inference graph that invoke() shows: all but the hidden features output of an
+// active-learning build that stores features (--al-store; written by invoke_with_features()).
+size_t public_outputs(const EmitState& st) {
+  return st.main.g->outputs.size() - (st.opts.active_learning.feature.empty() ? 0 : 1);
+}
+
 std::map<std::string, std::string> interface_vars(const EmitState& st) {
   const Fn& f = st.main;
   const Graph& g = *f.g;
+  const size_t nout = public_outputs(st);
   std::map<std::string, std::string> v;
   v["version"] = TINYODLC_VERSION;
   v["source"] = st.opts.source.empty() ? "(memory)" : st.opts.source;
   v["name"] = st.opts.name;
   v["num_inputs"] = std::to_string(g.inputs.size());
-  v["num_outputs"] = std::to_string(g.outputs.size());
+  v["num_outputs"] = std::to_string(nout);
   v["num_inputs_array"] = std::to_string(std::max<size_t>(g.inputs.size(), 1));
-  v["num_outputs_array"] = std::to_string(std::max<size_t>(g.outputs.size(), 1));
-  std::vector<std::string> params, args_doc, generic;
+  v["num_outputs_array"] = std::to_string(std::max<size_t>(nout, 1));
+  std::vector<std::string> params, args_doc, generic, all_params, fwd;
   std::string doc = "// invoke() parameters, in graph order:\n";
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     const Value* x = g.inputs[i];
     params.push_back(fmt::format("const {}* {}", dtype_ctype(x->dtype), f.io_names.at(x)));
+    all_params.push_back(params.back());
     args_doc.push_back(f.io_names.at(x));
     generic.push_back(fmt::format("static_cast<const {}*>(inputs[{}])", dtype_ctype(x->dtype), i));
     doc += fmt::format("//   input  {}: {:<24} {} (ONNX tensor '{}')\n", i, f.io_names.at(x), x->type_str(), x->name);
   }
   for (size_t i = 0; i < g.outputs.size(); ++i) {
     const Value* x = g.outputs[i];
-    params.push_back(fmt::format("{}* {}", dtype_ctype(x->dtype), f.out_names[i]));
+    const std::string decl = fmt::format("{}* {}", dtype_ctype(x->dtype), f.out_names[i]);
+    all_params.push_back(decl);
+    if (i >= nout) {
+      fwd.push_back("g_al_features");
+      continue;
+    }
+    fwd.push_back(f.out_names[i]);
+    params.push_back(decl);
     args_doc.push_back(f.out_names[i]);
     generic.push_back(fmt::format("static_cast<{}*>(outputs[{}])", dtype_ctype(x->dtype), i));
     doc += fmt::format("//   output {}: {:<24} {} (ONNX tensor '{}')\n", i, f.out_names[i], x->type_str(), x->name);
@@ -60,6 +75,13 @@ std::map<std::string, std::string> interface_vars(const EmitState& st) {
   v["invoke_args_doc"] = fmt::format("{}", fmt::join(args_doc, ", "));
   v["generic_args"] = fmt::format("{}", fmt::join(generic, ", "));
   v["io_doc"] = doc;
+  if (nout < g.outputs.size()) {
+    std::vector<std::string> ins;
+    for (const Value* x : g.inputs) ins.push_back(f.io_names.at(x));
+    ins.insert(ins.end(), fwd.begin(), fwd.end());
+    v["invoke_features_params"] = fmt::format("{}", fmt::join(all_params, ", "));
+    v["invoke_forward"] = fmt::format("  return invoke_with_features({});\n", fmt::join(ins, ", "));
+  }
   return v;
 }
 
@@ -151,6 +173,14 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   if (opts.training) name_values(st, st.train);
   std::map<std::string, std::string> vars = interface_vars(st);
   vars["body"] = function_body(st, st.main);
+  if (vars.count("invoke_forward")) {
+    // The body writes every output, the features too: invoke() forwards to it (docs/active-learning.md).
+    vars["invoke_defs"] = fmt::format("int invoke_with_features({}) {{\n{}  return 0;\n}}\n\nint invoke({}) {{\n{}}}\n",
+                                      vars["invoke_features_params"], vars["body"], vars["invoke_params"],
+                                      vars["invoke_forward"]);
+  } else {
+    vars["invoke_defs"] = fmt::format("int invoke({}) {{\n{}  return 0;\n}}\n", vars["invoke_params"], vars["body"]);
+  }
   vars["training_decls"] = "";
   vars["training_defs"] = "";
   vars["state_decl"] = "";
@@ -188,7 +218,8 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   finish_param_arrays(st);
   vars["params"] = st.params.empty() ? "// (none)\n" : st.params;
   vars["input_infos"] = tensor_infos(st, g.inputs, "in");
-  vars["output_infos"] = tensor_infos(st, g.outputs, "out");
+  vars["output_infos"] = tensor_infos(
+      st, std::vector<Value*>(g.outputs.begin(), g.outputs.begin() + static_cast<std::ptrdiff_t>(public_outputs(st))), "out");
   vars["io_dims"] = st.io_dims;
   vars["arena_decl"] = arena_decls(st);
   vars["arena_extern"] = opts.arena_symbol.empty() ? ""

@@ -31,6 +31,10 @@ struct ActiveLearningOptions {
   std::string rv = "none";   // none | info | dual
   std::string store = "auto";  // auto | features | inputs
   uint32_t seed = 1;         // initial seed of the random strategy
+  // Resolved by the driver: the trainable part's input when the buffer stores features (then
+  // it is the last output of the inference graph, hidden from invoke(), and the training graph
+  // starts at it); empty when the buffer stores the raw inputs.
+  std::string feature;
   bool enabled() const { return !strategy.empty(); }
 };
 

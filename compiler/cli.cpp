@@ -211,8 +211,9 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
         ->check(CLI::IsMember({"none", "info", "dual"}))
         ->default_val("none")
         ->group(alg);
-    app->add_option("--al-store", a.store, "what the buffer keeps: auto (= inputs), inputs, features (not supported: "
-                                           "use --train-input to make the features the inputs)")
+    app->add_option("--al-store", a.store, "what the buffer keeps: features (the trainable part's input, when only a "
+                                           "head trains; al_train() then skips the frozen part), inputs (the raw model "
+                                           "inputs), auto (features when possible, else inputs)")
         ->check(CLI::IsMember({"auto", "features", "inputs"}))
         ->default_val("auto")
         ->group(alg);

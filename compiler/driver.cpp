@@ -17,6 +17,7 @@
 #include "passes/pass_manager.h"
 #include "passes/quantize.h"
 #include "passes/stream_split.h"
+#include "passes/training.h"
 #include "backends/stream_emitter.h"
 #include "backends/enrol_emitter.h"
 #include "support/identifiers.h"
@@ -219,6 +220,35 @@ std::unique_ptr<ir::Graph> build_training_graph(const ir::Graph& inference, cons
 
 namespace {
 
+// --al-store (docs/active-learning.md): `features` (and `auto` when only a head trains) stores
+// the trainable part's input F instead of the raw inputs. Then the training step starts at F
+// (the inference graph cut there, as --train-input does) and F becomes a hidden last output of
+// the inference graph (invoke_with_features()). Returns F, or "" for the raw inputs.
+std::string active_learning_features(ir::Graph& g, const CompileOptions& opts, std::unique_ptr<ir::Graph>& training) {
+  const std::string& store = opts.active_learning.store;
+  if (!opts.active_learning.enabled() || !opts.training.enabled() || store == "inputs") return "";
+  std::string why;
+  std::string f;
+  if (opts.training.append_head > 0) why = "--append-head: the trained head is not part of the inference graph";
+  else if (!opts.training.train_input.empty()) why = "--train-input: the inputs already are the trainable part's input";
+  else f = passes::trainable_part_input(g, &why);
+  if (f.empty()) {
+    if (store == "features")
+      throw CompileError("--al-store", fmt::format("features: {}; use --al-store inputs (or auto)", why));
+    return "";
+  }
+  std::unique_ptr<ir::Graph> cut = ir::clone_graph(g);
+  passes::cut_graph_at(*cut, f);
+  if (cut->inputs.size() != 1)
+    throw CompileError("--al-store", fmt::format("features: the part after '{}' also reads {} model input(s); use "
+                                                 "--al-store inputs", f, cut->inputs.size() - 1));
+  training = build_training_graph(*cut, opts);
+  ir::Value* fv = g.find_value(f);
+  if (!g.is_graph_output(fv)) g.outputs.push_back(fv);
+  else throw CompileError("--al-store", fmt::format("features: '{}' is already a model output", f));
+  return f;
+}
+
 // Streaming: the (possibly quantized) full graph is cut into the per-frame backbone and the
 // head (stream-split); each is emitted as a model of its own (<name>_frame, <name>_head) and
 // the glue <name> runs them over the feature ring.
@@ -347,6 +377,7 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   // Enrolment + cosine-prototype training: the loss reads the enrolled prototypes at run time
   // (docs/enrolment.md); autodiff gets a placeholder [K, D], emitted as a RAM array.
   float runtime_prototype_scale = 0.0f;
+  const std::string al_feature = active_learning_features(*c.graph, opts, c.training_graph);
   if (opts.training.enabled() && opts.training.loss == "cosine-prototype" && !opts.enrol_output.empty() &&
       !opts.training.prototypes) {
     const std::string& lo = opts.training.loss_output;
@@ -365,7 +396,7 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
     topts.training.loss_output = opts.enrol_output;
     c.training_graph = build_training_graph(*c.graph, topts);
     runtime_prototype_scale = opts.training.scale;
-  } else if (opts.training.enabled()) {
+  } else if (opts.training.enabled() && al_feature.empty()) {
     c.training_graph = build_training_graph(*c.graph, opts);
   }
   backends::EmitOptions eo;
@@ -384,6 +415,7 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
   backends::EnrolOptions en;
   eo.persist_area = persist_area;
   eo.active_learning = opts.active_learning;
+  eo.active_learning.feature = al_feature;
   eo.active_learning_output = opts.training.loss_output;
   if (!opts.enrol_output.empty()) {
     en.name = c.name;
@@ -398,6 +430,9 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
     }
   }
   c.emitted = backends::emit_cpp(*c.graph, eo);
+  // The features output is internal to the generated code (invoke_with_features()); the run
+  // harnesses and reports see invoke()'s outputs.
+  if (!al_feature.empty()) c.graph->outputs.pop_back();
   c.emitted.files.insert(c.emitted.files.end(), quant_files.begin(), quant_files.end());
   if (!opts.enrol_output.empty()) {
     for (auto& f : backends::emit_enrol_glue(*c.graph, en)) c.emitted.files.push_back(std::move(f));

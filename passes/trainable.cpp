@@ -92,6 +92,50 @@ void cut_at_input(Graph& g, const std::string& name, PassContext& outer) {
   fail(*t, "--train-input: no graph output depends on this tensor");
 }
 
+}  // namespace
+
+std::string trainable_part_input(const Graph& g, std::string* why) {
+  std::set<const Node*> part;
+  for (const auto& n : g.nodes()) {
+    bool in = false;
+    for (const Value* v : n->inputs)
+      if (v && (v->is_param() || (v->producer && part.count(v->producer)))) in = true;
+    if (in) part.insert(n.get());
+  }
+  std::vector<const Value*> feeds;
+  for (const auto& n : g.nodes()) {
+    if (!part.count(n.get())) continue;
+    for (const Value* v : n->inputs)
+      if (v && !v->is_constant() && !v->is_param() && !(v->producer && part.count(v->producer)) &&
+          std::find(feeds.begin(), feeds.end(), v) == feeds.end())
+        feeds.push_back(v);
+  }
+  auto say = [&](const std::string& s) {
+    if (why) *why = s;
+    return std::string();
+  };
+  if (part.empty()) return say("no node of the inference graph has a trainable parameter");
+  if (feeds.size() != 1) {
+    std::vector<std::string> names;
+    for (const Value* v : feeds) names.push_back("'" + v->name + "'");
+    return say(fmt::format("the trainable part reads {} tensors of the frozen part ({}), not one",
+                           feeds.size(), fmt::join(names, ", ")));
+  }
+  const Value* f = feeds[0];
+  if (g.is_graph_input(f))
+    return say(fmt::format("the trainable part starts at the model input '{}' (nothing frozen to skip)", f->name));
+  if (f->dtype != DType::F32)
+    return say(fmt::format("the trainable part's input '{}' is {}, not float", f->name, f->type_str()));
+  return f->name;
+}
+
+void cut_graph_at(Graph& g, const std::string& name) {
+  PassContext ctx;
+  cut_at_input(g, name, ctx);
+}
+
+namespace {
+
 void run_select_trainable(Graph& g, PassContext& ctx) {
   if (!ctx.training || !ctx.training->enabled()) return;
   const TrainingOptions& o = *ctx.training;

@@ -43,4 +43,14 @@ inline constexpr const char* kLossOutput = "loss";     // rank-0 float
 // order in the blob of the generated code: by first use in the schedule).
 std::vector<ir::Value*> trainable_params(const ir::Graph& g);
 
+// The input of the trainable part of g (after select-trainable): the one non-constant tensor
+// that the nodes depending on a trainable parameter read from the frozen part. Empty when
+// there is no such single tensor, or when it is a graph input (then nothing is gained by
+// caching it); *why then says which case (for --al-store features).
+std::string trainable_part_input(const ir::Graph& g, std::string* why);
+
+// Cuts g at tensor `name` as --train-input does: it becomes the only graph input and what only
+// computed it is removed. Throws (CompileError via fail()) when it cannot.
+void cut_graph_at(ir::Graph& g, const std::string& name);
+
 }  // namespace tinyodlc::passes

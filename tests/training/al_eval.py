@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import odl_task  # noqa: E402
@@ -31,10 +33,12 @@ import odl_task  # noqa: E402
 MODEL = odl_task.MODEL
 
 
-def run(a, work, strategy, seed, target, buffer, budget, tag, rv="none"):
-    out = os.path.join(work, "runs", f"{tag}_{strategy}_{rv}_{target}_{seed}")
+def run(a, work, strategy, seed, target, buffer, budget, tag, rv="none", store=None):
+    store = store or a.store
+    out = os.path.join(work, "runs", f"{tag}_{strategy}_{rv}_{store}_{target}_{seed}")
     cmd = [a.tinyodlc, "run", MODEL, "--loss-output", "logits", "--trainable", "fc.weight,fc.bias", "--lr", a.lr,
            "--active-learning", strategy, "--al-buffer", str(buffer), "--al-budget", str(budget), "--al-rv", rv,
+           "--al-store", store,
            "--al-window", str(a.window), "--train-data", os.path.join(work, "train"),
            "--eval-data", os.path.join(work, "eval"), "--train-steps", str(a.epochs), "--seed", str(seed),
            "--outputs", out, "--build-dir", out + "_build", "--timeout", "1200", "--target", target]
@@ -44,7 +48,30 @@ def run(a, work, strategy, seed, target, buffer, budget, tag, rv="none"):
     if r.returncode != 0:
         raise RuntimeError(" ".join(cmd) + "\n" + r.stdout)
     with open(os.path.join(out, "target_run.json")) as f:
-        return json.load(f)
+        res = json.load(f)
+    with open(os.path.join(out + "_build", "params.bin"), "rb") as f:
+        res["params"] = f.read()
+    with open(os.path.join(out, "al_log.txt")) as f:
+        res["log_rounds"] = [l.strip() for l in f if l.startswith("round ")]
+    with open(os.path.join(out + "_build", "active_learning.json") if os.path.exists(
+            os.path.join(out + "_build", "active_learning.json")) else os.devnull) as f:
+        txt = f.read()
+    res["al_json"] = json.loads(txt) if txt else {}
+    return res
+
+
+def initial_params(a, work):
+    """fc.weight and fc.bias of the ONNX model, in the blob order (weight, bias), or None."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    m = onnx.load(MODEL)
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    if "fc.weight" not in init or "fc.bias" not in init:
+        return None
+    return np.concatenate([init["fc.weight"].ravel(), init["fc.bias"].ravel()]).astype(np.float32)
 
 
 def summary(runs):
@@ -72,6 +99,7 @@ def main():
     ap.add_argument("--rv", default="none")
     ap.add_argument("--int8", action="store_true", help="int8 backbone + float head")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--store", default="auto", help="--al-store of the runs (auto = features for the last layer)")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="tinyodlc-al-")
     os.makedirs(work, exist_ok=True)
@@ -86,9 +114,11 @@ def main():
     if a.quick:
         ok = True
         res = {}
+        p0 = initial_params(a, work)
         for s in ("least-confidence", "hybrid"):
-            h = run(a, work, s, 1, "host", a.buffer, a.budget, "quick")["active_learning"]
-            t = run(a, work, s, 1, a.target, a.buffer, a.budget, "quick")["active_learning"]
+            hf = run(a, work, s, 1, "host", a.buffer, a.budget, "quick")
+            tf = run(a, work, s, 1, a.target, a.buffer, a.budget, "quick")
+            h, t = hf["active_learning"], tf["active_learning"]
             hs = [r["selected"] for r in h["rounds"]]
             ts = [r["selected"] for r in t["rounds"]]
             same = hs == ts
@@ -98,6 +128,29 @@ def main():
                   f"{h['labels_asked']}/{a.budget}")
             ok = ok and same and within and asked == h["labels_asked"] and asked > 0
             res[s] = {"host": hs, "target": ts, "same": same}
+            if s != "least-confidence":
+                continue
+            # --al-store features (auto here) vs inputs: same scores, so the same selections; the
+            # training step from the stored features computes the head exactly as the one that
+            # re-runs the frozen part, so the same losses and trained parameters, bit for bit.
+            for tgt, feat in (("host", hf), (a.target, tf)):
+                inp = run(a, work, s, 1, tgt, a.buffer, a.budget, "quick", store="inputs")
+                fi, ii = feat["active_learning"], inp["active_learning"]
+                sel_same = [r["selected"] for r in fi["rounds"]] == [r["selected"] for r in ii["rounds"]]
+                log_same = feat["log_rounds"] == inp["log_rounds"]
+                pf = np.frombuffer(feat["params"], np.float32)
+                pi = np.frombuffer(inp["params"], np.float32)
+                moved = float(np.abs(pf[:len(p0)] - p0).max()) if p0 is not None else float("nan")  # blob is padded
+                bitwise = feat["params"] == inp["params"]
+                sf, si = fi["buffer_state_bytes"], ii["buffer_state_bytes"]
+                print(f"{s} on {tgt}: features vs inputs: same selections {sel_same}, same per-round losses and "
+                      f"accuracies {log_same}, trained parameters bit for bit {bitwise} (max |diff| "
+                      f"{float(np.abs(pf - pi).max()):.3g}, moved {moved:.3g} from the initial ones); buffer state "
+                      f"{sf} vs {si} bytes ({100.0 * (si - sf) / si:.1f} % less)")
+                ok = ok and sel_same and log_same and bitwise and moved > 0 and sf < si and \
+                    feat["al_json"].get("store") == "features" and inp["al_json"].get("store") == "inputs"
+                res[f"{s} features vs inputs ({tgt})"] = {"selections": sel_same, "params_bitwise": bitwise,
+                                                          "state_bytes_features": sf, "state_bytes_inputs": si}
         with open(os.path.join(work, "al_eval.json"), "w") as f:
             json.dump(res, f, indent=2)
         print("al quick:", "PASS" if ok else "FAIL")

@@ -316,8 +316,10 @@ TEST(Cli, ActiveLearningOptions) {
       {{"--active-learning", "entropy", "--trainable-last", "1", "--al-budget", "-1"}, 2,
        "--al-budget: must be at least 0"},
       {{"--active-learning", "entropy", "--trainable-last", "1", "--al-rv", "triple"}, 2, "--al-rv: triple not in"},
-      {{"--active-learning", "entropy", "--trainable-last", "1", "--al-store", "features"}, 1,
-       "--al-store: features: storing the trainable part's input needs"},
+      {{"--active-learning", "entropy", "--trainable", "biases", "--al-store", "features"}, 1,
+       "--al-store: features: the trainable part starts at the model input"},
+      {{"--active-learning", "entropy", "--append-head", "3", "--al-store", "features"}, 1,
+       "--al-store: features: --append-head: the trained head is not part of the inference graph"},
       {{"--active-learning", "entropy", "--trainable-last", "1", "--loss", "mse"}, 2,
        "--active-learning: needs --loss cross-entropy"},
   };
@@ -337,6 +339,10 @@ TEST(Cli, ActiveLearningOptions) {
                           "int al_label(int slot, int64_t label);", "int al_budget_left();", "float al_train(int epochs);",
                           "void al_reset();", "int al_offer(const float* al_in_0, float* score);"})
     EXPECT_NE(h.find(api), std::string::npos) << api;
+  // auto = features here (only the last layer trains): the buffer holds the last layer's input.
+  EXPECT_NE(h.find("int invoke_with_features("), std::string::npos) << h;
+  const std::string alj = slurp(out / "active_learning.json");
+  EXPECT_NE(alj.find("\"store\": \"features\""), std::string::npos) << alj;
   const std::string cpp = slurp(out / "tiny_cnn.cpp");
   EXPECT_NE(cpp.find("{\"al.buffer\", &g_al,"), std::string::npos) << "the buffer is not a learned-state block";
   const std::string mem = slurp(out / "memory.json");
@@ -347,6 +353,15 @@ TEST(Cli, ActiveLearningOptions) {
                           "-o", (out / (cxx + ".o")).string()});
     EXPECT_EQ(r.exit_code, 0) << cxx << "\n" << r.output;
   }
+  // --al-store inputs: the raw inputs, no features entry point; a larger sample.
+  const fs::path out_in = temp_dir("al_inputs");
+  auto in = run_process({kTool, "compile", model, "-o", out_in.string(), "--trainable-last", "1", "--active-learning",
+                         "hybrid", "--al-buffer", "3", "--al-store", "inputs"});
+  ASSERT_EQ(in.exit_code, 0) << in.output;
+  const std::string hin = slurp(out_in / "tiny_cnn.h");
+  EXPECT_EQ(hin.find("invoke_with_features"), std::string::npos);
+  EXPECT_NE(slurp(out_in / "active_learning.json").find("\"store\": \"inputs\""), std::string::npos);
+  fs::remove_all(out_in);
   // run: --seed / --al-window only with --active-learning; an AL run needs --train-data.
   const std::string set0 = kExample + "/test_data_set_0";
   auto s = run_process({kTool, "run", model, "--inputs", set0, "--outputs", out.string(), "--seed", "3"});

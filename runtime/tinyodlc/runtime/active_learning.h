@@ -148,17 +148,27 @@ class Buffer {
     int32_t n_all, n_in;        // values averaged into them
     uint32_t rng;               // xorshift32 state (random strategy)
     uint32_t offered;           // samples offered since the last reset
+    uint32_t seed;              // seed of rng, restored by reset() (saved with the state)
   };
 
   State& state() { return st_; }
   const State& state() const { return st_; }
 
-  // Restores the budget and empties the buffer (reference values cleared, rng re-seeded).
+  // Restores the budget and empties the buffer (reference values cleared, rng re-seeded with
+  // seed, which later reset_keep_seed() calls reuse).
   void reset(int budget, uint32_t seed) {
     memset(&st_, 0, sizeof st_);
     st_.budget_left = budget;
+    st_.seed = seed;
     st_.rng = seed ? seed : 0x9E3779B9u;
     st_.ready = 1;
+  }
+  // reset() with the seed held in the state (the last set_seed(), or the one of reset()).
+  void reset_keep_seed(int budget) { reset(budget, st_.seed); }
+  // New seed of the random strategy's generator: used now and by later resets.
+  void set_seed(uint32_t seed) {
+    st_.seed = seed;
+    st_.rng = seed ? seed : 0x9E3779B9u;
   }
   bool ready() const { return st_.ready != 0; }
 

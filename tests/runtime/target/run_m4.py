@@ -18,13 +18,15 @@ def run(cmd, **kw):
     return r.stdout
 
 
-def build(sources, includes, work, defines=(), forbid_double=True):
+def build(sources, includes, work, defines=(), forbid_double=True, first_includes=()):
     """Compiles and links sources with the startup code; returns the ELF path. forbid_double: fail
-    when a software double-precision helper is linked (the storage engine and its tests use none)."""
+    when a software double-precision helper is linked (the storage engine and its tests use none).
+    first_includes: searched before the source tree's runtime/ and kernels/ (a generated model's
+    folder, whose kernel headers must not mix with the tree's copies)."""
     os.makedirs(work, exist_ok=True)
     tgt = os.path.join(ROOT, "harness", "target")
     inc = []
-    for d in [tgt, os.path.join(ROOT, "runtime"), os.path.join(ROOT, "kernels")] + list(includes):
+    for d in list(first_includes) + [tgt, os.path.join(ROOT, "runtime"), os.path.join(ROOT, "kernels")] + list(includes):
         inc += ["-I", d]
     objs = []
     for f in [os.path.join(tgt, "startup.c"), os.path.join(tgt, "semihost.c")]:
