@@ -6,6 +6,7 @@
 #include "backends/cpp_emitter.h"
 
 #include <cctype>
+#include <memory>
 #include <set>
 
 #include <fmt/format.h>
@@ -212,6 +213,13 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   if (opts.active_learning.enabled()) active_learning_vars(st, vars);
   emit_persist(st.learned, opts.name, vars, st.result.files);
   emit_persist_area(st.learned, opts.persist_area, opts.name, vars);
+  {
+    // Constants the code reads; one folded into kernel parameters (a Reshape's shape, Pad's pads,
+    // ...) is not emitted (no dead weights in flash).
+    std::vector<const std::string*> code;
+    for (const auto& [k, v] : vars) code.push_back(&v);
+    finish_constants(st, code);
+  }
   vars["constants"] = st.constants;
   vars["includes"] = includes(st) + enrol_include;
   vars["profile_hook"] = opts.profile_layers ? kProfileHook : "";
@@ -251,6 +259,19 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   if (opts.enrol.classes > 0) extras.static_state.push_back({"enrol.prototypes", r.enrol_region, opts.enrol.ram_bytes});
   for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory, extras))
     r.files.push_back(std::move(f));
+  {
+    auto tplan = opts.training ? std::make_shared<MemoryPlan>(r.training_plan) : nullptr;
+    ReportExtras ex = extras;
+    ex.training_plan = nullptr;
+    for (const auto& reg : opts.memory.regions)
+      if (reg.kind == "flash") ex.flash.push_back(reg);
+    r.memory_svg = [plan = r.plan, tplan, ex, name = opts.name, wb = r.weight_bytes](std::optional<uint64_t> code) {
+      ReportExtras e = ex;
+      e.training_plan = tplan.get();
+      e.code_bytes = code;
+      return memory_svg(plan, name, wb, e);
+    };
+  }
   if (opts.training) r.files.push_back(training_report(st));
   if (opts.active_learning.enabled()) {
     // memory.json: the buffer is static RAM next to the arenas (reserved before planning).

@@ -4,6 +4,9 @@
 // backends/emitter_state.h and docs/design.md "Backend".
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -118,6 +121,9 @@ struct EmitResult {
   std::vector<int> profiled_nodes;
   // Enrolment builds: the RAM region the prototype store was reserved in ("" on host).
   std::string enrol_region;
+  // memory.svg again with the bytes of the linked code in its flash panel (run --target); reads
+  // the graph the plan was made for, so it is valid while that graph lives.
+  std::function<std::string(std::optional<uint64_t> code_bytes)> memory_svg;
 };
 
 // Throws CompileError when the graph contains a node that cannot be lowered.

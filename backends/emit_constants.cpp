@@ -3,6 +3,7 @@
 // named after the node and the kernel parameter that use them, each distinct array once.
 #include <cctype>
 #include <set>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -149,9 +150,11 @@ void name_values(EmitState& st, Fn& f) {
     if (st.opts.enrol.prototype_scale > 0 && c->name == "loss.prototypes" && c->dtype == DType::F32 &&
         c->numel() == st.opts.enrol.dim * st.opts.enrol.classes) {
       // Filled from the enrolment store before every training step (cosine-prototype loss).
-      st.constants += fmt::format("// '{}' {}: scale * the enrolled prototypes, transposed (RAM; "
-                                  "load_enrolled_prototypes())\nalignas(16) float {}[{}] = {{}};\n",
-                                  c->name, c->type_str(), id, c->numel());
+      st.const_defs.push_back({id,
+                               fmt::format("// '{}' {}: scale * the enrolled prototypes, transposed (RAM; "
+                                           "load_enrolled_prototypes())\nalignas(16) float {}[{}] = {{}};\n",
+                                           c->name, c->type_str(), id, c->numel()),
+                               0, true});
       st.runtime_prototypes = id;
       st.const_ids[c->constant.get()] = id;
       st.expr[c] = id;
@@ -160,14 +163,37 @@ void name_values(EmitState& st, Fn& f) {
     const std::string wsec = weights_section(st.opts.name, f.plan);
     // [[maybe_unused]]: a constant input may be folded into kernel parameters (Pad's pads),
     // and clang's -Wunused-const-variable (in -Wall) would reject the array.
-    st.constants += fmt::format("// '{}' {}\n[[maybe_unused]] alignas(16) const {} {}[{}]{} = {{{}\n}};\n", c->name,
-                                c->type_str(), dtype_ctype(c->dtype), id, c->numel(),
-                                wsec.empty() ? "" : fmt::format(" __attribute__((section(\"{}\")))", wsec),
-                                format_elements(*c->constant));
+    st.const_defs.push_back({id,
+                             fmt::format("// '{}' {}\n[[maybe_unused]] alignas(16) const {} {}[{}]{} = {{{}\n}};\n",
+                                         c->name, c->type_str(), dtype_ctype(c->dtype), id, c->numel(),
+                                         wsec.empty() ? "" : fmt::format(" __attribute__((section(\"{}\")))", wsec),
+                                         format_elements(*c->constant)),
+                             c->nbytes(), false});
     st.result.weight_bytes += c->nbytes();
     st.const_ids[c->constant.get()] = id;
     st.expr[c] = id;
   }
+}
+
+void finish_constants(EmitState& st, const std::vector<const std::string*>& code) {
+  std::unordered_set<std::string> idents;
+  const auto is_id = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; };
+  for (const std::string* t : code)
+    for (size_t i = 0; i < t->size();) {
+      if (!is_id((*t)[i])) {
+        ++i;
+        continue;
+      }
+      size_t j = i;
+      while (j < t->size() && is_id((*t)[j])) ++j;
+      idents.insert(t->substr(i, j - i));
+      i = j;
+    }
+  for (const auto& d : st.const_defs) {
+    if (d.always || idents.count(d.id)) st.constants += d.text;
+    else st.result.weight_bytes -= d.bytes;
+  }
+  st.const_defs.clear();
 }
 
 }  // namespace tinyodlc::backends::detail

@@ -53,6 +53,14 @@ struct EmitState {
   std::map<std::string, size_t> slot_of;         // trainable parameter -> result.trainable index
   std::set<std::string> globals;                 // names at namespace scope in <name>.cpp
   std::string constants, params, io_dims, state_region;
+  // Constant arrays named by name_values(), in order; finish_constants() writes to `constants`
+  // those the generated code reads (a constant folded into kernel parameters is not emitted).
+  struct ConstDef {
+    std::string id, text;
+    size_t bytes = 0;   // counted in weight_bytes (0: a RAM array)
+    bool always = false;
+  };
+  std::vector<ConstDef> const_defs;
   // Enrolment + cosine-prototype training: the RAM array of 'loss.prototypes' ("" if none).
   std::string runtime_prototypes;
   size_t arena_total = 0;
@@ -64,8 +72,11 @@ struct EmitState {
 // ---- emit_constants.cpp
 // The elements of a constant as C++ initializers, 10 per line.
 std::string format_elements(const ir::TensorData& t);
-// Names the interface values of f and emits the constants it uses into st.constants.
+// Names the interface values of f and the constants it uses (st.const_defs).
 void name_values(EmitState& st, Fn& f);
+// Once all code of <name>.cpp is generated (`code`: its parts): appends to st.constants the
+// constant arrays whose identifier occurs in `code`, drops the others from weight_bytes.
+void finish_constants(EmitState& st, const std::vector<const std::string*>& code);
 // A placeholder for the kernel parameter array {values} of type ctype passed as parameter
 // `param` of node `node`'s kernel; identical arrays share one placeholder.
 std::string param_array(EmitState& st, const std::string& ctype, const std::vector<std::string>& values,

@@ -1,6 +1,8 @@
 #include "backends/memory_report.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <iterator>
 #include <numeric>
 
@@ -143,6 +145,11 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
   }
   o += fmt::format("  \"placement\": {},\n", json::quote(plan.placement));
   o += fmt::format("  \"split_bytes\": {},\n", plan.split_bytes);
+  o += "  \"flash\": [";
+  for (size_t i = 0; i < ex.flash.size(); ++i)
+    o += fmt::format("{}{{\"name\": {}, \"size\": {}, \"reserved\": {}, \"base\": {}}}", i ? ", " : "",
+                     json::quote(ex.flash[i].name), ex.flash[i].capacity, ex.flash[i].reserved, ex.flash[i].base);
+  o += "],\n";
   o += fmt::format("  \"weight_bytes\": {}\n", weight_bytes);
   o += "}\n";
   return o;
@@ -242,50 +249,309 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
   return o;
 }
 
-std::string memory_svg(const MemoryPlan& plan, const std::string& model) {
-  const double W = 960, left = 70, right = 20, panel_h = 260, gap = 50, top = 40;
-  const int steps = std::max<int>(1, static_cast<int>(plan.schedule.size()));
-  const double sx = (W - left - right) / steps;
-  const double H = top + plan.regions.size() * (panel_h + gap);
-  std::string o = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
-      "font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{}\" y=\"20\" font-size=\"14\">{}: memory plan for {} (x = schedule step, y = offset)</text>\n",
-      W, H, left, xml_escape(model), xml_escape(plan.target));
-  int peak_step = plan.live_bytes.empty()
-                      ? 0
-                      : static_cast<int>(std::max_element(plan.live_bytes.begin(), plan.live_bytes.end()) -
-                                         plan.live_bytes.begin());
-  for (size_t r = 0; r < plan.regions.size(); ++r) {
-    const auto& reg = plan.regions[r];
-    const double y0 = top + r * (panel_h + gap) + 20;
-    const double scale_bytes = std::max<double>(1.0, static_cast<double>(std::max<size_t>(reg.used, 1)));
-    const double sy = panel_h / scale_bytes;
-    o += fmt::format("<text x=\"{}\" y=\"{}\">{} ({} of {} bytes)</text>\n", left, y0 - 6, xml_escape(reg.name),
-                     reg.used, reg.capacity ? std::to_string(reg.capacity) : "unlimited");
-    o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#f4f4f4\" stroke=\"#999\"/>\n", left,
-                     y0, W - left - right, panel_h);
-    o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>\n", left - 4, y0 + panel_h);
-    o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", left - 4, y0 + 10, reg.used);
-    for (const auto& b : plan.buffers) {
-      if (b.region != static_cast<int>(r) || b.size == 0) continue;
-      size_t h = 0;
-      for (char c : b.name) h = h * 131 + static_cast<unsigned char>(c);
-      std::string fill = b.scratch_of >= 0 ? "#bbbbbb" : fmt::format("hsl({},60%,65%)", h % 360);
-      const double x = left + b.first * sx, w = (b.last - b.first + 1) * sx;
-      const double y = y0 + panel_h - (b.offset + b.size) * sy, hh = b.size * sy;
-      o += fmt::format(
-          "<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"{}\" stroke=\"#333\" "
-          "stroke-width=\"0.3\"><title>{} [{}..{}] offset {} size {}</title></rect>\n",
-          x, y, w, std::max(hh, 0.5), fill, xml_escape(b.name), b.first, b.last, b.offset, b.size);
-    }
-    const double px = left + (peak_step + 0.5) * sx;
-    o += fmt::format("<line x1=\"{:.2f}\" y1=\"{}\" x2=\"{:.2f}\" y2=\"{}\" stroke=\"red\" stroke-dasharray=\"4 3\"/>\n",
-                     px, y0, px, y0 + panel_h);
+namespace {
+
+std::string num(uint64_t n) {  // 1234567 -> "1,234,567"
+  std::string d = std::to_string(n), r;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i && (d.size() - i) % 3 == 0) r += ',';
+    r += d[i];
   }
-  if (!plan.schedule.empty())
-    o += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"red\">peak of the live set: step {} ({}), {} bytes</text>\n", left,
-                     H - 10, peak_step, xml_escape(plan.schedule[peak_step]), plan.live_bytes[peak_step]);
+  return r;
+}
+
+// A "nice" tick spacing (1, 2, 5 x 10^k) giving at most `max_ticks` ticks over n.
+uint64_t tick_step(uint64_t n, uint64_t max_ticks) {
+  uint64_t step = 1;
+  for (;;) {
+    for (uint64_t m : {1, 2, 5})
+      if (n / (step * m) <= max_ticks) return step * m;
+    step *= 10;
+  }
+}
+
+std::string shorten(const std::string& s, size_t max_chars) {
+  if (s.size() <= max_chars) return s;
+  if (max_chars < 2) return "";
+  return s.substr(0, max_chars - 1) + "~";
+}
+
+constexpr double kCharW = 6.0;  // approximate width of one character at font-size 10-11
+constexpr double kBoldW = 9.0;  // ... of a bold one at font-size 13
+// Text readable over coloured rectangles: a white halo under the glyphs.
+constexpr const char* kHalo = " stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\"";
+
+}  // namespace
+
+std::string memory_svg(const MemoryPlan& plan, const std::string& model, size_t weight_bytes, const ReportExtras& ex) {
+  const double W = 1000, left = 84, plot_right = W - 200, bar_x = W - 186, bar_w = 26;
+  const double panel_h = 230, head = 62, foot = 34, gap = 16;  // head: title line + 3 peak lines
+  const int steps = std::max<int>(1, static_cast<int>(plan.schedule.size()));
+  const double sx = (plot_right - left) / steps;
+  const bool host = is_host(plan);
+  std::vector<size_t> shown, collapsed;
+  for (size_t r = 0; r < plan.regions.size(); ++r)
+    (arena_in(plan, ex, r) || persistent_in(plan, ex, r) || plan.regions.size() == 1 ? shown : collapsed).push_back(r);
+  size_t peak_total = 0;
+  for (size_t r = 0; r < plan.regions.size(); ++r) peak_total += arena_in(plan, ex, r);
+  const double flash_h = 96, legend_h = 26;
+  const double top = 50;
+  const double H = top + shown.size() * (head + panel_h + foot + gap) + (collapsed.empty() ? 0 : 22) + flash_h + legend_h + 10;
+  std::string o = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{:.0f}\" font-family=\"sans-serif\" "
+      "font-size=\"11\" data-model=\"{}\" data-target=\"{}\" data-build=\"{}\" data-peak-bytes=\"{}\" "
+      "data-weight-bytes=\"{}\">\n"
+      "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+      "patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#fff3e0\"/>"
+      "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#e08a00\" stroke-width=\"2\"/></pattern></defs>\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+      W, H, xml_escape(model), xml_escape(plan.target), ex.training_plan ? "training" : "inference", peak_total,
+      weight_bytes);
+  o += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"15\" font-weight=\"bold\">{}: memory plan for {} ({} build)</text>\n",
+                   left, xml_escape(model), xml_escape(plan.target), ex.training_plan ? "training" : "inference");
+  o += fmt::format("<text x=\"{}\" y=\"38\" fill=\"#444\">RAM: {} B of arena{}{}; x = schedule step, y = offset in the "
+                   "region's arena; hover a buffer for its tensors and live range</text>\n",
+                   left, num(peak_total), ex.persistent.empty() ? "" : fmt::format(" + {} B of persistent state", num([&] {
+                     size_t t = 0;
+                     for (const auto& b : ex.persistent) t += b.bytes;
+                     return t;
+                   }())),
+                   host ? " (host build: no memory map)" : "");
+  double y = top;
+  for (size_t r : shown) {
+    const auto& reg = plan.regions[r];
+    const size_t a = arena_in(plan, ex, r), p = persistent_in(plan, ex, r);
+    const uint64_t fw = reg.reserved - std::min<uint64_t>(reg.reserved, p);
+    const uint64_t budget = reg.capacity + p;  // what tinyodlc may use: arena + state
+    const double y0 = y + head, y1 = y0 + panel_h;
+    const double ymax = static_cast<double>(std::max<size_t>(1, a + p));
+    const double sy = panel_h / ymax;
+    o += fmt::format("<g class=\"region\" data-region=\"{}\" data-arena=\"{}\" data-persistent=\"{}\" data-size=\"{}\" "
+                     "data-budget=\"{}\" data-firmware-reserve=\"{}\">\n",
+                     xml_escape(reg.name), a, p, host ? reg.used : reg.capacity, host ? a + p : budget, fw);
+    o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"13\" font-weight=\"bold\">{}</text>", left, y + 16,
+                     xml_escape(reg.name));
+    o += fmt::format("<text x=\"{}\" y=\"{:.1f}\">arena {} B{}{}</text>\n", left + 10 + kBoldW * reg.name.size(),
+                     y + 16, num(a), p ? fmt::format(" + persistent state {} B", num(p)) : "",
+                     host ? " (unlimited)"
+                          : fmt::format(" = {} of the {} B budget ({} B reserved for the rest of the firmware)",
+                                        pct(a + p, budget), num(budget), num(fw)));
+    o += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"{}\" height=\"{}\" fill=\"#f7f7f7\" stroke=\"#999\"/>\n", left,
+                     y0, plot_right - left, panel_h);
+    // y axis: 0, the arena top, the state top
+    o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">0</text>\n", left - 4, y1);
+    if (a) o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 4, y1 - a * sy + 4, num(a));
+    if (p) o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 4, y0 + 8, num(a + p));
+    // x axis ticks
+    const uint64_t ts = tick_step(static_cast<uint64_t>(steps), 12);
+    for (uint64_t t = 0; t < static_cast<uint64_t>(steps); t += ts) {
+      const double x = left + (t + 0.5) * sx;
+      o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#666\"/>"
+                       "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"10\">{}</text>\n",
+                       x, y1, x, y1 + 4, x, y1 + 15, t);
+    }
+    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#444\">schedule step "
+                     "(one per layer)</text>\n", (left + plot_right) / 2, y1 + 28);
+    // buffers; the largest get a visible label
+    std::vector<size_t> mine;
+    for (size_t i = 0; i < plan.buffers.size(); ++i)
+      if (plan.buffers[i].region == static_cast<int>(r) && plan.buffers[i].size) mine.push_back(i);
+    for (size_t i : mine) {
+      const auto& b = plan.buffers[i];
+      size_t hh = 0;
+      for (char c : b.name) hh = hh * 131 + static_cast<unsigned char>(c);
+      std::string fill = b.scratch_of >= 0 ? "#bbbbbb" : fmt::format("hsl({},60%,70%)", hh % 360);
+      const double x = left + b.first * sx, w = (b.last - b.first + 1) * sx;
+      const double by = y1 - (b.offset + b.size) * sy, bh = b.size * sy;
+      std::vector<std::string> shared;
+      for (const auto* v : b.tensors) shared.push_back(v->name);
+      o += fmt::format("<rect class=\"buffer\" data-name=\"{}\" data-offset=\"{}\" data-size=\"{}\" data-first=\"{}\" "
+                       "data-last=\"{}\" x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"{}\" "
+                       "stroke=\"#333\" stroke-width=\"0.4\"><title>{} ({}) steps {}..{}, offset {}, {} B{}</title></rect>\n",
+                       xml_escape(b.name), b.offset, b.size, b.first, b.last, x, by, w, std::max(bh, 0.5), fill,
+                       xml_escape(b.name), b.scratch_of >= 0 ? "kernel scratch" : "tensor", b.first, b.last, b.offset,
+                       num(b.size), shared.size() > 1 ? fmt::format("; shared by {}", xml_escape(fmt::format("{}", fmt::join(shared, ", ")))) : "");
+    }
+    std::vector<size_t> by_size = mine;
+    std::stable_sort(by_size.begin(), by_size.end(),
+                     [&](size_t i, size_t j) { return plan.buffers[i].size > plan.buffers[j].size; });
+    int labelled = 0;
+    for (size_t i : by_size) {
+      if (labelled >= 8) break;
+      const auto& b = plan.buffers[i];
+      const double x = left + b.first * sx, w = (b.last - b.first + 1) * sx;
+      const double by = y1 - (b.offset + b.size) * sy, bh = b.size * sy;
+      if (bh < 12) continue;
+      const std::string full = fmt::format("{} ({} B)", b.name, num(b.size));
+      const size_t fit = static_cast<size_t>(std::max(0.0, (w - 6) / kCharW));
+      std::string text = full.size() <= fit ? full : shorten(b.name, fit);
+      if (text.size() < 4) continue;
+      o += fmt::format("<text class=\"label\" x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"10\"{}>{}</text>\n", x + 3,
+                       by + std::min(bh / 2 + 4, 13.0), kHalo, xml_escape(text));
+      ++labelled;
+    }
+    // persistent blocks above the arena, over the whole schedule
+    double off = static_cast<double>(a);
+    for (const auto& pb : ex.persistent) {
+      if (pb.region != reg.name || !pb.bytes) continue;
+      const double by = y1 - (off + pb.bytes) * sy, bh = pb.bytes * sy;
+      o += fmt::format("<rect class=\"persistent\" data-name=\"{}\" data-bytes=\"{}\" x=\"{}\" y=\"{:.2f}\" width=\"{}\" "
+                       "height=\"{:.2f}\" fill=\"#d9c7f0\" stroke=\"#6a4a9c\" stroke-width=\"0.6\"><title>{}: {} B, "
+                       "persistent (lives between calls)</title></rect>\n",
+                       xml_escape(pb.name), pb.bytes, left, by, plot_right - left, std::max(bh, 0.5), xml_escape(pb.name),
+                       num(pb.bytes));
+      if (bh >= 12)
+        o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"10\" fill=\"#3d2466\">{}: {} B (persistent)</text>\n",
+                         left + 4, by + std::min(bh / 2 + 4, 13.0), xml_escape(pb.name), num(pb.bytes));
+      off += pb.bytes;
+    }
+    if (a && ex.training_plan && r < ex.training_plan->regions.size() && ex.training_plan->regions[r].used != plan.regions[r].used) {
+      const double ty = y1 - plan.regions[r].used * sy;
+      o += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#555\" stroke-dasharray=\"2 2\"/>"
+                       "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">inference plan {} B; "
+                       "the training step's plan {} B</text>\n",
+                       left, ty, plot_right, ty, plot_right - 4, ty - 3, num(plan.regions[r].used),
+                       num(ex.training_plan->regions[r].used));
+    }
+    // the peak steps of this region, named
+    std::vector<size_t> live(static_cast<size_t>(steps), 0);
+    for (size_t i : mine)
+      for (int t = plan.buffers[i].first; t <= plan.buffers[i].last && t < steps; ++t) live[t] += plan.buffers[i].size;
+    std::vector<int> order(live.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return live[i] > live[j]; });
+    std::vector<int> peaks;
+    for (int t : order) {
+      if (peaks.size() >= 3 || !live[t]) break;
+      bool far = true;
+      for (int q : peaks) far = far && std::abs(q - t) * 8 >= steps;
+      if (far) peaks.push_back(t);
+    }
+    for (size_t k = 0; k < peaks.size(); ++k) {
+      const int t = peaks[k];
+      const double px = left + (t + 0.5) * sx;
+      const std::string name = t < static_cast<int>(plan.schedule.size()) ? plan.schedule[t] : "";
+      const double ly = y0 - 36 + 10 + 12 * k;  // the strip between the title and the plot
+      o += fmt::format("<line class=\"peak\" data-step=\"{}\" data-live-bytes=\"{}\" x1=\"{:.1f}\" y1=\"{:.1f}\" "
+                       "x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"red\" stroke-dasharray=\"4 3\"/>\n",
+                       t, live[t], px, ly + 2, px, y1);
+      const bool right_half = px > (left + plot_right) / 2;
+      o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"10\" fill=\"#b00000\" text-anchor=\"{}\"{}>{}step {}: "
+                       "{} ({} B live)</text>\n",
+                       px + (right_half ? -3 : 3), ly, right_half ? "end" : "start", kHalo, k == 0 ? "peak at " : "", t,
+                       xml_escape(shorten(name, 40)), num(live[t]));
+    }
+    // the whole region at its own scale: arena, state, free, budget line, hatched reserve
+    if (!host) {
+      const double total = static_cast<double>(std::max<uint64_t>(1, budget + fw));
+      const double k = panel_h / total;
+      auto seg = [&](double from, double bytes, const std::string& fill, const std::string& cls) {
+        if (bytes <= 0) return;
+        o += fmt::format("<rect class=\"{}\" x=\"{}\" y=\"{:.2f}\" width=\"{}\" height=\"{:.2f}\" fill=\"{}\" "
+                         "stroke=\"#555\" stroke-width=\"0.4\"/>\n",
+                         cls, bar_x, y1 - (from + bytes) * k, bar_w, std::max(bytes * k, 0.5), fill);
+      };
+      seg(0, static_cast<double>(a), "#7fb3e0", "bar-arena");
+      seg(static_cast<double>(a), static_cast<double>(p), "#d9c7f0", "bar-persistent");
+      seg(static_cast<double>(budget), static_cast<double>(fw), "url(#hatch)", "bar-reserve");
+      o += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n", bar_x,
+                       y0, bar_w, panel_h);
+      const double by = y1 - budget * k;
+      o += fmt::format("<line class=\"budget\" data-bytes=\"{}\" x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" "
+                       "stroke=\"#c00\" stroke-width=\"2\"/>\n",
+                       budget, bar_x - 4, by, bar_x + bar_w + 4, by);
+      const double tx = bar_x + bar_w + 6;
+      o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"10\" fill=\"#c00\">budget {} B</text>\n", tx,
+                       std::max(by + 4, y0 + 8), num(budget));
+      o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"10\">used {} B ({})</text>\n", tx,
+                       std::min(std::max(y1 - (a + p) * k + 4, by + 16), y1 - 14), num(a + p), pct(a + p, budget));
+      if (fw)
+        o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"10\" fill=\"#a05a00\">reserve {} B<title>{}</title></text>\n",
+                         tx, std::max(by - 6, y0 + 20) < by - 2 ? std::max(by - 6, y0 + 20) : y0 + 20, num(fw),
+                         xml_escape(reg.reserved_what.empty() ? "--reserve" : reg.reserved_what));
+      o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"10\" fill=\"#444\">region {} B</text>\n", tx, y1,
+                       num(budget + fw));
+    }
+    o += "</g>\n";
+    y += head + panel_h + foot + gap;
+  }
+  if (!collapsed.empty()) {
+    std::vector<std::string> names;
+    o += "<g class=\"collapsed\">";
+    for (size_t r : collapsed) {
+      const auto& reg = plan.regions[r];
+      o += fmt::format("<desc class=\"empty-region\" data-region=\"{}\" data-size=\"{}\"/>", xml_escape(reg.name),
+                       reg.capacity);
+      names.push_back(fmt::format("{} ({} B)", reg.name, num(reg.capacity)));
+    }
+    o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" fill=\"#444\">Unused RAM regions (collapsed): {}</text></g>\n", left,
+                     y + 8, xml_escape(fmt::format("{}", fmt::join(names, ", "))));
+    y += 22;
+  }
+  // flash panel: weights (and code once linked) in the flash region that takes the weights
+  {
+    const RegionSpec* fr = nullptr;
+    for (const auto& f : ex.flash)
+      if (!fr || f.capacity >= fr->capacity) fr = &f;
+    const double bx = left, bw = plot_right - left, bh = 24, y0 = y + 24;
+    const uint64_t code = ex.code_bytes.value_or(0);
+    o += fmt::format("<g class=\"flash\" data-region=\"{}\" data-size=\"{}\" data-reserved=\"{}\" data-weights=\"{}\"{}>\n",
+                     fr ? xml_escape(fr->name) : "", fr ? fr->capacity : 0, fr ? fr->reserved : 0, weight_bytes,
+                     ex.code_bytes ? fmt::format(" data-code=\"{}\"", code) : "");
+    if (fr) {
+      const double total = static_cast<double>(std::max<uint64_t>(1, fr->capacity + fr->reserved));
+      const double k = bw / total;
+      o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"13\" font-weight=\"bold\">{} (flash)</text>"
+                       "<text x=\"{}\" y=\"{:.1f}\">weights {} B{} = {} of the {} B budget</text>\n",
+                       left, y + 16, xml_escape(fr->name), left + 10 + kBoldW * (fr->name.size() + 8), y + 16,
+                       num(weight_bytes), ex.code_bytes ? fmt::format(" + code {} B", num(code)) : "",
+                       pct(weight_bytes + code, fr->capacity), num(fr->capacity));
+      o += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"{}\" height=\"{}\" fill=\"#f7f7f7\" stroke=\"#333\"/>\n", bx, y0,
+                       bw, bh);
+      o += fmt::format("<rect class=\"weights\" x=\"{}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{}\" fill=\"#8cc68c\" "
+                       "stroke=\"#333\" stroke-width=\"0.4\"><title>weights {} B</title></rect>\n",
+                       bx, y0, std::max(weight_bytes * k, 0.5), bh, num(weight_bytes));
+      if (ex.code_bytes)
+        o += fmt::format("<rect class=\"code\" x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{}\" fill=\"#f2c46d\" "
+                         "stroke=\"#333\" stroke-width=\"0.4\"><title>code and other constants {} B</title></rect>\n",
+                         bx + weight_bytes * k, y0, std::max(code * k, 0.5), bh, num(code));
+      if (fr->reserved)
+        o += fmt::format("<rect class=\"bar-reserve\" x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{}\" "
+                         "fill=\"url(#hatch)\" stroke=\"#333\" stroke-width=\"0.4\"><title>reserved {} B</title></rect>\n",
+                         bx + fr->capacity * k, y0, fr->reserved * k, bh, num(fr->reserved));
+      o += fmt::format("<line class=\"budget\" data-bytes=\"{}\" x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" "
+                       "stroke=\"#c00\" stroke-width=\"2\"/>\n",
+                       fr->capacity, bx + fr->capacity * k, y0 - 4, bx + fr->capacity * k, y0 + bh + 4);
+    } else {
+      o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"13\" font-weight=\"bold\">Flash</text>"
+                       "<text x=\"{}\" y=\"{:.1f}\">weights {} B (host build: no flash region)</text>\n",
+                       left, y + 16, left + 50, y + 16, num(weight_bytes));
+    }
+    o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"10\" fill=\"#444\">{}</text>\n", left, y0 + bh + 16,
+                     ex.code_bytes ? "green: weights (const arrays); yellow: the model's code and other read-only data, "
+                                     "as linked for the core (run --target)"
+                                   : "green: weights (const arrays); the code size is known once linked: "
+                                     "'tinyodlc run --target' redraws this panel in its run folder and writes target_run.json");
+    o += "</g>\n";
+    y += flash_h;
+  }
+  // legend
+  {
+    const double ly = y + 8;
+    double x = left;
+    auto item = [&](const std::string& fill, const std::string& stroke, const std::string& text) {
+      o += fmt::format("<rect x=\"{:.0f}\" y=\"{:.0f}\" width=\"12\" height=\"10\" fill=\"{}\" stroke=\"{}\"/>"
+                       "<text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"10\">{}</text>\n",
+                       x, ly, fill, stroke, x + 16, ly + 9, text);
+      x += 28 + kCharW * text.size();
+    };
+    item("hsl(200,60%,70%)", "#333", "tensor");
+    item("#bbbbbb", "#333", "kernel scratch");
+    item("#d9c7f0", "#6a4a9c", "persistent state");
+    item("url(#hatch)", "#333", "reserved for the firmware");
+    item("none", "#c00", "budget (red line)");
+    item("none", "red", "peak steps (dashed)");
+  }
   o += "</svg>\n";
   return o;
 }
@@ -337,7 +603,11 @@ std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const MemoryP
                                                size_t weight_bytes, const backends::PlanOptions& opts,
                                                const ReportExtras& ex) {
   std::vector<GeneratedFile> f;
-  f.push_back({"memory.json", memory_json(g, plan, weight_bytes, ex)});
+  ReportExtras exf = ex;
+  if (exf.flash.empty())
+    for (const auto& r : opts.regions)
+      if (r.kind == "flash") exf.flash.push_back(r);
+  f.push_back({"memory.json", memory_json(g, plan, weight_bytes, exf)});
   std::string md = memory_markdown(g, plan, model, weight_bytes, ex);
   if (!ex.static_state.empty()) {
     md += "\n## Learned state outside the arenas\n\n| state | region | bytes |\n|---|---|---:|\n";
@@ -345,7 +615,7 @@ std::vector<GeneratedFile> memory_report_files(const ir::Graph& g, const MemoryP
       md += fmt::format("| {} | {} | {} |\n", s.name, s.region.empty() ? "(host)" : s.region, s.bytes);
   }
   f.push_back({"memory.md", md});
-  f.push_back({"memory.svg", memory_svg(plan, model)});
+  f.push_back({"memory.svg", memory_svg(plan, model, weight_bytes, exf)});
   if (!is_host(plan)) {
     std::string flash;
     uint64_t best = 0;

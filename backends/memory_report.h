@@ -4,6 +4,8 @@
 // map, <name>_sections.ld (linker-script fragment placing the arena sections).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,10 @@ struct ReportExtras {
   const PersistArea* persist_area = nullptr;
   uint64_t persist_needed = 0;      // bytes the two slots take
   size_t learned_state_bytes = 0;   // kLearnedStateBytes
+  // The target's flash regions (weights go to the largest) and, once linked (`run --target`),
+  // the bytes of the model's code and other read-only data besides the weights.
+  std::vector<RegionSpec> flash;
+  std::optional<uint64_t> code_bytes;
 };
 
 // C++ symbol of the arena in region `r` ("g_arena" on host).
@@ -45,7 +51,13 @@ std::string memory_json(const ir::Graph& g, const backends::MemoryPlan& plan, si
                         const ReportExtras& extras = {});
 std::string memory_markdown(const ir::Graph& g, const backends::MemoryPlan& plan, const std::string& model,
                             size_t weight_bytes, const ReportExtras& extras = {});
-std::string memory_svg(const backends::MemoryPlan& plan, const std::string& model);
+// memory.svg: one panel per RAM region that holds something (x = schedule step with ticks,
+// y = offset in the arena; the largest buffers labelled, the peak steps named, persistent
+// blocks above the arena, a bar of the whole region with the budget line and the hatched
+// firmware reserve), empty regions collapsed into one line, and a flash panel (weights, code).
+// Every drawn quantity is also a data-* attribute, so tests compare it with memory.json.
+std::string memory_svg(const backends::MemoryPlan& plan, const std::string& model, size_t weight_bytes,
+                       const ReportExtras& extras = {});
 std::string linker_fragment(const backends::MemoryPlan& plan, const std::string& model, size_t weight_bytes,
                             const std::string& flash_linker_region, const ReportExtras& extras = {});
 

@@ -61,6 +61,16 @@ void check_float(const char* name, double v, double lo, double hi, bool lo_open,
     throw CLI::ValidationError(name, fmt::format("must be {} (got {})", what, v));
 }
 
+// "host, mps2-an386 (also cortex-m4), ..." for --help: the README and the docs use the aliases.
+std::string target_list_with_aliases() {
+  std::vector<std::string> r;
+  for (const auto& n : target_names()) {
+    const Target& t = find_target(n);
+    r.push_back(t.aliases.empty() ? n : fmt::format("{} (also {})", n, fmt::join(t.aliases, ", ")));
+  }
+  return fmt::format("{}", fmt::join(r, ", "));
+}
+
 void add_model_options(CLI::App* app, Common& c, bool codegen) {
   app->add_option("model", c.copts.model, "ONNX model file (.onnx)")->required()->check(CLI::ExistingFile);
   app->add_option("--dim", c.dims,
@@ -75,7 +85,7 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
     app->add_option("--target", c.copts.target,
                     fmt::format("target board/core; its memory map drives the memory plan (available: {}; "
                                 "'tinyodlc targets' lists them)",
-                                fmt::join(target_names(), ", ")))
+                                target_list_with_aliases()))
         ->default_val("host");
     app->add_option("--target-file", c.target_file,
                     "target description in JSON (schema: docs/targets.md); overrides --target")
@@ -484,6 +494,9 @@ int cli_main(int argc, char** argv) {
                     "extra flags for the host build, space-separated (e.g. \"-fsanitize=address,undefined\"); "
                     "the build always uses -std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Werror");
     sub->add_flag("-v,--verbose", ropts.verbose, "print the build command");
+    sub->add_flag("-q,--quiet", ropts.quiet,
+                  "no progress lines (printed to stderr every 10 s of a long QEMU run) and, for 'run --target', no "
+                  "summary of the run (instructions, stack; training: loss, accuracy and instructions per round)");
   }
 
   try {

@@ -3,8 +3,14 @@
 // (tools/qemu_insn_plugin.c) when it is found.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -47,10 +53,53 @@ std::string exit_reason(int code) {
   }
 }
 
+// Prints "run: still running in QEMU ..." to stderr every kProgressSeconds until stopped.
+class ProgressLine {
+ public:
+  ProgressLine(std::string what, fs::path losses, uint64_t total_steps)
+      : what_(std::move(what)), losses_(std::move(losses)), total_(total_steps), thread_([this] { loop(); }) {}
+  ~ProgressLine() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void loop() {
+    // $TINYODLC_PROGRESS_SECONDS (tests) overrides the interval.
+    double every = kProgressSeconds;
+    if (const char* e = std::getenv("TINYODLC_PROGRESS_SECONDS")) every = std::max(0.05, std::atof(e));
+    const auto t0 = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> l(m_);
+    for (int k = 1;; ++k) {
+      const auto at = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(k * every));
+      if (cv_.wait_until(l, at, [this] { return stop_; })) return;
+      std::string steps;
+      std::error_code ec;
+      if (total_) {
+        const uintmax_t bytes = fs::file_size(losses_, ec);
+        if (!ec) steps = fmt::format(", training step {} of {}", bytes / sizeof(float), total_);
+      }
+      std::cerr << fmt::format("run: {:g} s in QEMU ({}){}\n", k * every, what_, steps) << std::flush;
+    }
+  }
+  std::string what_;
+  fs::path losses_;
+  uint64_t total_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;  // last: started once the members above exist
+};
+
 }  // namespace
 
 bool run_in_qemu(const Target& target, const RunOptions& ropts, const fs::path& dir, const std::string& elf,
-                 bool training, bool profile, TargetReport& rep) {
+                 bool training, bool profile, TargetReport& rep, uint64_t total_steps) {
   std::vector<std::string> qemu = {tool("TINYODLC_QEMU", "qemu-system-arm"), "-M", target.qemu_machine, "-nographic",
                                    "-monitor", "none", "-serial", "none", "-semihosting-config",
                                    "enable=on,target=native,arg=tinyodlc,arg=" + qemu_escape(dir.string()) +
@@ -74,7 +123,12 @@ bool run_in_qemu(const Target& target, const RunOptions& ropts, const fs::path& 
     setrlimit(RLIMIT_CORE, &no_core);  // QEMU aborts on a CPU lockup; no core files
   }
   auto t0 = std::chrono::steady_clock::now();
-  ProcessResult ran = run_tool(qemu, ropts, ropts.timeout_seconds);
+  ProcessResult ran;
+  {
+    std::optional<ProgressLine> progress;
+    if (!ropts.quiet) progress.emplace(fmt::format("{}, {}", target.name, target.core), dir / "losses.bin", total_steps);
+    ran = run_tool(qemu, ropts, ropts.timeout_seconds);
+  }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string where = fmt::format("on {} ({}, qemu-system-arm -M {})", target.name, target.core,
                                         target.qemu_machine);

@@ -123,7 +123,8 @@ void run_active_learning(const CompileOptions& copts, RunOptions ropts) {
     else if (line.rfind("select ", 0) == 0) picks.push_back(log_fields(line));
   }
   if (rounds.empty()) throw std::runtime_error("al_log.txt holds no round");
-  std::cout << fmt::format("active learning ({}, rv {}, buffer {}, budget {}, window {}, seed {}) on {}:\n",
+  std::ostringstream say;  // the per-round lines (silenced by --quiet)
+  say << fmt::format("active learning ({}, rv {}, buffer {}, budget {}, window {}, seed {}) on {}:\n",
                            copts.active_learning.strategy, copts.active_learning.rv, copts.active_learning.buffer,
                            copts.active_learning.budget, ropts.al_window, ropts.al_seed, target.name);
   a.key("rounds").begin_array();
@@ -143,14 +144,15 @@ void run_active_learning(const CompileOptions& copts, RunOptions ropts) {
       if (p["select"] == r["round"]) a.value(p["stream"]);
     a.end_array().end_object();
     if (r["round"] == 0)
-      std::cout << fmt::format("  round 0 (initial model): accuracy {:.1f} % ({}/{})\n", after, r["correct"], eval);
+      say << fmt::format("  round 0 (initial model): accuracy {:.1f} % ({}/{})\n", after, r["correct"], eval);
     else
-      std::cout << fmt::format("  round {}: offered {}, labels asked {} (total {}), accuracy {:.1f} % -> {:.1f} %, "
+      say << fmt::format("  round {}: offered {}, labels asked {} (total {}), accuracy {:.1f} % -> {:.1f} %, "
                                "mean loss {:.4f}\n", r["round"], r["offered"], r["asked"], r["labels"], before, after, loss);
     prev = r["correct"];
   }
   a.end_array();
   a.field("labels_asked", rounds.back()["labels"]);
+  if (!ropts.quiet) std::cout << say.str();
   a.end_object();
   // target_run.json: the run's report with the "active_learning" object appended
   const size_t close = report.rfind('}');
@@ -234,7 +236,9 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
       throw CompileError("", "--train-data runs on a --target (QEMU); on the host use --label with --inputs");
     outputs = run_training_on_host(c, inputs, ropts, build.path);
   } else if (!target.is_host()) {
-    outputs = run_on_target(c, target, inputs, ropts, build.path);
+    TargetReport rep;
+    outputs = run_on_target(c, target, inputs, ropts, build.path, TargetRunOptions{}, rep);
+    if (!ropts.quiet) print_run_summary(c, rep, build.path, ropts.outputs_dir, std::cout);
   } else {
     outputs = run_on_host(c, inputs, ropts, build.path);
   }

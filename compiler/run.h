@@ -18,6 +18,8 @@ struct RunOptions {
   std::vector<std::string> cxxflags;  // extra flags for the host build
   int timeout_seconds = 600;
   bool verbose = false;
+  // No progress lines and no summary of a --target run (--quiet).
+  bool quiet = false;
   // Training runs (CompileOptions::training enabled): the label (or mse target) file and the
   // number of training steps on the sample. Writes loss.pb, losses.pb, grad_<NAME>.pb and
   // param_<NAME>.pb next to the outputs.

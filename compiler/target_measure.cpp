@@ -124,11 +124,16 @@ void read_measurements(const fs::path& dir, bool counted, bool profile, size_t m
       while (ls >> n) rep.segments.push_back(n);
     }
   }
-  if (regions.size() != 2)
-    throw std::runtime_error(fmt::format("the instruction counter saw {} marker regions, expected 2:\n{}",
-                                         regions.size(), read_file(dir / "insn_counts.txt")));
+  // Training runs add one region per round (harness/target/train_harness.cpp).
+  const size_t rounds = rep.stats.count("rounds") ? rep.stats.at("rounds") : 0;
+  if (regions.size() != 2 + rounds)
+    throw std::runtime_error(fmt::format("the instruction counter saw {} marker regions, expected {}:\n{}",
+                                         regions.size(), 2 + rounds, read_file(dir / "insn_counts.txt")));
+  const auto net = [&](uint64_t n) { return n >= regions[0] ? n - regions[0] : 0; };
   rep.marker_overhead = regions[0];
-  rep.insns = regions[1] >= regions[0] ? regions[1] - regions[0] : 0;
+  rep.insns = net(regions[1]);
+  rep.round_insns.clear();
+  for (size_t r = 0; r < rounds; ++r) rep.round_insns.push_back(net(regions[2 + r]) + (r == 0 ? *rep.insns : 0));
   if (profile && rep.segments.size() != markers + 1)
     throw std::runtime_error(fmt::format("the instruction counter saw {} layer segments, expected {}",
                                          rep.segments.size(), markers + 1));
@@ -144,6 +149,11 @@ void write_target_report(json::Writer& w, const TargetReport& r) {
   if (r.insns) w.value(*r.insns);
   else w.null();
   w.field("marker_overhead_insns", r.marker_overhead);
+  if (!r.round_insns.empty()) {
+    w.key("round_insns").begin_array(true);  // training runs: instructions of each round's steps
+    for (uint64_t n : r.round_insns) w.value(n);
+    w.end_array();
+  }
   w.key("layer_insns").begin_array(true);
   for (uint64_t n : r.segments) w.value(n);
   w.end_array();

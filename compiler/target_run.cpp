@@ -4,6 +4,7 @@
 #include "compiler/target_run.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -83,7 +84,8 @@ namespace {
 // The harness's input files (removing the outputs of an earlier run in the same folder).
 void write_inputs(const Compilation& c, const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
                   const fs::path& dir) {
-  for (const char* f : {"losses.bin", "grads.bin", "params.bin", "label.bin", "eval_label.bin"}) fs::remove(dir / f);
+  for (const char* f : {"losses.bin", "grads.bin", "params.bin", "label.bin", "eval_label.bin", "round_correct.bin"})
+    fs::remove(dir / f);
   for (size_t k = 0; k < inputs.size(); ++k) fs::remove(dir / fmt::format("eval_input_{}.bin", k));
   if (c.training_graph) {
     write_training_data(c, inputs, ropts, dir);
@@ -143,6 +145,12 @@ std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, c
   const std::string elf = (rt / "app.elf").string();
   link_program(c, target, ropts, rt, objs, rep.main_ram, elf);
   measure_sizes(elf, target, ropts, rep);
+  if (c.emitted.memory_svg) {
+    // memory.svg of the run folder with the linked code in its flash panel: the model's
+    // .text/.rodata/.data less the weights (which are in its .rodata).
+    const uint64_t model_flash = rep.text.model + rep.rodata.model + rep.data.model;
+    write_file(dir / "memory.svg", c.emitted.memory_svg(model_flash - std::min<uint64_t>(model_flash, c.emitted.weight_bytes)));
+  }
 
   write_inputs(c, inputs, ropts, dir);
   if (enrol) {
@@ -152,7 +160,14 @@ std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, c
       write_file(dir / fmt::format("enrol_input_{}.bin", k), all);
     }
   }
-  const bool counted = run_in_qemu(target, ropts, dir, elf, c.training_graph != nullptr, profile, rep);
+  uint64_t total_steps = 0;  // for the progress line of a long training run
+  if (c.training_graph && !c.emitted.al_ram_bytes && !c.graph->inputs.empty() && c.graph->inputs[0]->nbytes() > 0) {
+    std::error_code ec;
+    const uintmax_t bytes = fs::file_size(dir / "input_0.bin", ec);
+    if (!ec) total_steps = bytes / c.graph->inputs[0]->nbytes() * static_cast<uint64_t>(ropts.train_steps);
+  }
+  const bool counted =
+      run_in_qemu(target, ropts, dir, elf, c.training_graph != nullptr, profile, rep, total_steps);
   std::vector<NamedTensor> outputs = read_outputs(*c.graph, dir);
   if (enrol) read_enrol_result(c, (dir / "prototype_0.bin").string(), (dir / "score.bin").string(), *enrol_result);
   read_measurements(dir, counted, profile, c.emitted.profiled_nodes.size(), rep);
@@ -175,6 +190,84 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
                                        const std::string& build_dir, const TargetRunOptions& topts,
                                        TargetReport& rep) {
   return run_steps(c, target, inputs, ropts, build_dir, topts, rep, nullptr, nullptr);
+}
+
+namespace {
+
+std::string count_str(uint64_t n) {  // 1234567 -> "1,234,567"
+  std::string d = std::to_string(n), r;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i && (d.size() - i) % 3 == 0) r += ',';
+    r += d[i];
+  }
+  return r;
+}
+
+std::string accuracy_str(uint64_t hits, uint64_t n) {
+  return n ? fmt::format("{:.1f}% ({}/{})", 100.0 * static_cast<double>(hits) / static_cast<double>(n), hits, n) : "-";
+}
+
+template <typename T>
+std::vector<T> read_array(const fs::path& p) {
+  std::vector<T> v;
+  std::error_code ec;
+  if (!fs::exists(p, ec)) return v;
+  const std::vector<uint8_t> b = read_bytes(p);
+  v.resize(b.size() / sizeof(T));
+  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * sizeof(T));
+  return v;
+}
+
+}  // namespace
+
+void print_run_summary(const Compilation& c, const TargetReport& rep, const std::string& build_dir,
+                       const std::string& outputs_dir, std::ostream& o) {
+  const auto stat = [&](const char* k) -> uint64_t {
+    auto it = rep.stats.find(k);
+    return it == rep.stats.end() ? 0 : it->second;
+  };
+  const std::string where = fmt::format("{} ({}, QEMU {})", rep.target, rep.core, rep.qemu_machine);
+  const std::string stack = fmt::format("stack {} B (model {} B)", count_str(rep.stack_peak_bytes),
+                                        count_str(rep.model_stack_bytes));
+  const std::string wrote = outputs_dir.empty() ? "" : fmt::format("; outputs in {}", outputs_dir);
+  if (!c.training_graph) {
+    o << fmt::format("run: {}: invoke() {}, {}, {:.1f} s{}\n", where,
+                     rep.insns ? count_str(*rep.insns) + " instructions" : "instructions not counted", stack,
+                     rep.seconds, wrote);
+    return;
+  }
+  const fs::path dir = fs::absolute(build_dir);
+  const std::vector<float> losses = read_array<float>(dir / "losses.bin");
+  const std::vector<int32_t> hits = read_array<int32_t>(dir / "round_correct.bin");
+  const uint64_t per_round = stat("train_samples"), eval = stat("eval_samples");
+  const size_t rounds = per_round ? losses.size() / per_round : 0;
+  o << fmt::format("run: {}: training, {} round(s) x {} sample(s), {:.1f} s\n", where, rounds, per_round,
+                   rep.seconds);
+  // At most 12 rows: every k-th round, always the first and the last.
+  const size_t every = rounds > 12 ? (rounds + 10) / 11 : 1;
+  o << fmt::format("  {:>5}  {:>10}  {:<18}  {:>18}\n", "round", "mean loss", "accuracy", "instructions/step");
+  if (eval) o << fmt::format("  {:>5}  {:>10}  {:<18}  {:>18}\n", "start", "-", accuracy_str(stat("correct_before"), eval), "-");
+  std::vector<double> mean(rounds, 0.0);
+  for (size_t r = 0; r < rounds; ++r) {
+    double sum = 0;
+    for (uint64_t k = 0; k < per_round; ++k) sum += losses[r * per_round + k];
+    mean[r] = sum / static_cast<double>(per_round);
+  }
+  for (size_t r = 0; r < rounds; ++r) {
+    if (r % every != 0 && r + 1 != rounds) continue;
+    const std::string ips = r < rep.round_insns.size() ? count_str(rep.round_insns[r] / per_round) : "-";
+    o << fmt::format("  {:>5}  {:>10.4f}  {:<18}  {:>18}\n", r + 1, mean[r],
+                     eval && r < hits.size() ? accuracy_str(static_cast<uint64_t>(hits[r]), eval) : "-", ips);
+  }
+  if (every > 1) o << fmt::format("  (every {}th round and the last of {})\n", every, rounds);
+  std::string sum = "run: done:";
+  if (rounds) sum += fmt::format(" mean loss {:.4f} -> {:.4f}", mean.front(), mean.back());
+  if (eval)
+    sum += fmt::format(", accuracy {} -> {}", accuracy_str(stat("correct_before"), eval),
+                       accuracy_str(stat("correct_after"), eval));
+  sum += fmt::format("; first step {}; {}{}", rep.insns ? count_str(*rep.insns) + " instructions" : "not counted", stack,
+                     wrote);
+  o << sum << "\n";
 }
 
 std::vector<NamedTensor> run_enrol_on_target(const Compilation& c, const Target& target,

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct TargetReport {
   std::optional<uint64_t> insns;
   uint64_t marker_overhead = 0;
   std::vector<uint64_t> segments;  // per-layer instruction counts when built with layer markers
+  // Training runs: instructions of each round's training steps (incl. loading the samples and
+  // the updates), marker overhead subtracted.
+  std::vector<uint64_t> round_insns;
   uint64_t stack_peak_bytes = 0;    // whole program, from the top of the stack
   uint64_t model_stack_bytes = 0;   // below the harness frame that calls invoke()
   uint64_t stack_reserved_bytes = 0;
@@ -83,6 +87,13 @@ std::vector<NamedTensor> run_enrol_on_target(const Compilation& c, const Target&
 // target's budget). `main_ram` (a RAM region name; empty: the largest) takes .data, .bss and
 // the stack; the model's object file is named tinyodlc_model.o.
 std::string target_linker_script(const Target& target, const std::string& main_ram);
+
+// What a run did, for the user (stdout of `run --target`; issue 17): inference: instructions of
+// invoke(), stack, time; training: a row per round (mean loss, held-out accuracy, instructions
+// per step; at most 12 rows) and a "run: done: ... -> ..." line. Reads losses.bin and
+// round_correct.bin in build_dir.
+void print_run_summary(const Compilation& c, const TargetReport& rep, const std::string& build_dir,
+                       const std::string& outputs_dir, std::ostream& out);
 
 // target_run.json text.
 std::string target_report_json(const TargetReport& r);

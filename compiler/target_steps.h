@@ -68,8 +68,12 @@ std::string choose_main_ram(const Target& target, const RunOptions& ropts, const
 // ---- qemu.cpp
 // Runs elf in QEMU (reading inputs from and writing outputs to dir); returns whether the
 // instruction counter plugin was loaded. Throws with the program's output when it fails.
+// Unless ropts.quiet, a run that takes longer than kProgressSeconds prints a progress line to
+// stderr every kProgressSeconds (elapsed time; for training runs, the steps done of
+// `total_steps`, counted from the growth of losses.bin).
+constexpr int kProgressSeconds = 10;
 bool run_in_qemu(const Target& target, const RunOptions& ropts, const fs::path& dir, const std::string& elf,
-                 bool training, bool profile, TargetReport& rep);
+                 bool training, bool profile, TargetReport& rep, uint64_t total_steps = 0);
 
 // ---- target_measure.cpp
 struct Symbols {

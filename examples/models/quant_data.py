@@ -149,10 +149,12 @@ class FloatModel:
 
 def make_inputs(model_dir, count, seed, tinyodlc=None, work=None):
     """`count` input tuples for the model in model_dir, from generator seed `seed`."""
+    if work is None:  # a temporary folder, removed afterwards
+        with tempfile.TemporaryDirectory(prefix="tinyodlc-qdata-") as tmp:
+            return make_inputs(model_dir, count, seed, tinyodlc, tmp)
     name = model_name(model_dir)
     family = os.path.basename(os.path.dirname(os.path.normpath(model_dir)))
     rng = np.random.default_rng(seed)
-    work = work or tempfile.mkdtemp(prefix="tinyodlc-qdata-")
     if family == "streamtinynet":
         size = name[:-2] if name.endswith(("_g", "_h")) else name
         c = STN[size]

@@ -9,8 +9,11 @@
 //   2. if there are held-out samples: accuracy of the initial model (argmax of output 0);
 //   3. trains EPOCHS passes over the S samples with train_step() (updates every kBatch samples);
 //      the first accumulate() + apply_update() is the measured region (perf markers);
-//   4. accuracy after training; writes losses.bin (one float per step), grads.bin (gradient
-//      blob of the first step), params.bin (parameters at the end) and target_stats.txt.
+//   4. after every round (epoch): accuracy on the held-out samples (round_correct.bin, one
+//      int32 per round; the last is the accuracy after training); every round's steps are a
+//      perf region too (instructions per round: round 0 = the first step + the region after it);
+//   5. writes losses.bin (one float per step), grads.bin (gradient blob of the first step),
+//      params.bin (parameters at the end) and target_stats.txt.
 // Exit status: 2 I/O or argument error.
 #include <stddef.h>
 #include <stdint.h>
@@ -155,7 +158,14 @@ int main(int, char**) {
   tinyodlc_perf_end();
   tinyodlc_stack_repaint();
   uintptr_t sp_at_call = tinyodlc_stack_sp();
-  for (long e = 0; e < epochs; ++e)
+  // Per round (epoch): one perf region over its steps (round 0: the steps after the measured
+  // first one), then the held-out accuracy, one int32 in round_correct.bin. The last partial
+  // batch is applied at the end of the last round, so its accuracy is the final one.
+  int rounds = held.samples ? tinyodlc_sh_open(path_of("round_correct", -1), "wb") : -1;
+  if (held.samples && rounds < 0) return fail("cannot write ", g_path);
+  long after = 0;
+  for (long e = 0; e < epochs; ++e) {
+    if (e > 0) tinyodlc_perf_begin();
     for (long s = 0; s < train.samples; ++s) {
       if (!load_sample(train, s, inputs)) return fail("cannot read a training sample", "");
       const bool first = e == 0 && s == 0;
@@ -164,15 +174,25 @@ int main(int, char**) {
       if (first && !write_file(path_of("grads", -1), m::gradient_data(), sizeof(float) * m::kTrainableCount))
         return fail("cannot write ", g_path);
       if (m::accumulated_samples() >= m::kBatch) m::apply_update();
-      if (first) tinyodlc_perf_end();
+      if (first) {
+        tinyodlc_perf_end();
+        tinyodlc_perf_begin();  // the rest of round 0
+      }
       tinyodlc_sh_write(losses, &loss, sizeof loss);
     }
-  m::apply_update();  // a last partial batch
+    if (e + 1 == epochs) m::apply_update();  // a last partial batch
+    tinyodlc_perf_end();
+    if (held.samples) {
+      after = correct(held, inputs, outputs, ok);
+      if (!ok) return fail("cannot read the held-out samples", "");
+      const int32_t hits = static_cast<int32_t>(after);
+      tinyodlc_sh_write(rounds, &hits, sizeof hits);
+    }
+  }
+  if (rounds >= 0) tinyodlc_sh_close(rounds);
   tinyodlc_sh_close(losses);
   uintptr_t lowest = tinyodlc_stack_lowest();
-  // 4. accuracy after, parameters, statistics
-  const long after = held.samples ? correct(held, inputs, outputs, ok) : 0;
-  if (!ok) return fail("cannot read the held-out samples", "");
+  // 4. parameters, statistics
   if (!write_file(path_of("params", -1), m::trainable_data(), sizeof(float) * m::kTrainableCount))
     return fail("cannot write ", g_path);
   int h = tinyodlc_sh_open(path_of("target_stats", -1, ".txt"), "wb");
@@ -185,6 +205,7 @@ int main(int, char**) {
   put_stat(h, "correct_before", static_cast<uint64_t>(before));
   put_stat(h, "correct_after", static_cast<uint64_t>(after));
   put_stat(h, "train_samples", static_cast<uint64_t>(train.samples));
+  put_stat(h, "rounds", static_cast<uint64_t>(epochs));
   tinyodlc_sh_close(h);
   return 0;
 }

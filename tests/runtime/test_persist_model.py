@@ -50,7 +50,11 @@ def read(p):
 
 def scenario(label, run):
     """run(mode, image, out) -> exit status. Returns the dumps."""
-    d = tempfile.mkdtemp(prefix="persist_")
+    with tempfile.TemporaryDirectory(prefix="persist_") as d:  # removed afterwards (issue 17)
+        return scenario_in(d, label, run)
+
+
+def scenario_in(d, label, run):
     img, a, b, c = (os.path.join(d, n) for n in ("flash.img", "full5.bin", "resume.bin", "params.bin"))
     rc = [run("full5", img, a), run("first3", img, os.path.join(d, "unused")), run("resume2", img, b),
           run("params2", img, c)]

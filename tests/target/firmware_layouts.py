@@ -104,14 +104,17 @@ def unreferenced_weight_bytes(cpp):
 
 
 def check_elf(elf, report, core, outdir):
-    """.tinyodlc.* section sizes of the linked ELF == memory.json (weights: less the arrays no code
-    reads, which the compiler drops); no double helpers on the M4."""
+    """.tinyodlc.* section sizes of the linked ELF == memory.json (every emitted weight array is
+    read by the code: the compiler emits no dead constants); no double helpers on the M4."""
     out = run(["arm-none-eabi-readelf", "-S", "-W", elf])
     secs = {}
     for m in re.finditer(r"\]\s+(\.tinyodlc\.\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)", out):
         secs[m.group(1)] = int(m.group(2), 16)
     want = {f".tinyodlc.{NAME}.{r['name']}": r["section_bytes"] for r in report["regions"] if r["section_bytes"]}
-    want[f".tinyodlc.{NAME}.weights"] = report["weight_bytes"] - unreferenced_weight_bytes(os.path.join(outdir, NAME + ".cpp"))
+    dead = unreferenced_weight_bytes(os.path.join(outdir, NAME + ".cpp"))
+    if dead:
+        raise AssertionError(f"{outdir}: {dead} bytes of constant arrays are emitted but read by no code")
+    want[f".tinyodlc.{NAME}.weights"] = report["weight_bytes"]
     if secs != want:
         raise AssertionError(f"{elf}: linked sections {secs} != memory.json {want}")
     if core == "m4":
