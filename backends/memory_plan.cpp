@@ -1,3 +1,5 @@
+// Slightly over 500 lines: the planner's strategies, the local search and the region placement
+// operate on one Buffer list and are verified together (tests/memory); kept in one file.
 #include "backends/memory_plan.h"
 
 #include <algorithm>

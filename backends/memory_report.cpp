@@ -1,3 +1,6 @@
+// Over 500 lines on purpose: the four views of one MemoryPlan (memory.json, memory.md,
+// memory.svg, the linker fragment) share the per-region accounting (arena_in/persistent_in) that
+// must agree between them; memory.svg is the part to split out when it grows further.
 #include "backends/memory_report.h"
 
 #include <algorithm>

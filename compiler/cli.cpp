@@ -3,6 +3,9 @@
 // Exit codes: 0 success; 1 compile error (bad or unsupported model, bad inputs); 2 usage
 // error; 3 `check`: outputs differ from the reference; 4 build or run of generated code
 // failed; 5 the model does not fit the target's memory.
+// Over 500 lines on purpose: every subcommand's options and their cross-checks (the CLI
+// contracts of the issues) in one place, so one file answers "which flags exist, what do they
+// require"; the work itself is in driver/run/host_run/target_run.
 #include "compiler/cli.h"
 
 #include <cmath>

@@ -118,6 +118,7 @@ def main():
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="al_persist_model_")
     os.makedirs(work, exist_ok=True)
+    tempfile.tempdir = work  # the scenarios' scratch folders go inside the work folder, not /tmp
     common = ["--loss-output", "logits", "--trainable-last", "1", "--optimizer", "adam", "--lr", "0.01",
               "--al-buffer", str(BUFFER), "--al-budget", str(BUDGET)]
     builds = {

@@ -26,6 +26,9 @@
 //    fewer rows (fully connected), each row goes to scratch as int16 (a - a_zp) pairs and b is
 //    streamed as stored, 4 rows of b merged bytewise (PKHBT/PKHTB) before SXTB16: 8 SMLAD per
 //    4 taps x 4 columns. b_zp enters as -b_zp * sum(a - a_zp).
+// Over 500 lines on purpose: a generated model copies this one header for all its int8 layers
+// (conv 1x1 / im2col / depthwise, matmul, elementwise, requantization share the SIMD helpers at
+// the top); splitting it per op would make every model include several headers for one helper set.
 #pragma once
 
 #include "tinyodlc/armv7em/acle.h"
