@@ -10,7 +10,9 @@ For every zoo export (examples/models/*/*_op13, float, host), every training exp
 --trainable-last 1 (+ Adam), tiny_cnn, and int8 builds of one model per family: compile, then
 check that each `const T name[N]` array of <name>.cpp is named somewhere else in the file, and
 that weight_bytes equals the bytes of the emitted weight arrays (plus the trainable parameters'
-initial values of a training build).
+initial values of a training build); peak_bytes equals the header's kArenaBytes, and a
+training build's report says "training" and lists parameters/gradients(/optimizer state) that
+add up to kTrainingStateBytes.
 
 usage: check_constants_referenced.py --tinyodlc BIN [--work DIR]
 """
@@ -65,7 +67,8 @@ def check_one(tinyodlc, work, label, model, extra):
             dead.append(f"{name} ({CTYPE_BYTES[ctype] * int(n)} B)")
         if name != "kTrainableInit":
             weights += CTYPE_BYTES[ctype] * int(n)
-    m = re.search(r"kTrainableCount\s*=\s*(\d+)", open(os.path.join(out, "net.h")).read())
+    header = open(os.path.join(out, "net.h")).read()
+    m = re.search(r"kTrainableCount\s*=\s*(\d+)", header)
     if m:  # the initial values of the trainable parameters (one float each) are weights too
         weights += 4 * int(m.group(1))
     report = json.load(open(os.path.join(out, "memory.json")))
@@ -74,6 +77,19 @@ def check_one(tinyodlc, work, label, model, extra):
         errors.append(f"{label}: {len(dead)} constant array(s) emitted but read by no code: {', '.join(dead[:6])}")
     if report["weight_bytes"] != weights:
         errors.append(f"{label}: memory.json weight_bytes {report['weight_bytes']} != {weights} B of emitted arrays")
+    # Report invariants (issue 17): the reported peak is the arena the code defines; a training
+    # build reports the training plan and its persistent blocks, which add up to the state it defines.
+    arena = re.search(r"kArenaBytes = (\d+);", header)
+    if not arena or report.get("peak_bytes") != int(arena.group(1)):
+        errors.append(f"{label}: memory.json peak_bytes {report.get('peak_bytes')} != kArenaBytes "
+                      f"{arena.group(1) if arena else '(missing)'}")
+    state = re.search(r"kTrainingStateBytes = (\d+);", header)
+    if state:
+        names = [b["name"] for b in report.get("persistent", [])]
+        if report.get("build") != "training" or report.get("persistent_bytes") != int(state.group(1)) or \
+                not {"parameters", "gradients"} <= set(names):
+            errors.append(f"{label}: training report: build {report.get('build')}, persistent {names} = "
+                          f"{report.get('persistent_bytes')} B, kTrainingStateBytes {state.group(1)}")
     shutil.rmtree(out, ignore_errors=True)
     return "\n".join(errors) if errors else None, len(arrays)
 
