@@ -80,82 +80,95 @@ std::string weights_section(const std::string& model, const MemoryPlan& plan) {
 
 std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weight_bytes, const ReportExtras& ex) {
   (void)g;
-  std::string o = "{\n";
-  o += fmt::format("  \"target\": {},\n", json::quote(plan.target));
-  o += fmt::format("  \"build\": \"{}\",\n", ex.training_plan ? "training" : "inference");
+  json::Writer w;
+  w.begin_object();
+  w.field("target", plan.target);
+  w.field("build", ex.training_plan ? "training" : "inference");
   size_t peak = 0, pers = 0;
   for (size_t r = 0; r < plan.regions.size(); ++r) peak += arena_in(plan, ex, r), pers += persistent_in(plan, ex, r);
-  o += "  \"persistent\": [";
-  for (size_t i = 0; i < ex.persistent.size(); ++i)
-    o += fmt::format("{}{{\"name\": {}, \"region\": {}, \"bytes\": {}}}", i ? ", " : "",
-                     json::quote(ex.persistent[i].name), json::quote(ex.persistent[i].region), ex.persistent[i].bytes);
-  o += "],\n";
-  o += fmt::format("  \"persistent_bytes\": {},\n", pers);
-  o += fmt::format("  \"inference_arena_bytes\": {},\n", plan.arena_bytes);
-  if (ex.training_plan) o += fmt::format("  \"training_arena_bytes\": {},\n", ex.training_plan->arena_bytes);
-  o += "  \"regions\": [\n";
+  auto blocks = [&](const char* key, const std::vector<PersistentBlock>& v) {
+    w.key(key).begin_array(true);
+    for (const auto& p : v) w.begin_object(true).field("name", p.name).field("region", p.region).field("bytes", p.bytes).end_object();
+    w.end_array();
+  };
+  blocks("persistent", ex.persistent);
+  w.field("persistent_bytes", pers);
+  w.field("inference_arena_bytes", plan.arena_bytes);
+  if (ex.training_plan) w.field("training_arena_bytes", ex.training_plan->arena_bytes);
+  w.key("regions").begin_array();
   for (size_t r = 0; r < plan.regions.size(); ++r) {
     const auto& x = plan.regions[r];
     const bool unlimited = x.capacity == 0;
-    o += fmt::format(
-        "    {{\"name\": {}, \"size\": {}, \"used\": {}, \"base\": {}, \"reserved\": {}, \"unlimited\": {}, "
-        "\"speed\": {}, \"symbol\": {}, \"arena\": {}, \"persistent\": {}, \"section_bytes\": {}, "
-        "\"firmware_reserve\": {}, \"reserved_what\": {}}}{}\n",
-        json::quote(x.name), unlimited ? x.used : x.capacity, x.used, x.base, x.reserved, unlimited ? "true" : "false",
-        x.speed, json::quote(arena_symbol(plan, static_cast<int>(r))), arena_in(plan, ex, r), persistent_in(plan, ex, r),
-        arena_in(plan, ex, r) + persistent_in(plan, ex, r), x.reserved - std::min<uint64_t>(x.reserved, persistent_in(plan, ex, r)),
-        json::quote(x.reserved_what), r + 1 < plan.regions.size() ? "," : "");
+    const size_t a = arena_in(plan, ex, r), p = persistent_in(plan, ex, r);
+    w.begin_object(true)
+        .field("name", x.name)
+        .field("size", unlimited ? static_cast<uint64_t>(x.used) : x.capacity)
+        .field("used", x.used)
+        .field("base", x.base)
+        .field("reserved", x.reserved)
+        .field("unlimited", unlimited)
+        .field("speed", x.speed)
+        .field("symbol", arena_symbol(plan, static_cast<int>(r)))
+        .field("arena", a)
+        .field("persistent", p)
+        .field("section_bytes", a + p)
+        .field("firmware_reserve", x.reserved - std::min<uint64_t>(x.reserved, p))
+        .field("reserved_what", x.reserved_what)
+        .end_object();
   }
-  o += "  ],\n  \"buffers\": [\n";
-  for (size_t i = 0; i < plan.buffers.size(); ++i) {
-    const auto& b = plan.buffers[i];
-    std::vector<std::string> ts;
-    for (const auto* v : b.tensors) ts.push_back(json::quote(v->name));
-    o += fmt::format(
-        "    {{\"name\": {}, \"region\": {}, \"offset\": {}, \"size\": {}, \"first\": {}, \"last\": {}, "
-        "\"kind\": \"{}\", \"tensors\": [{}]}}{}\n",
-        json::quote(b.name), json::quote(plan.regions[b.region].name), b.offset, b.size, b.first, b.last,
-        b.scratch_of >= 0 ? "scratch" : "tensor", fmt::join(ts, ", "), i + 1 < plan.buffers.size() ? "," : "");
+  w.end_array();
+  w.key("buffers").begin_array();
+  for (const auto& b : plan.buffers) {
+    w.begin_object(true)
+        .field("name", b.name)
+        .field("region", plan.regions[b.region].name)
+        .field("offset", b.offset)
+        .field("size", b.size)
+        .field("first", b.first)
+        .field("last", b.last)
+        .field("kind", b.scratch_of >= 0 ? "scratch" : "tensor");
+    w.key("tensors").begin_array(true);
+    for (const auto* v : b.tensors) w.value(v->name);
+    w.end_array().end_object();
   }
-  o += "  ],\n  \"schedule\": [";
-  for (size_t i = 0; i < plan.schedule.size(); ++i)
-    o += (i ? ", " : "") + json::quote(plan.schedule[i]);
-  o += "],\n";
-  std::vector<std::string> inplace;
+  w.end_array();
+  w.key("schedule").begin_array(true);
+  for (const auto& n : plan.schedule) w.value(n);
+  w.end_array();
+  w.key("inplace_nodes").begin_array(true);
   for (size_t i = 0; i < plan.inplace.size(); ++i)
-    if (plan.inplace[i]) inplace.push_back(json::quote(plan.schedule[i]));
-  o += fmt::format("  \"inplace_nodes\": [{}],\n", fmt::join(inplace, ", "));
-  o += fmt::format("  \"alignment\": {},\n", plan.alignment);
-  o += fmt::format("  \"peak_bytes\": {},\n", peak);  // = kArenaBytes (training builds: both plans)
-  o += fmt::format("  \"lower_bound_bytes\": {},\n", plan.lower_bound);
-  o += fmt::format("  \"single_arena_bytes\": {},\n", plan.single_arena_bytes);
-  o += fmt::format("  \"greedy_by_size_bytes\": {},\n", plan.greedy_bytes);
-  o += fmt::format("  \"strategy\": {},\n", json::quote(plan.strategy));
-  if (const PersistArea* a = ex.persist_area) {
-    o += fmt::format(
-        "  \"persist_area\": {{\"spec\": {}, \"region\": {}, \"linker_region\": {}, \"address\": {}, \"offset\": {}, "
-        "\"bytes\": {}, \"needed_bytes\": {}, \"state_bytes\": {}, \"erase_size\": {}, \"program_size\": {}}},\n",
-        json::quote(a->spec), json::quote(a->region), json::quote(a->linker_region), a->base, a->offset, a->size,
-        ex.persist_needed, ex.learned_state_bytes, a->erase_size, a->program_size);
-  }
-  if (!ex.static_state.empty()) {
-    o += "  \"static_state\": [";
-    for (size_t i = 0; i < ex.static_state.size(); ++i)
-      o += fmt::format("{}{{\"name\": {}, \"region\": {}, \"bytes\": {}}}", i ? ", " : "",
-                       json::quote(ex.static_state[i].name), json::quote(ex.static_state[i].region),
-                       ex.static_state[i].bytes);
-    o += "],\n";
-  }
-  o += fmt::format("  \"placement\": {},\n", json::quote(plan.placement));
-  o += fmt::format("  \"split_bytes\": {},\n", plan.split_bytes);
-  o += "  \"flash\": [";
-  for (size_t i = 0; i < ex.flash.size(); ++i)
-    o += fmt::format("{}{{\"name\": {}, \"size\": {}, \"reserved\": {}, \"base\": {}}}", i ? ", " : "",
-                     json::quote(ex.flash[i].name), ex.flash[i].capacity, ex.flash[i].reserved, ex.flash[i].base);
-  o += "],\n";
-  o += fmt::format("  \"weight_bytes\": {}\n", weight_bytes);
-  o += "}\n";
-  return o;
+    if (plan.inplace[i]) w.value(plan.schedule[i]);
+  w.end_array();
+  w.field("alignment", plan.alignment);
+  w.field("peak_bytes", peak);  // = kArenaBytes (training builds: both plans)
+  w.field("lower_bound_bytes", plan.lower_bound);
+  w.field("single_arena_bytes", plan.single_arena_bytes);
+  w.field("greedy_by_size_bytes", plan.greedy_bytes);
+  w.field("strategy", plan.strategy);
+  if (const PersistArea* a = ex.persist_area)
+    w.key("persist_area")
+        .begin_object(true)
+        .field("spec", a->spec)
+        .field("region", a->region)
+        .field("linker_region", a->linker_region)
+        .field("address", a->base)
+        .field("offset", a->offset)
+        .field("bytes", a->size)
+        .field("needed_bytes", ex.persist_needed)
+        .field("state_bytes", ex.learned_state_bytes)
+        .field("erase_size", a->erase_size)
+        .field("program_size", a->program_size)
+        .end_object();
+  if (!ex.static_state.empty()) blocks("static_state", ex.static_state);
+  w.field("placement", plan.placement);
+  w.field("split_bytes", plan.split_bytes);
+  w.key("flash").begin_array(true);
+  for (const auto& f : ex.flash)
+    w.begin_object(true).field("name", f.name).field("size", f.capacity).field("reserved", f.reserved).field("base", f.base).end_object();
+  w.end_array();
+  w.field("weight_bytes", weight_bytes);
+  w.end_object();
+  return w.str();
 }
 
 std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const std::string& model,
