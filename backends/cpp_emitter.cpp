@@ -256,6 +256,11 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
                                                 opts.persist_area.program_size);
     extras.learned_state_bytes = st.learned.bytes();
   }
+  if (opts.active_learning.enabled()) {
+    // memory.json: the buffer is static RAM next to the arenas (reserved before planning).
+    extras.byte_counts.push_back({"active_learning_bytes", r.al_ram_bytes});
+    extras.byte_counts.push_back({"active_learning_buffer_bytes", r.al_state_bytes});
+  }
   if (opts.enrol.classes > 0) extras.static_state.push_back({"enrol.prototypes", r.enrol_region, opts.enrol.ram_bytes});
   for (auto& f : memory_report_files(g, r.plan, opts.name, r.weight_bytes, opts.memory, extras))
     r.files.push_back(std::move(f));
@@ -274,11 +279,6 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
   }
   if (opts.training) r.files.push_back(training_report(st));
   if (opts.active_learning.enabled()) {
-    // memory.json: the buffer is static RAM next to the arenas (reserved before planning).
-    for (auto& f : r.files)
-      if (f.path == "memory.json" && f.contents.rfind("{\n", 0) == 0)
-        f.contents.insert(2, fmt::format("  \"active_learning_bytes\": {},\n  \"active_learning_buffer_bytes\": {},\n",
-                                         r.al_ram_bytes, r.al_state_bytes));
     r.files.push_back(active_learning_report(st));
   }
   for (auto& f : kernel_headers(used_headers(st))) r.files.push_back(std::move(f));

@@ -166,6 +166,7 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
   for (const auto& f : ex.flash)
     w.begin_object(true).field("name", f.name).field("size", f.capacity).field("reserved", f.reserved).field("base", f.base).end_object();
   w.end_array();
+  for (const auto& [k, v] : ex.byte_counts) w.field(k, v);
   w.field("weight_bytes", weight_bytes);
   w.end_object();
   return w.str();

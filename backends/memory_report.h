@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cpp_emitter.h"
@@ -32,6 +33,8 @@ struct ReportExtras {
   // --persist-area: the storage area of save_state()/load_state() (not RAM: reported and given
   // to the linker as symbols + checks; the target's region was reduced by its size).
   const PersistArea* persist_area = nullptr;
+  // Further byte counts of a feature, as top-level memory.json fields ("active_learning_bytes", ...).
+  std::vector<std::pair<std::string, uint64_t>> byte_counts;
   uint64_t persist_needed = 0;      // bytes the two slots take
   size_t learned_state_bytes = 0;   // kLearnedStateBytes
   // The target's flash regions (weights go to the largest) and, once linked (`run --target`),
