@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Over 500 lines on purpose: one script per QDQ model family with its independent numpy integer
+# reference; the reference helpers are shared by every case below.
 """QDQ import test: quantized ONNX models (QuantizeLinear/DequantizeLinear around float ops,
 int8 per-channel weights, int8 per-tensor activations, int32 biases) compile to tinyodlc's
 integer kernels and match an independent numpy integer reference bit-exactly.

@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: one test case per behaviour of one layer (a catalogue read by
+// section); splitting it would only scatter the cases of the same OpDefs / importer.
 // Tests of the ONNX frontend: TensorProto conversion (all storage forms), .pb tensor files,
 // model import (real ONNX node-test models and models built here with the protobuf API), and
 // precise errors on malformed or unsupported input.

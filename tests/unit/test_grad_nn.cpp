@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: one test case per behaviour of one layer (a catalogue read by
+// section); splitting it would only scatter the cases of the same OpDefs / importer.
 // Gradient rules of the NN family (conv, pooling, normalization, softmax, activations and the
 // unary elementwise ops, Clip, Pow), checked against central finite differences in double
 // precision (grad_check.h), plus the structure of what the rules emit.

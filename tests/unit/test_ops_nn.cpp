@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: one test case per behaviour of one layer (a catalogue read by
+// section); splitting it would only scatter the cases of the same OpDefs / importer.
 // Unit tests of the compute-heavy NN operators (Conv, ConvTranspose, Gemm, MatMul, pooling,
 // normalizations, Softmax/LogSoftmax): shape inference, validation errors, and numerics of
 // the reference kernels (through ir::evaluate_node) against naive implementations written

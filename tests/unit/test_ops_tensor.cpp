@@ -1,3 +1,5 @@
+// Over 500 lines on purpose: one test case per behaviour of one layer (a catalogue read by
+// section); splitting it would only scatter the cases of the same OpDefs / importer.
 // Unit tests of the shape, data-movement, reduction and generator operators
 // (ir/ops/{shape_ops,movement,reduce,generators}.cpp). Every node is built by hand, inferred
 // and evaluated through its kernel (ir::evaluate_node); expected values come from the ONNX
