@@ -33,11 +33,7 @@ int fail(const char* what, const char* detail) { return tinyodlc_harness::fail("
 
 int main(int, char**) {
   // Command line "tinyodlc DIR": everything after the first space is the folder.
-  char cmd[sizeof g_dir + 16];
-  if (tinyodlc_sh_cmdline(cmd, sizeof cmd) != 0) return fail("cannot read the semihosting command line", "");
-  const char* sp = strchr(cmd, ' ');
-  if (!sp || strlen(sp + 1) >= sizeof g_dir) return fail("expected the command line 'tinyodlc DIR', got: ", cmd);
-  strcpy(g_dir, sp + 1);
+  if (int rc = tinyodlc_harness::read_dir_arg("tinyodlc harness")) return rc;
 
   const void* inputs[m::kNumInputs + 1] = {nullptr};
   void* outputs[m::kNumOutputs + 1] = {nullptr};

@@ -45,6 +45,16 @@ inline int fail(const char* who, const char* what, const char* detail) {
   return 2;
 }
 
+// Reads the semihosting command line "tinyodlc DIR" into g_dir. 0, or fail()'s status.
+inline int read_dir_arg(const char* who) {
+  char cmd[sizeof g_dir + 16];
+  if (tinyodlc_sh_cmdline(cmd, sizeof cmd) != 0) return fail(who, "cannot read the semihosting command line", "");
+  const char* sp = strchr(cmd, ' ');
+  if (!sp || strlen(sp + 1) >= sizeof g_dir) return fail(who, "expected the command line 'tinyodlc DIR', got: ", cmd);
+  strcpy(g_dir, sp + 1);
+  return 0;
+}
+
 // One "key value" line of target_stats.txt.
 inline void put_stat(int h, const char* key, uint64_t v) {
   char num[24];
