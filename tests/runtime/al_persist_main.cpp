@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "nor_sim.h"
+#include "persist_test_io.h"
 #include TINYODLC_MODEL_HEADER
 
 #ifdef __arm__
@@ -43,6 +44,11 @@ namespace m = TINYODLC_MODEL_NS;
 
 namespace {
 
+using persist_test::fmt_u;
+using persist_test::read_file;
+using persist_test::say;
+using persist_test::write_file;
+
 constexpr uint32_t kErase = 4096, kProgram = 8;
 constexpr uint32_t kArea = tinyodlc::storage::area_bytes(m::kLearnedStateBytes, kErase, kProgram);
 constexpr uint32_t kHeader = 24;  // header span with 8-byte program units
@@ -53,56 +59,6 @@ constexpr uint32_t kTraceMax = 1024;
 int32_t g_trace[kTraceMax];
 uint32_t g_nt = 0;
 alignas(16) uint8_t g_dump[2 * m::kLearnedStateBytes + kTraceMax * 4 + 4096];
-
-void say(const char* s) {
-#ifdef __arm__
-  tinyodlc_sh_puts(s);
-#else
-  fputs(s, stderr);
-#endif
-}
-
-char* fmt_u(char* buf, uint32_t v) {
-  char t[12];
-  int n = 0;
-  do t[n++] = static_cast<char>('0' + v % 10); while ((v /= 10) != 0);
-  int i = 0;
-  while (n) buf[i++] = t[--n];
-  buf[i] = 0;
-  return buf;
-}
-
-bool read_file(const char* path, void* dst, uint32_t n) {
-  memset(dst, 0xFF, n);
-#ifdef __arm__
-  const int h = tinyodlc_sh_open(path, "rb");
-  if (h < 0) return false;
-  const bool ok = tinyodlc_sh_flen(h) == static_cast<long>(n) && tinyodlc_sh_read(h, dst, n) == n;
-  tinyodlc_sh_close(h);
-  return ok;
-#else
-  FILE* f = fopen(path, "rb");
-  if (!f) return false;
-  const size_t got = fread(dst, 1, n, f);
-  fclose(f);
-  return got == n;
-#endif
-}
-
-bool write_file(const char* path, const void* src, uint32_t n) {
-#ifdef __arm__
-  const int h = tinyodlc_sh_open(path, "wb");
-  if (h < 0) return false;
-  const bool ok = tinyodlc_sh_write(h, src, n) == n;
-  tinyodlc_sh_close(h);
-  return ok;
-#else
-  FILE* f = fopen(path, "wb");
-  if (!f) return false;
-  const bool ok = fwrite(src, 1, n, f) == n;
-  return fclose(f) == 0 && ok;
-#endif
-}
 
 void trace(int32_t v) {
   if (g_nt < kTraceMax) g_trace[g_nt++] = v;
@@ -332,27 +288,4 @@ int run(const char* mode, const char* image, const char* out) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-#ifdef __arm__
-  // Semihosting command line: "tinyodlc MODE IMAGE OUT".
-  static char cmd[1024];
-  (void)argc;
-  (void)argv;
-  if (tinyodlc_sh_cmdline(cmd, sizeof cmd) != 0) return 3;
-  char* tok[4] = {nullptr};
-  int nt = 0;
-  for (char* p = cmd; *p && nt < 4;) {
-    while (*p == ' ') *p++ = 0;
-    if (!*p) break;
-    tok[nt++] = p;
-    while (*p && *p != ' ') ++p;
-  }
-  if (nt != 4) return 3;
-  const int rc = run(tok[1], tok[2], tok[3]);
-#else
-  if (argc != 4) return 3;
-  const int rc = run(argv[1], argv[2], argv[3]);
-#endif
-  say(rc == 0 ? "al_persist_main: ok\n" : "al_persist_main: FAILED\n");
-  return rc;
-}
+int main(int argc, char** argv) { return persist_test::main_mode_image_out(argc, argv, run, "al_persist_main"); }

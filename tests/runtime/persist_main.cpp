@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "nor_sim.h"
+#include "persist_test_io.h"
 #include TINYODLC_MODEL_HEADER
 
 #ifdef __arm__
@@ -34,65 +35,17 @@ namespace m = TINYODLC_MODEL_NS;
 
 namespace {
 
+using persist_test::fmt_u;
+using persist_test::read_file;
+using persist_test::say;
+using persist_test::write_file;
+
 constexpr uint32_t kErase = 4096, kProgram = 8;
 constexpr uint32_t kArea = tinyodlc::storage::area_bytes(m::kLearnedStateBytes, kErase, kProgram);
 uint8_t g_flash[kArea];
 uint8_t g_scratch[kArea];
 alignas(16) uint8_t g_io[256 * 1024];
 alignas(16) uint8_t g_dump[m::kTrainableCount * 4 + m::kLearnedStateBytes + 64 * 1024];
-
-char* fmt_u(char* buf, uint32_t v) {
-  char t[12];
-  int n = 0;
-  do t[n++] = static_cast<char>('0' + v % 10); while ((v /= 10) != 0);
-  int i = 0;
-  while (n) buf[i++] = t[--n];
-  buf[i] = 0;
-  return buf;
-}
-
-void say(const char* s) {
-#ifdef __arm__
-  tinyodlc_sh_puts(s);
-#else
-  fputs(s, stderr);
-#endif
-}
-
-// Reads a flash image of exactly n bytes (exact) or of at most n bytes (the rest erased).
-bool read_file(const char* path, void* dst, uint32_t n, bool exact = true) {
-  memset(dst, 0xFF, n);
-#ifdef __arm__
-  const int h = tinyodlc_sh_open(path, "rb");
-  if (h < 0) return false;
-  const long len = tinyodlc_sh_flen(h);
-  const uint32_t want = len >= 0 && static_cast<uint32_t>(len) < n ? static_cast<uint32_t>(len) : n;
-  const bool ok = (exact ? len == static_cast<long>(n) : len >= 0) && tinyodlc_sh_read(h, dst, want) == want;
-  tinyodlc_sh_close(h);
-  return ok;
-#else
-  FILE* f = fopen(path, "rb");
-  if (!f) return false;
-  const size_t got = fread(dst, 1, n, f);
-  fclose(f);
-  return exact ? got == n : true;
-#endif
-}
-
-bool write_file(const char* path, const void* src, uint32_t n) {
-#ifdef __arm__
-  const int h = tinyodlc_sh_open(path, "wb");
-  if (h < 0) return false;
-  const bool ok = tinyodlc_sh_write(h, src, n) == n;
-  tinyodlc_sh_close(h);
-  return ok;
-#else
-  FILE* f = fopen(path, "wb");
-  if (!f) return false;
-  const bool ok = fwrite(src, 1, n, f) == n;
-  return fclose(f) == 0 && ok;
-#endif
-}
 
 // Sample k: deterministic pseudo-random inputs in [-1, 1) (float from integers, no double),
 // label k % 2.
@@ -297,27 +250,4 @@ int run(const char* mode, const char* image, const char* out) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-#ifdef __arm__
-  // Semihosting command line: "tinyodlc MODE IMAGE OUT".
-  static char cmd[1024];
-  (void)argc;
-  (void)argv;
-  if (tinyodlc_sh_cmdline(cmd, sizeof cmd) != 0) return 3;
-  char* tok[4] = {nullptr};
-  int nt = 0;
-  for (char* p = cmd; *p && nt < 4;) {
-    while (*p == ' ') *p++ = 0;
-    if (!*p) break;
-    tok[nt++] = p;
-    while (*p && *p != ' ') ++p;
-  }
-  if (nt != 4) return 3;
-  const int rc = run(tok[1], tok[2], tok[3]);
-#else
-  if (argc != 4) return 3;
-  const int rc = run(argv[1], argv[2], argv[3]);
-#endif
-  say(rc == 0 ? "persist_main: ok\n" : "persist_main: FAILED\n");
-  return rc;
-}
+int main(int argc, char** argv) { return persist_test::main_mode_image_out(argc, argv, run, "persist_main"); }
