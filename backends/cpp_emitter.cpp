@@ -192,12 +192,16 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
     st.learned.add({"enrol.prototypes", "&g_enrol_store.state_", static_cast<size_t>(k * d * 4 + k * 4),
                     fmt::format("f32[{0},{1}] sums of the l2-normalised embeddings {2}, u32[{0}] sample counts "
                                 "(prototype = l2normalize(sum / count))", k, d, opts.enrol.embedding)});
+    // The verification threshold: set_threshold() / calibrate_threshold() results survive a reboot.
+    st.learned.add({"enrol.threshold", "&g_enrol_threshold", 4, "f32 verify() threshold (set_threshold())"});
     st.learned.add_after_load("    g_enrol_store.refresh();\n");
-    st.learned.add_reset("    g_enrol_store.reset();\n");
+    st.learned.add_reset(fmt::format("    g_enrol_store.reset();\n    g_enrol_threshold = {};\n",
+                                     ir::cpp_literal(opts.enrol.threshold)));
     enrol_include = fmt::format(
         "#include \"tinyodlc/runtime/prototypes.h\"\n\nnamespace {0} {{\n"
-        "// The prototype store of {0}_enrol.cpp: learned state (docs/enrolment.md).\n"
-        "extern tinyodlc::runtime::PrototypeStore<{1}, {2}> g_enrol_store;\n}}  // namespace {0}\n",
+        "// The prototype store and threshold of {0}_enrol.cpp: learned state (docs/enrolment.md).\n"
+        "extern tinyodlc::runtime::PrototypeStore<{1}, {2}> g_enrol_store;\nextern float g_enrol_threshold;\n"
+        "}}  // namespace {0}\n",
         opts.name, k, d);
     if (!st.runtime_prototypes.empty())
       vars["state_decl"] += fmt::format(

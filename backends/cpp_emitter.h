@@ -85,6 +85,7 @@ struct EmitOptions {
     int64_t dim = 0;
     std::string embedding;  // the graph output, with its type, for the layout descriptor
     size_t ram_bytes = 0;   // store + output buffers of the glue
+    float threshold = 0.5f;  // the compiled verify() threshold (learned state: reset_trainable() restores it)
     // > 0 (a training build with --loss cosine-prototype): the training graph's constant
     // 'loss.prototypes' ([D, K], scale * prototypes^T) is a RAM array filled from the store
     // before every training step, with this scale; classes without a sample give zero logits.

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/kernel_call.h"
 #include "support/embedded.h"
 #include "support/template_engine.h"
 
@@ -47,6 +48,7 @@ EmitOptions::Enrol enrol_emit_options(const ir::Graph& g, const EnrolOptions& o)
   r.classes = o.classes;
   r.dim = emb->numel();
   r.embedding = fmt::format("'{}' {}", emb->name, emb->type_str());
+  r.threshold = o.threshold;
   r.ram_bytes = store_bytes(o.classes, r.dim);
   for (const ir::Value* v : g.outputs) r.ram_bytes += (std::max<size_t>(v->nbytes(), 1) + 15) / 16 * 16;
   return r;
@@ -66,7 +68,7 @@ std::vector<GeneratedFile> emit_enrol_glue(const ir::Graph& g, const EnrolOption
   v["classes"] = std::to_string(o.classes);
   v["dim"] = std::to_string(dim);
   v["store_bytes"] = std::to_string(store_bytes(o.classes, dim));
-  v["threshold"] = fmt::format("{}f", o.threshold);
+  v["threshold"] = ir::cpp_literal(o.threshold);  // "1.0f", not "1f"
   std::vector<std::string> params, args, generic, outs;
   std::string buffers;
   for (size_t k = 0; k < g.inputs.size(); ++k) {

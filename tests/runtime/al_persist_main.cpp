@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "nor_sim.h"
-#include "persist_test_io.h"
+#include "persist_session.h"
 #include TINYODLC_MODEL_HEADER
 
 #ifdef __arm__
@@ -44,49 +44,25 @@ namespace m = TINYODLC_MODEL_NS;
 
 namespace {
 
-using persist_test::fmt_u;
-using persist_test::read_file;
-using persist_test::say;
-using persist_test::write_file;
-
 constexpr uint32_t kErase = 4096, kProgram = 8;
 constexpr uint32_t kArea = tinyodlc::storage::area_bytes(m::kLearnedStateBytes, kErase, kProgram);
-constexpr uint32_t kHeader = 24;  // header span with 8-byte program units
 uint8_t g_flash[kArea];
 uint8_t g_scratch[kArea];
 alignas(16) uint8_t g_io[64 * 1024];
-constexpr uint32_t kTraceMax = 1024;
-int32_t g_trace[kTraceMax];
-uint32_t g_nt = 0;
-alignas(16) uint8_t g_dump[2 * m::kLearnedStateBytes + kTraceMax * 4 + 4096];
+int32_t g_trace_v[1024];
+persist_test::Trace g_trace = {g_trace_v, 1024, 0};
+uint8_t g_state_a[m::kLearnedStateBytes];
+alignas(16) uint8_t g_dump[2 * m::kLearnedStateBytes + sizeof g_trace_v + 4096];
 
-void trace(int32_t v) {
-  if (g_nt < kTraceMax) g_trace[g_nt++] = v;
-}
-int32_t bits(float f) {
-  int32_t b;
-  memcpy(&b, &f, 4);
-  return b;
-}
+void trace(int32_t v) { g_trace.add(v); }
+int32_t bits(float f) { return persist_test::float_bits(f); }
 
-// Stream sample k: deterministic pseudo-random inputs (float from integers, no double). A third
-// of the samples are scaled down, so that the model's confidence (the scores) varies.
+// Stream sample k: deterministic pseudo-random inputs. A third of the samples are scaled down,
+// so that the model's confidence (the scores) varies.
 const void* g_inputs[m::kNumInputs];
 void make_sample(uint32_t k) {
-  uint32_t off = 0, x = 0x2545Fu + k * 0x9E3779B9u;
-  const float scale = k % 3 == 0 ? 0.05f : 1.0f;
-  for (int i = 0; i < m::kNumInputs; ++i) {
-    const size_t bytes = m::kInputs[i].bytes;
-    float* p = reinterpret_cast<float*>(g_io + off);
-    for (size_t j = 0; j < bytes / 4; ++j) {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      p[j] = scale * static_cast<float>(static_cast<int32_t>(x >> 8) - (1 << 23)) * (1.0f / 8388608.0f);
-    }
-    g_inputs[i] = p;
-    off += static_cast<uint32_t>((bytes + 15) / 16 * 16);
-  }
+  persist_test::make_inputs(m::kInputs, m::kNumInputs, 0x2545Fu + k * 0x9E3779B9u, k % 3 == 0 ? 0.05f : 1.0f, g_io,
+                            g_inputs);
 }
 
 void offer(uint32_t first, uint32_t n) {
@@ -140,25 +116,8 @@ void phase_b() {
   label_pending(1, 3);
 }
 
-// The learned state as save_state() writes it, into dst (kLearnedStateBytes).
-bool capture(uint8_t* dst) {
-  norsim::Nor nor;
-  norsim::init(nor, g_scratch, kArea, kErase, kProgram);
-  if (m::save_state(norsim::port(nor)) != 0) return false;
-  memcpy(dst, g_scratch + kHeader, m::kLearnedStateBytes);
-  return true;
-}
-
-// OUT: [state after A][trace count][trace][final state][invoke() output 0 on sample 0].
-int finish(const char* out, const uint8_t* state_a) {
-  uint32_t n = 0;
-  memcpy(g_dump, state_a, m::kLearnedStateBytes);
-  n += m::kLearnedStateBytes;
-  memcpy(g_dump + n, &g_nt, 4);
-  memcpy(g_dump + n + 4, g_trace, g_nt * 4);
-  n += 4 + g_nt * 4;
-  if (!capture(g_dump + n)) return 10;
-  n += m::kLearnedStateBytes;
+// After the final state in OUT: invoke()'s output 0 on sample 0.
+int32_t append_output(uint8_t* dst, uint32_t room) {
   make_sample(0);
   alignas(16) static uint8_t outs_buf[4096];
   void* outs[m::kNumOutputs + 1] = {nullptr};
@@ -167,11 +126,15 @@ int finish(const char* out, const uint8_t* state_a) {
     outs[i] = outs_buf + o;
     o += static_cast<uint32_t>((m::kOutputs[i].bytes + 15) / 16 * 16);
   }
-  if (o > sizeof outs_buf || m::invoke_generic(g_inputs, outs) != 0) return 11;
-  memcpy(g_dump + n, outs[0], m::kOutputs[0].bytes);
-  n += static_cast<uint32_t>(m::kOutputs[0].bytes);
-  return write_file(out, g_dump, n) ? 0 : 12;
+  if (o > sizeof outs_buf || m::kOutputs[0].bytes > room || m::invoke_generic(g_inputs, outs) != 0) return -1;
+  memcpy(dst, outs[0], m::kOutputs[0].bytes);
+  return static_cast<int32_t>(m::kOutputs[0].bytes);
 }
+
+const persist_test::Session g_session = {g_flash, g_scratch, kArea, kErase, kProgram, m::kLearnedStateBytes,
+                                         m::save_state, m::load_state, phase_a, phase_b, append_output, &g_trace,
+                                         g_state_a, g_dump, sizeof g_dump};
+bool capture(uint8_t* dst) { return persist_test::capture(g_session, dst); }
 
 uint8_t g_old[m::kLearnedStateBytes], g_new[m::kLearnedStateBytes], g_got[m::kLearnedStateBytes];
 uint8_t g_before[kArea], g_after[kArea];
@@ -204,86 +167,28 @@ void scramble() {
   m::al_set_seed(12345u);
 }
 
+View g_v_old, g_v_new;
+bool api_matches(bool new_state) { return same(view(), new_state ? g_v_new : g_v_old); }
+
 int power_cuts() {
   norsim::Nor nor;
   norsim::init(nor, g_flash, kArea, kErase, kProgram);
   const tinyodlc::StoragePort port = norsim::port(nor);
   phase_a();
   if (m::save_state(port) != 0 || !capture(g_old)) return 70;
-  const View v_old = view();
-  memcpy(g_before, g_flash, kArea);
+  g_v_old = view();
   label_pending(1, 5);  // the AL block changes: one more label, more offers (params unchanged)
   offer(30, 4);
-  const View v_new = view();
+  g_v_new = view();
   if (!capture(g_new) || memcmp(g_old, g_new, sizeof(g_old)) == 0) return 71;
-  norsim::reboot(nor);
-  if (m::save_state(port) != 0) return 72;  // a clean save: its call count, and the "new" image
-  const uint32_t calls = nor.calls;
-  memcpy(g_after, g_flash, kArea);
-  uint32_t olds = 0, news = 0;
-  for (uint32_t k = 1; k <= calls; ++k) {
-    memcpy(g_flash, g_after, kArea);  // RAM state = new (restored from the clean save's image)
-    norsim::reboot(nor);
-    scramble();
-    if (m::load_state(port) != 0) return 73;
-    memcpy(g_flash, g_before, kArea);
-    norsim::reboot(nor);
-    nor.cut_at = k;
-    nor.rng = 0x51ED270Bu * k;
-    if (m::save_state(port) >= 0) return 74;  // the cut save fails
-    norsim::reboot(nor);
-    scramble();  // reboot: RAM state lost
-    if (m::load_state(port) != 0) return 75;
-    if (!capture(g_got)) return 76;
-    const View v = view();
-    if (memcmp(g_got, g_old, sizeof(g_got)) == 0 && same(v, v_old)) ++olds;
-    else if (memcmp(g_got, g_new, sizeof(g_got)) == 0 && same(v, v_new)) ++news;
-    else return 77;
-  }
-  char line[96], num[24];
-  strcpy(line, "power cuts: ");
-  strcat(line, fmt_u(num, calls));
-  strcat(line, " (old state ");
-  strcat(line, fmt_u(num, olds));
-  strcat(line, ", new state ");
-  strcat(line, fmt_u(num, news));
-  strcat(line, ")\n");
-  say(line);
-  // A cut during the header's program call may still leave a complete header (the tear model
-  // of nor_sim.h), so "new" is possible but not required; every cut must give one of the two.
-  return nor.violations == 0 && olds + news == calls && olds > 0 && calls > 10 ? 0 : 78;
+  const persist_test::CutRun r = {&nor, g_before, g_after, g_old, g_new, g_got, scramble, api_matches};
+  return persist_test::power_cut_loop(g_session, r);
 }
 
-uint8_t g_state_a[m::kLearnedStateBytes];
-
 int run(const char* mode, const char* image, const char* out) {
-  norsim::Nor nor;
-  norsim::init(nor, g_flash, kArea, kErase, kProgram);
-  const tinyodlc::StoragePort port = norsim::port(nor);
   if (strcmp(mode, "cuts") == 0) return power_cuts();
-  if (strcmp(mode, "full") == 0) {
-    phase_a();
-    if (!capture(g_state_a)) return 20;
-    g_nt = 0;
-    phase_b();
-    return finish(out, g_state_a);
-  }
-  if (strcmp(mode, "first") == 0) {
-    if (m::load_state(port) != 1) return 30;  // erased flash: no state
-    phase_a();
-    if (m::save_state(port) != 0 || nor.violations != 0) return 31;
-    if (!capture(g_state_a)) return 32;
-    if (!write_file(image, g_flash, kArea)) return 33;
-    return write_file(out, g_state_a, m::kLearnedStateBytes) ? 0 : 34;
-  }
-  if (strcmp(mode, "resume") == 0 || strcmp(mode, "noload") == 0) {
-    if (!read_file(image, g_flash, kArea)) return 40;
-    if (strcmp(mode, "resume") == 0 && m::load_state(port) != 0) return 41;
-    if (!capture(g_state_a)) return 42;
-    phase_b();
-    return finish(out, g_state_a);
-  }
-  return 2;
+  const int rc = persist_test::run_phases(g_session, mode, image, out);
+  return rc < 0 ? 2 : rc;
 }
 
 }  // namespace

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "nor_sim.h"
-#include "persist_test_io.h"
+#include "persist_session.h"
 #include TINYODLC_MODEL_HEADER
 
 #ifdef __arm__
@@ -35,7 +35,6 @@ namespace m = TINYODLC_MODEL_NS;
 
 namespace {
 
-using persist_test::fmt_u;
 using persist_test::read_file;
 using persist_test::say;
 using persist_test::write_file;
@@ -47,24 +46,11 @@ uint8_t g_scratch[kArea];
 alignas(16) uint8_t g_io[256 * 1024];
 alignas(16) uint8_t g_dump[m::kTrainableCount * 4 + m::kLearnedStateBytes + 64 * 1024];
 
-// Sample k: deterministic pseudo-random inputs in [-1, 1) (float from integers, no double),
-// label k % 2.
+// Sample k: deterministic pseudo-random inputs in [-1, 1), label k % 2.
 const void* g_inputs[m::kNumInputs + 1];
 int64_t g_label;
 void make_sample(uint32_t k) {
-  uint32_t off = 0, x = 0x12345u + k * 0x9E3779B9u;
-  for (int i = 0; i < m::kNumInputs; ++i) {
-    const size_t bytes = m::kInputs[i].bytes;
-    float* p = reinterpret_cast<float*>(g_io + off);
-    for (size_t j = 0; j < bytes / 4; ++j) {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      p[j] = static_cast<float>(static_cast<int32_t>(x >> 8) - (1 << 23)) * (1.0f / 8388608.0f);
-    }
-    g_inputs[i] = p;
-    off += static_cast<uint32_t>((bytes + 15) / 16 * 16);
-  }
+  persist_test::make_inputs(m::kInputs, m::kNumInputs, 0x12345u + k * 0x9E3779B9u, 1.0f, g_io, g_inputs);
   g_label = static_cast<int64_t>(k % 2);
   g_inputs[m::kNumInputs] = &g_label;
 }
@@ -77,15 +63,17 @@ void train(uint32_t first, uint32_t n) {
   }
 }
 
+// Only capture() and power_cut_loop() of the session are used (this test has its own modes).
+const persist_test::Session g_session = {g_flash, g_scratch, kArea, kErase, kProgram, m::kLearnedStateBytes,
+                                         m::save_state, m::load_state, nullptr, nullptr, nullptr, nullptr,
+                                         nullptr, nullptr, 0};
+bool capture(uint8_t* dst) { return persist_test::capture(g_session, dst); }
+
 int dump(const char* path) {
   uint32_t n = 0;
   memcpy(g_dump, m::trainable_data(), m::kTrainableCount * 4);
   n += m::kTrainableCount * 4;
-  // The learned state as save_state() writes it, from a fresh (erased) area: slot 0.
-  norsim::Nor nor;
-  norsim::init(nor, g_scratch, kArea, kErase, kProgram);
-  if (m::save_state(norsim::port(nor)) != 0) return 10;
-  memcpy(g_dump + n, g_scratch + 24, m::kLearnedStateBytes);  // header span: 24 bytes (8-byte units)
+  if (!capture(g_dump + n)) return 10;  // the learned state as save_state() writes it
   n += m::kLearnedStateBytes;
   make_sample(0);
   void* outs[m::kNumOutputs + 1] = {nullptr};
@@ -98,15 +86,6 @@ int dump(const char* path) {
   memcpy(g_dump + n, outs[0], m::kOutputs[0].bytes);
   n += static_cast<uint32_t>(m::kOutputs[0].bytes);
   return write_file(path, g_dump, n) ? 0 : 12;
-}
-
-// The learned state as save_state() writes it, into dst (kLearnedStateBytes).
-bool capture(uint8_t* dst) {
-  norsim::Nor nor;
-  norsim::init(nor, g_scratch, kArea, kErase, kProgram);
-  if (m::save_state(norsim::port(nor)) != 0) return false;
-  memcpy(dst, g_scratch + 24, m::kLearnedStateBytes);
-  return true;
 }
 
 uint8_t g_old[m::kLearnedStateBytes], g_new[m::kLearnedStateBytes], g_got[m::kLearnedStateBytes];
@@ -124,42 +103,10 @@ int power_cuts() {
   if (!capture(g_got) || memcmp(g_old, g_got, sizeof(g_old)) != 0) return 68;
   train(0, 3);
   if (m::save_state(port) != 0 || !capture(g_old)) return 70;
-  memcpy(g_before, g_flash, kArea);
   train(3, 1);
   if (!capture(g_new) || memcmp(g_old, g_new, sizeof(g_old)) == 0) return 71;
-  norsim::reboot(nor);
-  if (m::save_state(port) != 0) return 72;  // clean save: its call count, and the "new" image
-  const uint32_t calls = nor.calls;
-  memcpy(g_after, g_flash, kArea);
-  uint32_t olds = 0, news = 0;
-  for (uint32_t k = 1; k <= calls; ++k) {
-    memcpy(g_flash, g_after, kArea);  // RAM state = new (restored from the clean save's image)
-    norsim::reboot(nor);
-    m::reset_trainable();
-    if (m::load_state(port) != 0) return 73;
-    memcpy(g_flash, g_before, kArea);
-    norsim::reboot(nor);
-    nor.cut_at = k;
-    nor.rng = 0x51ED270Bu * k;
-    if (m::save_state(port) >= 0) return 74;  // the cut save fails
-    norsim::reboot(nor);
-    m::reset_trainable();  // reboot: RAM state lost
-    if (m::load_state(port) != 0) return 75;
-    if (!capture(g_got)) return 76;
-    if (memcmp(g_got, g_old, sizeof(g_got)) == 0) ++olds;
-    else if (memcmp(g_got, g_new, sizeof(g_got)) == 0) ++news;
-    else return 77;
-  }
-  char line[96], num[24];
-  strcpy(line, "power cuts: ");
-  strcat(line, fmt_u(num, calls));
-  strcat(line, " (old state ");
-  strcat(line, fmt_u(num, olds));
-  strcat(line, ", new state ");
-  strcat(line, fmt_u(num, news));
-  strcat(line, ")\n");
-  say(line);
-  return nor.violations == 0 && olds + news == calls && calls > 10 ? 0 : 78;
+  const persist_test::CutRun r = {&nor, g_before, g_after, g_old, g_new, g_got, m::reset_trainable, nullptr};
+  return persist_test::power_cut_loop(g_session, r);
 }
 
 int run(const char* mode, const char* image, const char* out) {

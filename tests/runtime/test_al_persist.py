@@ -20,38 +20,19 @@ For each, on the host and on a Cortex-M4 in QEMU (tests/runtime/al_persist_main.
     old or the new state (with the API's budget / held / pending views matching it);
   * host and M4 traces: reported (identical selections expected for the float build).
 """
-import argparse, os, re, struct, subprocess, sys, tempfile, time
+import os, re, struct, sys, tempfile, time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(HERE, "target"))
-import run_m4  # noqa: E402
+sys.path.insert(0, HERE)
+from persist_harness import check, parse_args, constant, host_program, m4_program, reboot_scenario, sh, summary  # noqa: E402
 
 KWS_DIR = os.path.join(ROOT, "examples/models/tinysv/kws_train_op13")
 KWS = os.path.join(KWS_DIR, "kws_train_op13.onnx")
 NS = "kws_train_op13"
 BUFFER, BUDGET = 4, 3
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{(': ' + detail) if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}")
-    return r.stdout
-
-
-def constant(h, name):
-    m = re.search(rf"{name} = (0x[0-9A-Fa-f]+|\d+)u?;", h)
-    return int(m.group(1), 0) if m else None
 
 
 def al_block(state, k, sample_bytes):
@@ -77,20 +58,11 @@ def al_block(state, k, sample_bytes):
 
 def scenario(label, run, nbytes, sample_bytes, rv):
     d = tempfile.mkdtemp(prefix="al_persist_")
-    img, full, first, resume, noload = (os.path.join(d, n) for n in ("flash.img", "full.bin", "first.bin",
-                                                                     "resume.bin", "noload.bin"))
     t = time.time()
-    rc = [run("full", img, full), run("first", img, first), run("resume", img, resume), run("noload", img, noload)]
-    check(f"{label}: runs succeed (full, first + save, resume after load, control without load)",
-          rc == [0, 0, 0, 0], str(rc))
-    if rc != [0, 0, 0, 0]:
+    got = reboot_scenario(label, run, d, nbytes, "offer, save, reboot, load, label + train + offer + reset")
+    if got is None:
         return None
-    f, s, r, c = (open(p, "rb").read() for p in (full, first, resume, noload))
-    check(f"{label}: loaded state == saved state, bit for bit ({nbytes} bytes)", r[:nbytes] == s)
-    check(f"{label}: state after phase A: reboot + load == no reboot", f[:nbytes] == s)
-    check(f"{label}: offer, save, reboot, load, label + train + offer + reset == no reboot: trace, final state and "
-          f"output bit for bit ({len(f)} bytes)", f == r)
-    check(f"{label}: control (reboot without load_state) differs", f[nbytes:] != c[nbytes:])
+    f, s = got
     blk = al_block(s, BUFFER, sample_bytes)
     st = blk["status"].tolist()
     check(f"{label}: saved al.buffer: 2 labelled (+ {st.count(1)} pending), budget 1, seed 0xC0FFEE, 10 offered",
@@ -103,7 +75,7 @@ def scenario(label, run, nbytes, sample_bytes, rv):
     n = struct.unpack_from("<I", f, nbytes)[0]
     tr = np.frombuffer(f, np.int32, n, nbytes + 4)
     check(f"{label}: the trace records budget exhaustion (-1) in phase B", (tr == -1).any(), str(tr[:12].tolist()))
-    cut = run("cuts", img, os.path.join(d, "unused"))
+    cut = run("cuts", os.path.join(d, "flash.img"), os.path.join(d, "unused"))
     check(f"{label}: power cut at every erase/program call of save_state(): old or new state after reboot", cut == 0,
           f"exit {cut}")
     print(f"info {label}: {time.time() - t:.1f} s")
@@ -111,13 +83,7 @@ def scenario(label, run, nbytes, sample_bytes, rv):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tinyodlc", required=True)
-    ap.add_argument("--work", default=None)
-    ap.add_argument("--no-target", action="store_true")
-    a = ap.parse_args()
-    work = a.work or tempfile.mkdtemp(prefix="al_persist_model_")
-    os.makedirs(work, exist_ok=True)
+    a, work = parse_args("al_persist_model_")
     tempfile.tempdir = work  # the scenarios' scratch folders go inside the work folder, not /tmp
     common = ["--loss-output", "logits", "--trainable-last", "1", "--optimizer", "adam", "--lr", "0.01",
               "--al-buffer", str(BUFFER), "--al-budget", str(BUDGET)]
@@ -139,29 +105,18 @@ def main():
         check(f"{label}: al.buffer is a learned-state block", "al.buffer" in cpp)
         defs = [f'TINYODLC_MODEL_HEADER="{NS}.h"', f"TINYODLC_MODEL_NS={NS}"]
         src = [os.path.join(HERE, "al_persist_main.cpp"), os.path.join(out, NS + ".cpp")]
-        exe = os.path.join(out, "al_persist_host")
-        sh(["g++", "-O2", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-I", out, "-I", HERE]
-           + [f"-D{d}" for d in defs] + src + ["-o", exe])
-        host = scenario(f"{label} (host)", lambda mode, img, o: subprocess.run([exe, mode, img, o]).returncode,
-                        nbytes, sample, rv)
+        host_run = host_program(out, defs, src, os.path.join(out, "al_persist_host"))
+        host = scenario(f"{label} (host)", host_run, nbytes, sample, rv)
         if a.no_target:
             continue
-        elf = run_m4.build(src, [HERE], os.path.join(out, "m4"), defs, forbid_double=True, first_includes=[out])
-
-        def qrun(mode, img, o):
-            rc, text = run_m4.qemu(elf, ["tinyodlc", mode, img, o], timeout=300)
-            if rc != 0 or mode == "cuts":
-                print(text, end="")
-            return rc
-        m4 = scenario(f"{label} (Cortex-M4, QEMU)", qrun, nbytes, sample, rv)
+        m4 = scenario(f"{label} (Cortex-M4, QEMU)", m4_program(out, defs, src, ("cuts",)), nbytes, sample, rv)
         if host is not None and m4 is not None:
             nh = struct.unpack_from("<I", host, nbytes)[0]
             th = np.frombuffer(host, np.int32, nh, nbytes + 4)
             tm = np.frombuffer(m4, np.int32, struct.unpack_from("<I", m4, nbytes)[0], nbytes + 4)
             print(f"info {label}: host and M4 traces {'identical' if np.array_equal(th, tm) else 'differ'}, "
                   f"learned state {'identical' if host == m4 else 'differs'}")
-    print(f"{'FAILED' if failures else 'PASSED'}: {len(failures)} failure(s)")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -10,30 +10,16 @@ trainable float head (--trainable-last 1 --optimizer adam), float and with an in
 and a control where only the parameters survive the reboot (optimizer state lost), which must
 differ. Also: the layout hash is deterministic and changes with the trainable set, the optimizer
 and the shapes (an appended head of another width)."""
-import argparse, os, re, subprocess, sys, tempfile
+import os, re, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(HERE, "target"))
-import run_m4  # noqa: E402
+sys.path.insert(0, HERE)
+from persist_harness import check, parse_args, host_program, m4_program, sh, summary  # noqa: E402
 
 KWS_DIR = os.path.join(ROOT, "examples/models/tinysv/kws_train_op13")
 KWS = os.path.join(KWS_DIR, "kws_train_op13.onnx")
 NS = "kws_train_op13"
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{(': ' + detail) if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def sh(cmd, **kw):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}")
-    return r.stdout
 
 
 def compile_model(tinyodlc, out, extra):
@@ -72,13 +58,7 @@ def scenario_in(d, label, run):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tinyodlc", required=True)
-    ap.add_argument("--work", default=None)
-    ap.add_argument("--no-target", action="store_true")
-    a = ap.parse_args()
-    work = a.work or tempfile.mkdtemp(prefix="persist_model_")
-    os.makedirs(work, exist_ok=True)
+    a, work = parse_args("persist_model_")
     builds = {
         "float head": ["--trainable-last", "1", "--optimizer", "adam", "--lr", "0.005"],
         "int8 backbone + float head": ["--trainable-last", "1", "--optimizer", "adam", "--lr", "0.005",
@@ -95,22 +75,12 @@ def main():
             check(f"{label}: the backbone is integer (QConv)", "(QConv)" in code)
         defs = [f'TINYODLC_MODEL_HEADER="{NS}.h"', f"TINYODLC_MODEL_NS={NS}"]
         src = [os.path.join(HERE, "persist_main.cpp"), os.path.join(out, NS + ".cpp")]
-        # host
-        exe = os.path.join(out, "persist_host")
-        sh(["g++", "-O2", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-I", out, "-I", HERE]
-           + [f"-D{d}" for d in defs] + src + ["-o", exe])
-        host = scenario(f"{label} (host)", lambda mode, img, o: subprocess.run([exe, mode, img, o]).returncode)
+        host = scenario(f"{label} (host)", host_program(out, defs, src, os.path.join(out, "persist_host")))
         if a.no_target:
             continue
         # forbid_double=False: the generated loss kernel (softmax_cross_entropy<float>) calls double
         # exp/log today -- not the persistence code, whose double-freedom m4_fault_main checks.
-        elf = run_m4.build(src, [out, HERE], os.path.join(out, "m4"), defs, forbid_double=False)
-
-        def qrun(mode, img, o):
-            rc, text = run_m4.qemu(elf, ["tinyodlc", mode, img, o], timeout=300)
-            if rc != 0:
-                print(text)
-            return rc
+        qrun = m4_program(out, defs, src, forbid_double=False)
         m4 = scenario(f"{label} (Cortex-M4, QEMU)", qrun)
         if host is not None and m4 is not None:
             print(f"info {label}: host and M4 learned state {'identical' if host == m4 else 'differ'}")
@@ -153,8 +123,7 @@ def main():
     distinct = [vh[k] for k in variants if k != "adam last-1 again"]
     check("layout hash differs across trainable set / optimizer / shapes", len(set(distinct)) == len(distinct),
           str(vh))
-    print(f"{'FAILED' if failures else 'PASSED'}: {len(failures)} failure(s)")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":
