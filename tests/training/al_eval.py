@@ -9,8 +9,11 @@ For each strategy (least-confidence, margin, entropy, hybrid), random selection 
 budget, and labelling everything (buffer = window, budget = stream), over --seeds seeds (the
 seed permutes the stream order and seeds the random strategy): final accuracy mean and spread.
 
-Usage: al_eval.py --tinyodlc BUILD/tinyodlc [--target cortex-m4|host] [--seeds 5] [--jobs 2]
-       [--quick] [--work DIR] [--int8]
+--task text: the second task, EmbBERT-Q small's topic classification with the keywords of
+topics 0 and 1 swapped (shifted_texts()); use --lr 0.1 --epochs 5 (docs/active-learning.md).
+
+Usage: al_eval.py --tinyodlc BUILD/tinyodlc [--task kws|text] [--target cortex-m4|host] [--seeds 5]
+       [--jobs 2] [--quick] [--work DIR] [--int8]
 --quick: a small host-vs-target check (the ctest): least-confidence and hybrid with seed 1 on
 the host and on the target must select the same samples, and the budget must be respected.
 Writes DIR/al_eval.json.
@@ -30,13 +33,45 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import odl_task  # noqa: E402
 
-MODEL = odl_task.MODEL
+ROOT = os.path.dirname(os.path.dirname(HERE))
+MODELS = {"kws": odl_task.MODEL,
+          "text": os.path.join(ROOT, "examples/models/embbert_q/embbert_q_small_train_op13/"
+                                     "embbert_q_small_train_op13.onnx")}
+TASK_TITLE = {"kws": "shifted KWS", "text": "EmbBERT-Q topics, two topics' keywords swapped"}
+
+
+def shifted_texts(n, seed):
+    """The second task: EmbBERT-Q small's topic classification (examples/models/zoo_data.py's
+    generator, the zoo's SMALL configuration) for a user whose words for topics 0 and 1 are the
+    other way round: every keyword of topic 0 becomes the same-rank keyword of topic 1 and back
+    (the labels stay). The frozen model, trained on the zoo's data, calls those sequences by the
+    other topic; topics 2 and 3 are unchanged. Returns ids [n, 1, 64] int64 and labels [n]."""
+    sys.path.insert(0, os.path.join(ROOT, "examples", "models"))
+    import zoo_data  # noqa: E402
+    import quant_data  # noqa: E402
+    cfg = quant_data.SMALL
+    ids, _, y = zoo_data.make_texts(n, cfg, np.random.default_rng(seed))
+    kw = cfg["keywords"]
+    k = ids - zoo_data.FIRST_WORD
+    topic0, topic1 = (k >= 0) & (k < kw), (k >= kw) & (k < 2 * kw)
+    ids = np.where(topic0, ids + kw, np.where(topic1, ids - kw, ids))
+    return ids[:, None, :].astype(np.int64), y.astype(np.int64)
+
+
+def write_text_sets(folder, x, y):
+    import onnx
+    from onnx import numpy_helper
+    for i in range(len(y)):
+        d = os.path.join(folder, f"set_{i:03d}")
+        os.makedirs(d, exist_ok=True)
+        onnx.save_tensor(numpy_helper.from_array(x[i], "input_ids"), os.path.join(d, "input_0.pb"))
+        onnx.save_tensor(numpy_helper.from_array(y[i:i + 1], "label"), os.path.join(d, "label.pb"))
 
 
 def run(a, work, strategy, seed, target, buffer, budget, tag, rv="none", store=None):
     store = store or a.store
     out = os.path.join(work, "runs", f"{tag}_{strategy}_{rv}_{store}_{target}_{seed}")
-    cmd = [a.tinyodlc, "run", MODEL, "--loss-output", "logits", "--trainable", "fc.weight,fc.bias", "--lr", a.lr,
+    cmd = [a.tinyodlc, "run", MODELS[a.task], "--loss-output", "logits", "--trainable", "fc.weight,fc.bias", "--lr", a.lr,
            "--active-learning", strategy, "--al-buffer", str(buffer), "--al-budget", str(budget), "--al-rv", rv,
            "--al-store", store,
            "--al-window", str(a.window), "--train-data", os.path.join(work, "train"),
@@ -67,7 +102,7 @@ def initial_params(a, work):
         from onnx import numpy_helper
     except ImportError:
         return None
-    m = onnx.load(MODEL)
+    m = onnx.load(MODELS[a.task])
     init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
     if "fc.weight" not in init or "fc.bias" not in init:
         return None
@@ -86,6 +121,8 @@ def main():
     ap.add_argument("--tinyodlc", required=True)
     ap.add_argument("--work")
     ap.add_argument("--target", default="cortex-m4")
+    ap.add_argument("--task", choices=sorted(MODELS), default="kws",
+                    help="kws: the shifted-KWS gate; text: EmbBERT-Q small with two topics' keywords swapped")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--stream", type=int, default=96)
@@ -103,6 +140,9 @@ def main():
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="tinyodlc-al-")
     os.makedirs(work, exist_ok=True)
+    if a.task == "text" and not os.path.isdir(os.path.join(work, "train")):
+        for sub, n, seed in (("train", a.stream, 5252), ("eval", a.eval, 5353), ("calib", 16, 5454)):
+            write_text_sets(os.path.join(work, sub), *shifted_texts(n, seed))
     if not os.path.isdir(os.path.join(work, "train")):
         xt, yt = odl_task.shifted_kws(a.stream, 4242, work)
         xe, ye = odl_task.shifted_kws(a.eval, 4343, work)
@@ -176,7 +216,7 @@ def main():
         table[s] = summary(runs)
     any_run = next(iter(results.values()))[1]
     initial = any_run["active_learning"]["rounds"][0]["accuracy_after"]
-    print(f"\nshifted KWS, {a.target}, stream {a.stream}, eval {a.eval}, buffer {a.buffer}, window {a.window}, "
+    print(f"\n{TASK_TITLE[a.task]}, {a.target}, stream {a.stream}, eval {a.eval}, buffer {a.buffer}, window {a.window}, "
           f"budget {a.budget}, rv {a.rv}, {a.epochs} epochs/round, lr {a.lr}, {'int8 backbone' if a.int8 else 'float'}; "
           f"initial accuracy {initial:.1f} %")
     print("| selection | labels | accuracy after (mean ± std over %d seeds) | min | max |" % a.seeds)
