@@ -78,9 +78,7 @@ def main():
         host = scenario(f"{label} (host)", host_program(out, defs, src, os.path.join(out, "persist_host")))
         if a.no_target:
             continue
-        # forbid_double=False: the generated loss kernel (softmax_cross_entropy<float>) calls double
-        # exp/log today -- not the persistence code, whose double-freedom m4_fault_main checks.
-        qrun = m4_program(out, defs, src, forbid_double=False)
+        qrun = m4_program(out, defs, src)
         m4 = scenario(f"{label} (Cortex-M4, QEMU)", qrun)
         if host is not None and m4 is not None:
             print(f"info {label}: host and M4 learned state {'identical' if host == m4 else 'differ'}")
