@@ -58,7 +58,23 @@ inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
 inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
   return __smlatb(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
 }
+// Saturate to int8 (one SSAT).
+inline int32_t ssat8(int32_t v) { return __ssat(v, 8); }
+// Two consecutive words (4 int16) from a 4-byte aligned p, then p += 4: one LDRD with
+// post-increment (GCC does not merge two ld32: they are unaligned-safe accesses).
+typedef uint32_t __attribute__((may_alias)) u32_alias;
+inline void ld2x32_inc(const int16_t*& p, uint32_t& a, uint32_t& b) {
+  __asm__("ldrd %0, %1, [%2], #8"
+          : "=&r"(a), "=&r"(b), "+r"(p)
+          : "m"(*reinterpret_cast<const u32_alias(*)[2]>(p)));
+}
 #else
+inline int32_t ssat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+inline void ld2x32_inc(const int16_t*& p, uint32_t& a, uint32_t& b) {
+  a = ld32(p);
+  b = ld32(p + 2);
+  p += 4;
+}
 inline uint32_t half(int32_t v) { return static_cast<uint32_t>(v) & 0xFFFFu; }
 inline int32_t lo16(uint32_t x) { return static_cast<int16_t>(static_cast<uint16_t>(x & 0xFFFFu)); }
 inline int32_t hi16(uint32_t x) { return static_cast<int16_t>(static_cast<uint16_t>(x >> 16)); }

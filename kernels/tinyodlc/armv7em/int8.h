@@ -116,6 +116,13 @@ inline int8_t requant_out(int32_t acc, const Requant& q, int32_t y_zp, int32_t a
   return static_cast<int8_t>(v);
 }
 
+// kFull: the activation range is all of int8 ([-128, 127]), so the clamp is one SSAT.
+template <bool kFull>
+inline int8_t requant_out_t(int32_t acc, const Requant& q, int32_t y_zp, int32_t act_min, int32_t act_max) {
+  if (kFull) return static_cast<int8_t>(ssat8(requant_apply(acc, q) + y_zp));
+  return requant_out(acc, q, y_zp, act_min, act_max);
+}
+
 inline int32_t wadd(int32_t a, int32_t b) { return ref::q_wrap_add(a, b); }
 inline int32_t wmul(int32_t a, int32_t b) {
   return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
@@ -205,25 +212,43 @@ inline void im2col(const int8_t* xg, int16_t* col, int32_t q, int32_t cg, const 
   int16_t* np = nat;
   const int32_t dw = dilations[2];
   const bool row_inside = iw0 >= 0 && iw0 + (KW - 1) * dw < IW;
-  for (int32_t c = 0; c < cg; ++c) {
-    const int8_t* xc = xg + c * in_plane;
-    for (int32_t kd = 0; kd < KD; ++kd) {
-      const int32_t id = id0 + kd * dilations[0];
-      const bool din = id >= 0 && id < ID;
-      for (int32_t kh = 0; kh < KH; ++kh) {
-        const int32_t ih = ih0 + kh * dilations[1];
-        if (!(din && ih >= 0 && ih < IH)) {
-          for (int32_t kw = 0; kw < KW; ++kw) *np++ = 0;
-          continue;
+  if (KD == 1 && dilations[1] == 1 && dw == 1 && row_inside && ih0 >= 0 && ih0 + KH <= IH && id0 == 0) {
+    // 2-D window entirely inside the input: KH rows of KW contiguous taps per channel.
+    const int8_t* xc = xg + static_cast<int64_t>(ih0) * IW + iw0;
+    for (int32_t c = 0; c < cg; ++c, xc += in_plane) {
+      const int8_t* xr = xc;
+      if (KW == 3) {
+        for (int32_t kh = 0; kh < KH; ++kh, xr += IW, np += 3) {
+          np[0] = static_cast<int16_t>(xr[0] - x_zp);
+          np[1] = static_cast<int16_t>(xr[1] - x_zp);
+          np[2] = static_cast<int16_t>(xr[2] - x_zp);
         }
-        const int8_t* xr = xc + (static_cast<int64_t>(id) * IH + ih) * IW;
-        if (row_inside) {
-          const int8_t* xp = xr + iw0;
-          for (int32_t kw = 0; kw < KW; ++kw, xp += dw) *np++ = static_cast<int16_t>(xp[0] - x_zp);
-        } else {
-          for (int32_t kw = 0; kw < KW; ++kw) {
-            const int32_t iw = iw0 + kw * dw;
-            *np++ = static_cast<int16_t>(iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
+      } else {
+        for (int32_t kh = 0; kh < KH; ++kh, xr += IW)
+          for (int32_t kw = 0; kw < KW; ++kw) *np++ = static_cast<int16_t>(xr[kw] - x_zp);
+      }
+    }
+  } else {
+    for (int32_t c = 0; c < cg; ++c) {
+      const int8_t* xc = xg + c * in_plane;
+      for (int32_t kd = 0; kd < KD; ++kd) {
+        const int32_t id = id0 + kd * dilations[0];
+        const bool din = id >= 0 && id < ID;
+        for (int32_t kh = 0; kh < KH; ++kh) {
+          const int32_t ih = ih0 + kh * dilations[1];
+          if (!(din && ih >= 0 && ih < IH)) {
+            for (int32_t kw = 0; kw < KW; ++kw) *np++ = 0;
+            continue;
+          }
+          const int8_t* xr = xc + (static_cast<int64_t>(id) * IH + ih) * IW;
+          if (row_inside) {
+            const int8_t* xp = xr + iw0;
+            for (int32_t kw = 0; kw < KW; ++kw, xp += dw) *np++ = static_cast<int16_t>(xp[0] - x_zp);
+          } else {
+            for (int32_t kw = 0; kw < KW; ++kw) {
+              const int32_t iw = iw0 + kw * dw;
+              *np++ = static_cast<int16_t>(iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
+            }
           }
         }
       }
@@ -247,8 +272,9 @@ inline void dot_2x2(const int8_t* w0, const int16_t* col, int32_t K, int32_t acc
   const int8_t* wend = w0 + K4;
   const int16_t* cp = col;
   while (w0 != wend) {
-    const uint32_t x0a = ld32(cp), x0b = ld32(cp + 2), x1a = ld32(cp + 4), x1b = ld32(cp + 6);
-    cp += 8;
+    uint32_t x0a, x0b, x1a, x1b;
+    ld2x32_inc(cp, x0a, x0b);
+    ld2x32_inc(cp, x1a, x1b);
     const uint32_t wa = ld32(w0);
     w0 += 4;
     const uint32_t we = sxtb16(wa), wo = sxtb16_ror8(wa);
@@ -290,6 +316,7 @@ inline int32_t dot_1x1(const int8_t* w0, const int16_t* col, int32_t q, int32_t 
   return a;
 }
 
+template <bool kFull>
 inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
                        int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                        const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
@@ -329,13 +356,13 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
           if (two) {
             int32_t acc[4] = {b0, b0, b1, b1};
             dot_2x2(w0, col, K, acc);
-            y0[0] = requant_out(acc[0], qa, y_zp, act_min, act_max);
-            y0[1] = requant_out(acc[1], qa, y_zp, act_min, act_max);
-            y0[P] = requant_out(acc[2], qb, y_zp, act_min, act_max);
-            y0[P + 1] = requant_out(acc[3], qb, y_zp, act_min, act_max);
+            y0[0] = requant_out_t<kFull>(acc[0], qa, y_zp, act_min, act_max);
+            y0[1] = requant_out_t<kFull>(acc[1], qa, y_zp, act_min, act_max);
+            y0[P] = requant_out_t<kFull>(acc[2], qb, y_zp, act_min, act_max);
+            y0[P + 1] = requant_out_t<kFull>(acc[3], qb, y_zp, act_min, act_max);
           } else {
-            y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
-            y0[P] = requant_out(dot_1x1(w0 + K, col, 0, K, b1), qb, y_zp, act_min, act_max);
+            y0[0] = requant_out_t<kFull>(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
+            y0[P] = requant_out_t<kFull>(dot_1x1(w0 + K, col, 0, K, b1), qb, y_zp, act_min, act_max);
           }
         }
         if (j < mg) {
@@ -344,8 +371,8 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
           const int8_t* w0 = wg + static_cast<int64_t>(j) * K;
           int8_t* y0 = yg + static_cast<int64_t>(j) * P + p;
           const Requant& qa = rq[m];
-          y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
-          if (two) y0[1] = requant_out(dot_1x1(w0, col, 1, K, b0), qa, y_zp, act_min, act_max);
+          y0[0] = requant_out_t<kFull>(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
+          if (two) y0[1] = requant_out_t<kFull>(dot_1x1(w0, col, 1, K, b0), qa, y_zp, act_min, act_max);
         }
       }
     }
@@ -354,6 +381,7 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
 
 // Depthwise 3x3, 2-D, stride 1 or 2 (qconv_is_dw3x3).
 // channels = c_out; in_channels = c_out (depthwise) or 1 (every output channel filters plane 0).
+template <bool kFull>
 inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
                         int32_t channels, int32_t in_channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
                         int32_t x_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
@@ -414,8 +442,8 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
             a0 = smlabb(o, C1, a0);
             a1 = smlad(o, C02, a1);
             a1 = smlatb(e, C1, a1);
-            yr[ow] = requant_out(a0, q, y_zp, act_min, act_max);
-            if (ow + 1 < OW) yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
+            yr[ow] = requant_out_t<kFull>(a0, q, y_zp, act_min, act_max);
+            if (ow + 1 < OW) yr[ow + 1] = requant_out_t<kFull>(a1, q, y_zp, act_min, act_max);
           }
         } else {
           // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x2 + w1 x3 + w2 x4 per row.
@@ -439,8 +467,8 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
             a0 = smlabb(o, C1, a0);
             a1 = smlad(pack_hi_hi(e, o), C01, a1);
             a1 = wadd(a1, wmul(r2[c + 4], C2));
-            yr[ow] = requant_out(a0, q, y_zp, act_min, act_max);
-            if (ow + 1 < OW) yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
+            yr[ow] = requant_out_t<kFull>(a0, q, y_zp, act_min, act_max);
+            if (ow + 1 < OW) yr[ow + 1] = requant_out_t<kFull>(a1, q, y_zp, act_min, act_max);
           }
         }
       }
@@ -451,6 +479,7 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
 // Depthwise, any kernel (qconv_is_dw_general): per channel, the padded plane as int16 x - x_zp
 // (padding 0) and the weights as int16 pairs along the width (an odd width gets a 0 partner);
 // per output and kernel row, one 32-bit load of two neighbouring taps and one SMLAD per pair.
+template <bool kFull>
 inline void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
                              int32_t channels, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                              const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
@@ -492,13 +521,33 @@ inline void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bi
           const uint32_t* wk = wp;
           for (int32_t kh = 0; kh < KH; ++kh, xr += dh * PW, wk += KP)
             for (int32_t p = 0; p < KP; ++p) acc = smlad(wk[p], ld32(xr + 2 * p), acc);
-          yr[ow] = requant_out(acc, qm, y_zp, act_min, act_max);
+          yr[ow] = requant_out_t<kFull>(acc, qm, y_zp, act_min, act_max);
         }
       }
     }
   }
 }
 
+}  // namespace detail
+
+namespace detail {
+// kFull: act_min = -128 and act_max = 127 (the requantization's clamp is one SSAT).
+template <bool kFull>
+inline void qconv_dispatch(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+                           int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp,
+                           const int32_t* out_sp, const int32_t* strides, const int32_t* dilations,
+                           const int32_t* pads, int32_t x_zp, int32_t y_zp, const int32_t* mult,
+                           const int32_t* shift, int32_t n_mult, int32_t act_min, int32_t act_max, void* scratch) {
+  if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
+    qconv_dw3x3<kFull>(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
+                        act_min, act_max, scratch);
+  else if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations))
+    qconv_dw_general<kFull>(x, w, bias, y, batch, c_out, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp, y_zp,
+                             mult, shift, n_mult, act_min, act_max, scratch);
+  else
+    qconv_gemm<kFull>(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
+                       y_zp, mult, shift, n_mult, act_min, act_max, scratch);
+}
 }  // namespace detail
 
 inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
@@ -511,15 +560,12 @@ inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8
                   mult, shift, n_mult, act_min, act_max);
     return;
   }
-  if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
-    detail::qconv_dw3x3(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
-                        act_min, act_max, scratch);
-  else if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations))
-    detail::qconv_dw_general(x, w, bias, y, batch, c_out, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp, y_zp,
-                             mult, shift, n_mult, act_min, act_max, scratch);
+  if (act_min == -128 && act_max == 127)
+    detail::qconv_dispatch<true>(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations,
+                                 pads, x_zp, y_zp, mult, shift, n_mult, act_min, act_max, scratch);
   else
-    detail::qconv_gemm(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
-                       y_zp, mult, shift, n_mult, act_min, act_max, scratch);
+    detail::qconv_dispatch<false>(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations,
+                                  pads, x_zp, y_zp, mult, shift, n_mult, act_min, act_max, scratch);
 }
 
 // ---- matrix product --------------------------------------------------------------------------
