@@ -46,11 +46,15 @@ void fill_i8(int8_t* p, int n, int zp_bias) {
   }
 }
 
+// When g_force_shift_lo <= g_force_shift_hi, every shift is drawn from that range.
+int32_t g_force_shift_lo = 1, g_force_shift_hi = 0;
+
 void fill_requant(int n) {
   for (int i = 0; i < n; ++i) {
     g_mult[i] = static_cast<int32_t>((1u << 30) + (rnd() % (1u << 30)));
     const uint32_t r = rnd() % 16;
     g_shift[i] = r == 0 ? rint_in(1, 4) : (r == 1 ? rint_in(-31, -20) : rint_in(-12, 0));
+    if (g_force_shift_lo <= g_force_shift_hi) g_shift[i] = rint_in(g_force_shift_lo, g_force_shift_hi);
     if (rnd() % 64 == 0) g_mult[i] = 0;
     if (rnd() % 8 == 0) g_mult[i] = 1 << 30;  // M = 2^(shift-1): many rounding ties
   }
@@ -324,6 +328,28 @@ int main() {
     const int32_t pb[3] = {0, rint_in(0, 2), rint_in(0, 2)}, pe[3] = {0, rint_in(0, 2), rint_in(0, 2)};
     if (h + pb[1] + pe[1] < 3 || w_ + pb[2] + pe[2] < 3) continue;
     conv_case(1 + i % 3 / 2, 1, rint_in(1, 9), 1, in, k, s, d, pb, pe, i % 4 != 0, i % 2 == 0);
+  }
+  // Depthwise 3x3 s1 and one input channel with right shifts around the bound of the y_zp fold
+  // of the row requantization (fshift = -shift - 1 <= 22), zero points including -128/127.
+  g_force_shift_lo = -25;
+  g_force_shift_hi = -21;
+  for (int i = 0; i < 16; ++i) {
+    const int32_t in[3] = {1, rint_in(1, 12), rint_in(1, 12)}, k[3] = {1, 3, 3}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1};
+    const int32_t p[3] = {0, 1, 1};
+    const int32_t ch = rint_in(1, 8);
+    conv_case(1, i % 2 ? 1 : ch, ch, i % 2 ? 1 : ch, in, k, s, d, p, p, true, true);
+  }
+  g_force_shift_lo = 1;
+  g_force_shift_hi = 0;
+  // Few input channels, dense k x k at the zoo's sizes (window-interior im2col, 2x2 GEMM):
+  // StreamTinyNet 8->16 and d-vector-like 1->8 / 8->16 3x3 pad 1, odd widths and heights.
+  for (int i = 0; i < 20; ++i) {
+    const int32_t c_in = i % 4 == 0 ? 1 : rint_in(2, 8), c_out = rint_in(1, 16);
+    const int32_t kk = i % 5 == 0 ? rint_in(1, 5) : 3;
+    const int32_t in[3] = {1, rint_in(kk, 13), rint_in(kk, 13)}, k[3] = {1, kk, kk}, s[3] = {1, 1, 1},
+                  d[3] = {1, 1, 1};
+    const int32_t pb[3] = {0, rint_in(0, kk - 1), rint_in(0, kk - 1)}, pe[3] = {0, rint_in(0, kk - 1), rint_in(0, kk - 1)};
+    conv_case(1, c_in, c_out, 1, in, k, s, d, pb, pe, i % 3 != 0, i % 2 == 0);
   }
   // Depthwise, any kernel (the general depthwise path): EmbBERT-Q's causal conv1d (kernel 8,
   // pads 7/7), then random 1-D and 2-D kernels, strides, dilation along H, pads, batch.

@@ -58,6 +58,13 @@ inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
 inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
   return __smlatb(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
 }
+inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
+  return __smlabt(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
+}
+inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
+  return __smlatt(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
+}
+inline int32_t smuad(uint32_t a, uint32_t b) { return __smuad(a, b); }
 // Saturate to int8 (one SSAT).
 inline int32_t ssat8(int32_t v) { return __ssat(v, 8); }
 // Two consecutive words (4 int16) from a 4-byte aligned p, then p += 4: one LDRD with
@@ -99,6 +106,13 @@ inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
 inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
   return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(hi16(a) * lo16(b)));
 }
+inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(lo16(a) * hi16(b)));
+}
+inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(hi16(a) * hi16(b)));
+}
+inline int32_t smuad(uint32_t a, uint32_t b) { return smlad(a, b, 0); }
 #endif
 
 // Two int16 values packed as one word (lo in bits 0..15).

@@ -34,6 +34,9 @@
 #include "tinyodlc/armv7em/acle.h"
 #include "tinyodlc/ref/int8.h"
 
+// The conv paths stay functions of their own: inlined into a caller with several conv calls,
+// GCC's register allocation of the inner loops changed with the caller (measured).
+#define TINYODLC_KERNEL_NOINLINE __attribute__((noinline)) inline
 namespace tinyodlc {
 namespace armv7em {
 
@@ -117,6 +120,15 @@ inline int8_t requant_out(int32_t acc, const Requant& q, int32_t y_zp, int32_t a
 }
 
 // kFull: the activation range is all of int8 ([-128, 127]), so the clamp is one SSAT.
+// v (requantized, plus y_zp) clamped to [act_min, act_max].
+template <bool kFull>
+inline int8_t clamp_out(int32_t v, int32_t act_min, int32_t act_max) {
+  if (kFull) return static_cast<int8_t>(ssat8(v));
+  v = v < act_min ? act_min : v;
+  v = v > act_max ? act_max : v;
+  return static_cast<int8_t>(v);
+}
+
 template <bool kFull>
 inline int8_t requant_out_t(int32_t acc, const Requant& q, int32_t y_zp, int32_t act_min, int32_t act_max) {
   if (kFull) return static_cast<int8_t>(ssat8(requant_apply(acc, q) + y_zp));
@@ -159,7 +171,7 @@ inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group
   if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations)) {
     const int32_t s = strides[1];
     const int32_t ph = (out_sp[1] - 1) * s + 3, pw = (out_sp[2] - 1) * s + 5;
-    return (ph * pw + 3) / 4 * 4 + 4;
+    return (ph * pw + 3) / 4 * 4 + 4 + (out_sp[2] + 2) * 4;  // plane, one row of int32 accumulators
   }
   if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations)) {
     int32_t ph, pw;
@@ -317,7 +329,7 @@ inline int32_t dot_1x1(const int8_t* w0, const int16_t* col, int32_t q, int32_t 
 }
 
 template <bool kFull>
-inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
+TINYODLC_KERNEL_NOINLINE void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
                        int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                        const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
                        int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult, int32_t act_min,
@@ -382,7 +394,7 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
 // Depthwise 3x3, 2-D, stride 1 or 2 (qconv_is_dw3x3).
 // channels = c_out; in_channels = c_out (depthwise) or 1 (every output channel filters plane 0).
 template <bool kFull>
-inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+TINYODLC_KERNEL_NOINLINE void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
                         int32_t channels, int32_t in_channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
                         int32_t x_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
                         int32_t act_min, int32_t act_max, void* scratch) {
@@ -393,6 +405,7 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
   const int32_t PH = (OH - 1) * s + 3, PW = (OW - 1) * s + 5;
   const int32_t pt = pads[1], pl = pads[2];
   int8_t* plane = static_cast<int8_t*>(scratch);
+  int32_t* accrow = reinterpret_cast<int32_t*>(plane + (PH * PW + 3) / 4 * 4 + 4);  // OW + 1 accumulators
   const int32_t r0_in = pt, r1_in = IH + pt < PH ? IH + pt : PH;  // rows [r0_in, r1_in) hold input
   const int32_t c0_in = pl, c1_in = IW + pl < PW - 2 ? IW + pl : PW - 2;
   memset(plane, static_cast<int8_t>(x_zp), static_cast<size_t>(PH * PW));
@@ -417,6 +430,7 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
       const uint32_t A02 = pack16(wm[0], wm[2]), A1 = pack16(wm[1], 0);
       const uint32_t B02 = pack16(wm[3], wm[5]), B1 = pack16(wm[4], 0);
       const uint32_t C02 = pack16(wm[6], wm[8]), C1 = pack16(wm[7], 0);
+      const uint32_t AB1 = pack16(wm[1], wm[4]);  // w1 of rows 0 and 1 (SMLAxB / SMLAxT)
       for (int32_t oh = 0; oh < OH; ++oh) {
         const int8_t* r0 = plane + oh * s * PW;
         const int8_t* r1 = r0 + PW;
@@ -424,7 +438,52 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
         int8_t* yr = yc + oh * OW;
         int32_t ow = 0;
         if (s == 1) {
-          // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x1 + w1 x2 + w2 x3 per row.
+          // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x1 + w1 x2 + w2 x3 per row. The
+          // accumulators of the row go to `accrow` (no requantization constants live in this
+          // loop, so nothing spills), then one pass requantizes the row.
+          int32_t* ap = accrow;
+          int32_t* const aend = accrow + ((OW + 1) & ~1);
+          const int8_t* p0 = r0;
+          const int8_t* p1 = r1;
+          const int8_t* p2 = r2;
+          while (ap != aend) {
+            uint32_t X = ld32(p0), e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
+            int32_t a0 = smuad(e, A02), a1 = smuad(o, A02);
+            a0 = smlabb(o, AB1, a0);
+            a1 = smlatb(e, AB1, a1);
+            X = ld32(p1), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, B02, a0);
+            a1 = smlad(o, B02, a1);
+            a0 = smlabt(o, AB1, a0);
+            a1 = smlatt(e, AB1, a1);
+            X = ld32(p2), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, C02, a0);
+            a1 = smlad(o, C02, a1);
+            a0 = smlabb(o, C1, a0);
+            a1 = smlatb(e, C1, a1);
+            ap[0] = a0;
+            ap[1] = a1;
+            ap += 2;
+            p0 += 2;
+            p1 += 2;
+            p2 += 2;
+          }
+          if (q.fast && q.fshift <= 22) {
+            // y_zp folded into the high word of the rounding constant: |hi| < 2^30 + 2^29 + 2 and
+            // |y_zp| 2^fshift <= 2^29, so hi + y_zp 2^fshift does not wrap, and shifting it right by
+            // fshift gives (hi >> fshift) + y_zp exactly.
+            Requant qz = q;
+            qz.rhi = q.rhi + (static_cast<uint32_t>(y_zp) << q.fshift);
+            for (; ow + 1 < OW; ow += 2) {
+              yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), qz), act_min, act_max);
+              yr[ow + 1] = clamp_out<kFull>(requant_fast(wadd(accrow[ow + 1], corr), qz), act_min, act_max);
+            }
+            if (ow < OW) yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), qz), act_min, act_max);
+          } else if (q.fast)
+            for (; ow < OW; ++ow) yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), q) + y_zp, act_min, act_max);
+          else
+            for (; ow < OW; ++ow) yr[ow] = requant_out_t<kFull>(wadd(accrow[ow], corr), q, y_zp, act_min, act_max);
+        } else if (false) {
           for (; ow < OW; ow += 2) {
             int32_t a0 = corr, a1 = corr;
             uint32_t X = ld32(r0 + ow), e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
@@ -480,7 +539,7 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
 // (padding 0) and the weights as int16 pairs along the width (an odd width gets a 0 partner);
 // per output and kernel row, one 32-bit load of two neighbouring taps and one SMLAD per pair.
 template <bool kFull>
-inline void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+TINYODLC_KERNEL_NOINLINE void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
                              int32_t channels, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                              const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
                              int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
