@@ -368,10 +368,17 @@ TINYODLC_KERNEL_NOINLINE void qconv_gemm(const int8_t* x, const int8_t* w, const
           if (two) {
             int32_t acc[4] = {b0, b0, b1, b1};
             dot_2x2(w0, col, K, acc);
-            y0[0] = requant_out_t<kFull>(acc[0], qa, y_zp, act_min, act_max);
-            y0[1] = requant_out_t<kFull>(acc[1], qa, y_zp, act_min, act_max);
-            y0[P] = requant_out_t<kFull>(acc[2], qb, y_zp, act_min, act_max);
-            y0[P + 1] = requant_out_t<kFull>(acc[3], qb, y_zp, act_min, act_max);
+            if (qa.fast && qb.fast) {  // one test for the 4 outputs
+              y0[0] = clamp_out<kFull>(requant_fast(acc[0], qa) + y_zp, act_min, act_max);
+              y0[1] = clamp_out<kFull>(requant_fast(acc[1], qa) + y_zp, act_min, act_max);
+              y0[P] = clamp_out<kFull>(requant_fast(acc[2], qb) + y_zp, act_min, act_max);
+              y0[P + 1] = clamp_out<kFull>(requant_fast(acc[3], qb) + y_zp, act_min, act_max);
+            } else {
+              y0[0] = requant_out_t<kFull>(acc[0], qa, y_zp, act_min, act_max);
+              y0[1] = requant_out_t<kFull>(acc[1], qa, y_zp, act_min, act_max);
+              y0[P] = requant_out_t<kFull>(acc[2], qb, y_zp, act_min, act_max);
+              y0[P + 1] = requant_out_t<kFull>(acc[3], qb, y_zp, act_min, act_max);
+            }
           } else {
             y0[0] = requant_out_t<kFull>(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
             y0[P] = requant_out_t<kFull>(dot_1x1(w0 + K, col, 0, K, b1), qb, y_zp, act_min, act_max);
