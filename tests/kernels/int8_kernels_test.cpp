@@ -1,4 +1,4 @@
-// Bit-exactness of the optimized int8 kernels (kernels/tinyodlc/armv7em/int8.h) against the
+// Bit-exactness of the optimized int8 kernels (kernels/tinyodlc/armv7em/int8.h, pool.h) against the
 // reference kernels (kernels/tinyodlc/ref/int8.h) on randomized shapes, strides, dilations,
 // pads, zero points, biases and per-channel / per-tensor multipliers. Any differing byte
 // fails. The same file runs on the host (portable fallback of the DSP intrinsics) and on
@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "tinyodlc/armv7em/int8.h"
+#include "tinyodlc/armv7em/pool.h"
 #include "tinyodlc/ref/int8.h"
+#include "tinyodlc/ref/pool.h"
 
 #ifdef TINYODLC_KTEST_TARGET
 #include "tinyodlc_target.h"
@@ -304,6 +306,31 @@ void requant_cases() {
   if (bad) ++g_fail;
 }
 
+// int8 MaxPool 2x2 stride 2 (armv7em/pool.h) against ref::max_pool<int8_t>: odd and even
+// sizes, channels, and (for the fallback) padding and ceil-mode output sizes.
+void maxpool_case(int i) {
+  const int32_t nc = rint_in(1, 6), ih = rint_in(2, 17), iw = rint_in(2, 17);
+  const int32_t in[3] = {1, ih, iw}, k[3] = {1, 2, 2}, s[3] = {1, 2, 2}, d[3] = {1, 1, 1};
+  int32_t pads[6] = {0, 0, 0, 0, 0, 0};
+  if (i % 5 == 4) pads[1] = pads[4] = 1;  // padded: the opt fallback
+  const bool ceil_mode = i % 7 == 6;
+  int32_t out[3] = {1, 0, 0};
+  for (int dd = 1; dd < 3; ++dd) {
+    const int32_t span = in[dd] + pads[dd] + pads[dd + 3] - 2;
+    out[dd] = (ceil_mode ? (span + 1) / 2 : span / 2) + 1;
+  }
+  const int n_in = nc * ih * iw, n_out = nc * out[1] * out[2];
+  fill_i8(g_x, n_in, 0);
+  memset(g_yr, 0x55, static_cast<size_t>(n_out));
+  memset(g_yo, 0x2a, static_cast<size_t>(n_out));
+  tinyodlc::ref::max_pool<int8_t>(g_x, g_yr, nullptr, nc, in, k, out, s, d, pads, 0);
+  tinyodlc::armv7em::max_pool_2x2s2_s8(g_x, g_yo, nullptr, nc, in, k, out, s, d, pads, 0);
+  char what[96];
+  snprintf(what, sizeof what, "max_pool_2x2s2_s8 nc%ld in[%ld,%ld] pad%ld ceil%d", long(nc), long(ih), long(iw),
+           long(pads[1]), ceil_mode ? 1 : 0);
+  compare(what, n_out);
+}
+
 }  // namespace
 
 int main() {
@@ -391,6 +418,7 @@ int main() {
     matmul_case(1, bd, bs0, as1, 5, 9, 11, true, false, false);
   }
   for (int i = 0; i < 90; ++i) binary_case(i % 3);
+  for (int i = 0; i < 40; ++i) maxpool_case(i);
   snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (DSP instructions: %s)\n", g_fail ? "FAIL" : "OK", g_cases,
            g_fail, TINYODLC_HAVE_DSP ? "yes" : "portable fallback");
   say(g_line);
