@@ -87,7 +87,8 @@ inline int32_t ssat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); 
 inline uint32_t max_s8x4(uint32_t a, uint32_t b) {
   uint32_t r = 0;
   for (int i = 0; i < 32; i += 8) {
-    const int8_t x = static_cast<int8_t>(static_cast<uint8_t>(a >> i)), y = static_cast<int8_t>(static_cast<uint8_t>(b >> i));
+    const int8_t x = static_cast<int8_t>(static_cast<uint8_t>(a >> i));
+    const int8_t y = static_cast<int8_t>(static_cast<uint8_t>(b >> i));
     r |= static_cast<uint32_t>(static_cast<uint8_t>(x >= y ? x : y)) << i;
   }
   return r;

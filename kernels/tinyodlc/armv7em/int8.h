@@ -13,13 +13,16 @@
 //    the reference's RoundingDivideByPOT. Multipliers are checked once per channel.
 //
 // Kernels:
-//  - qconv_s8: depthwise 3x3 (stride 1 or 2, 2-D, any padding): per channel, the padded plane
-//    is copied to scratch (padding = x_zp), two outputs per step from one 32-bit load per
-//    kernel row (SXTB16 + SMLAD + SMLABB/SMLATB). Every other conv (1x1, dense k x k,
+//  - qconv_s8: depthwise 3x3 (stride 1 or 2, 2-D, any padding; also 3x3 with one input
+//    channel): per channel, the padded plane is copied to scratch (padding = x_zp), two outputs
+//    per step from one 32-bit load per kernel row (SXTB16 + SMLAD + SMLAxy); stride 1 writes a
+//    row of accumulators, then requantizes the row (y_zp folded into the rounding constant).
+//    Every other conv (1x1, dense k x k,
 //    grouped, 1-D/3-D, dilated): im2col of two output pixels into int16 columns (x - x_zp,
 //    padding 0, each group of 4 stored as k0 k2 k1 k3 to match SXTB16 of the weights), then
-//    a GEMM block of 2 output channels x 2 pixels: per 4 taps 4 column loads, 2 weight loads,
-//    4 SXTB16, 8 SMLAD.
+//    a GEMM block of 2 output channels x 2 pixels: per 4 taps 2 LDRD of the columns, 2 weight
+//    loads, 4 SXTB16, 8 SMLAD. Each path is a template on kFull (activation range = all of
+//    int8: the clamp is one SSAT).
 //  - qmatmul_s8: with >= 4 rows, each block of 4 columns of b is packed once into sign-extended
 //    pairs (8 words per 4 taps) with its column sums, and 2 rows x 4 columns are computed per
 //    step from a as stored (a_zp enters as -a_zp * sum(b[:, j])): 16 SMLAD per 4 taps. With
@@ -329,7 +332,8 @@ inline int32_t dot_1x1(const int8_t* w0, const int16_t* col, int32_t q, int32_t 
 }
 
 template <bool kFull>
-TINYODLC_KERNEL_NOINLINE void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
+TINYODLC_KERNEL_NOINLINE void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y,
+                                         int32_t batch, int32_t c_in,
                        int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                        const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
                        int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult, int32_t act_min,
@@ -401,7 +405,8 @@ TINYODLC_KERNEL_NOINLINE void qconv_gemm(const int8_t* x, const int8_t* w, const
 // Depthwise 3x3, 2-D, stride 1 or 2 (qconv_is_dw3x3).
 // channels = c_out; in_channels = c_out (depthwise) or 1 (every output channel filters plane 0).
 template <bool kFull>
-TINYODLC_KERNEL_NOINLINE void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+TINYODLC_KERNEL_NOINLINE void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y,
+                                          int32_t batch,
                         int32_t channels, int32_t in_channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
                         int32_t x_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
                         int32_t act_min, int32_t act_max, void* scratch) {
@@ -487,7 +492,8 @@ TINYODLC_KERNEL_NOINLINE void qconv_dw3x3(const int8_t* x, const int8_t* w, cons
             }
             if (ow < OW) yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), qz), act_min, act_max);
           } else if (q.fast)
-            for (; ow < OW; ++ow) yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), q) + y_zp, act_min, act_max);
+            for (; ow < OW; ++ow)
+              yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), q) + y_zp, act_min, act_max);
           else
             for (; ow < OW; ++ow) yr[ow] = requant_out_t<kFull>(wadd(accrow[ow], corr), q, y_zp, act_min, act_max);
         } else if (false) {
@@ -546,7 +552,8 @@ TINYODLC_KERNEL_NOINLINE void qconv_dw3x3(const int8_t* x, const int8_t* w, cons
 // (padding 0) and the weights as int16 pairs along the width (an odd width gets a 0 partner);
 // per output and kernel row, one 32-bit load of two neighbouring taps and one SMLAD per pair.
 template <bool kFull>
-TINYODLC_KERNEL_NOINLINE void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+TINYODLC_KERNEL_NOINLINE void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y,
+                                               int32_t batch,
                              int32_t channels, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                              const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
                              int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
@@ -605,7 +612,8 @@ inline void qconv_dispatch(const int8_t* x, const int8_t* w, const int32_t* bias
                            const int32_t* pads, int32_t x_zp, int32_t y_zp, const int32_t* mult,
                            const int32_t* shift, int32_t n_mult, int32_t act_min, int32_t act_max, void* scratch) {
   if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
-    qconv_dw3x3<kFull>(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
+    qconv_dw3x3<kFull>(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift,
+                       n_mult,
                         act_min, act_max, scratch);
   else if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations))
     qconv_dw_general<kFull>(x, w, bias, y, batch, c_out, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp, y_zp,
