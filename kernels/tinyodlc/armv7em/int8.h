@@ -279,6 +279,33 @@ inline void im2col(const int8_t* xg, int16_t* col, int32_t q, int32_t cg, const 
   for (; k < K; ++k) col[2 * K4 + q * 4 + (k - K4)] = nat[k];
 }
 
+// Both columns of a 1x1 conv (stride 1, no padding) for the neighbouring pixels xp[0], xp[1]:
+// per 4 channels, one halfword load each gives both pixels' bytes; channels 0 and 2 (1 and 3)
+// merged into one word, SXTB16 gives the pairs (k0, k2) of pixel 0, SXTB16 ROR 8 those of
+// pixel 1, then SSUB16 subtracts x_zp. Same layout and values as two im2col calls.
+inline void im2col_1x1_pair(const int8_t* xp, int16_t* col, int32_t K, int64_t in_plane, int32_t x_zp) {
+  const int32_t K4 = K & ~3;
+  const uint32_t zp2 = pack16(x_zp, x_zp);
+  int16_t* cp = col;
+  int32_t k = 0;
+  for (; k < K4; k += 4, xp += 4 * in_plane, cp += 8) {
+    uint16_t h0, h1, h2, h3;
+    memcpy(&h0, xp, 2);
+    memcpy(&h1, xp + in_plane, 2);
+    memcpy(&h2, xp + 2 * in_plane, 2);
+    memcpy(&h3, xp + 3 * in_plane, 2);
+    const uint32_t w02 = h0 | (static_cast<uint32_t>(h2) << 16), w13 = h1 | (static_cast<uint32_t>(h3) << 16);
+    st32(cp, ssub16(sxtb16(w02), zp2));           // pixel 0: (k0, k2)
+    st32(cp + 2, ssub16(sxtb16(w13), zp2));       // pixel 0: (k1, k3)
+    st32(cp + 4, ssub16(sxtb16_ror8(w02), zp2));  // pixel 1: (k0, k2)
+    st32(cp + 6, ssub16(sxtb16_ror8(w13), zp2));  // pixel 1: (k1, k3)
+  }
+  for (int32_t t = 0; k < K; ++k, ++t, xp += in_plane) {
+    col[2 * K4 + t] = static_cast<int16_t>(xp[0] - x_zp);
+    col[2 * K4 + 4 + t] = static_cast<int16_t>(xp[1] - x_zp);
+  }
+}
+
 // dot(weight rows w0 and w0 + K, columns 0 and 1) accumulated onto acc {w0.c0, w0.c1, w1.c0, w1.c1}.
 inline void dot_2x2(const int8_t* w0, const int16_t* col, int32_t K, int32_t acc[4]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
@@ -343,6 +370,10 @@ TINYODLC_KERNEL_NOINLINE void qconv_gemm(const int8_t* x, const int8_t* w, const
   const int32_t OH = out_sp[1], OW = out_sp[2];
   const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
   const int32_t P = out_sp[0] * OH * OW;
+  // 1x1, stride 1, no padding, output = input size: output pixel p reads input pixel p.
+  const bool identity_1x1 = k_sp[0] * k_sp[1] * k_sp[2] == 1 && strides[0] == 1 && strides[1] == 1 &&
+                            strides[2] == 1 && pads[0] == 0 && pads[1] == 0 && pads[2] == 0 &&
+                            in_sp[0] == out_sp[0] && in_sp[1] == out_sp[1] && in_sp[2] == out_sp[2];
   Requant* rq = static_cast<Requant*>(scratch);
   for (int32_t m = 0; m < c_out; ++m) rq[m] = requant_of(mult[n_mult == 1 ? 0 : m], shift[n_mult == 1 ? 0 : m]);
   int16_t* col = reinterpret_cast<int16_t*>(rq + c_out);
@@ -353,11 +384,13 @@ TINYODLC_KERNEL_NOINLINE void qconv_gemm(const int8_t* x, const int8_t* w, const
       const int8_t* wg = w + static_cast<int64_t>(g) * mg * K;
       for (int32_t p = 0; p < P; p += 2) {
         const bool two = p + 1 < P;
-        {
+        if (two && identity_1x1) {
+          im2col_1x1_pair(xg + p, col, K, in_plane, x_zp);
+        } else {
           const int32_t ow = p % OW, r = p / OW;
           im2col(xg, col, 0, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
         }
-        if (two) {
+        if (two && !identity_1x1) {
           const int32_t ow = (p + 1) % OW, r = (p + 1) / OW;
           im2col(xg, col, 1, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
         }
