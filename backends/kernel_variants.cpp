@@ -88,7 +88,8 @@ bool opt_conv_f32(ir::KernelCall& c) {
 
 // tinyodlc::ref::max_pool<T>(x, y, indices, nc, in_sp, k_sp, out_sp, strides, dilations, pads,
 // storage_order) -> tinyodlc::opt::max_pool_2d<T, KH, KW, SH, SW>(same arguments): 1-D/2-D,
-// dilation 1, no Indices output (kernels/tinyodlc/opt/pool.h, bit-identical, any T).
+// dilation 1, no Indices output (kernels/tinyodlc/opt/pool.h, bit-identical, any T); int8 2x2
+// stride 2 -> tinyodlc::armv7em::max_pool_2x2s2_s8 (same arguments).
 bool opt_max_pool(ir::KernelCall& c, const std::string& type) {
   if (c.args.size() != 11 || c.args[2].kind != KernelArg::Kind::Null) return false;
   const int32_t *in_sp = ints3(c, 4), *k_sp = ints3(c, 5), *out_sp = ints3(c, 6), *st = ints3(c, 7),
@@ -97,6 +98,12 @@ bool opt_max_pool(ir::KernelCall& c, const std::string& type) {
   if (in_sp[0] != 1 || out_sp[0] != 1 || k_sp[0] != 1 || pads[0] != 0 || dil[1] != 1 || dil[2] != 1) return false;
   if (k_sp[1] < 1 || k_sp[2] < 1 || k_sp[1] > 8 || k_sp[2] > 8 || st[1] < 1 || st[2] < 1 || st[1] > 8 || st[2] > 8)
     return false;
+  if (type == "int8_t" && k_sp[1] == 2 && k_sp[2] == 2 && st[1] == 2 && st[2] == 2) {
+    // DSP bytewise maximum (kernels/tinyodlc/armv7em/pool.h; falls back to opt for padding).
+    c.header = "tinyodlc/armv7em/pool.h";
+    c.callee = "tinyodlc::armv7em::max_pool_2x2s2_s8";
+    return true;
+  }
   c.header = "tinyodlc/opt/pool.h";
   c.callee = "tinyodlc::opt::max_pool_2d<" + type + ", " + std::to_string(k_sp[1]) + ", " + std::to_string(k_sp[2]) +
              ", " + std::to_string(st[1]) + ", " + std::to_string(st[2]) + ">";

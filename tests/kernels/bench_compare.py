@@ -35,6 +35,11 @@ INT8 = [
     ("FC 64->12 (DS-CNN classifier)", 64 * 12),
     ("FC 256->128", 256 * 128),
     ("MatMul 16x64 by 64x64", 16 * 64 * 64),
+    ("conv 3x3 s1, 1->8, 64x64 (StreamTinyNet first conv)", 64 * 64 * 8 * 9),
+    ("dense 3x3 s1, 8->16, 32x32 (StreamTinyNet)", 32 * 32 * 16 * 72),
+    ("conv 10x4 s2, 1->32, 49x40 (speaker stem)", 25 * 20 * 32 * 40),
+    ("depthwise 3x3 s1, 32ch, 25x20 (speaker)", 25 * 20 * 32 * 9),
+    ("pointwise 1x1, 32->32, 25x20 (speaker)", 25 * 20 * 32 * 32),
 ]
 # (name, MACs, onnx2c symbol, ONNX node description)
 FLOAT = [

@@ -198,6 +198,11 @@ int main() {
   qfc(1, 12, 64);                                  // DS-CNN classifier
   qfc(1, 128, 256);                                // fully connected
   qfc(16, 64, 64);                                 // 16 rows
+  qconv(1, 8, 1, 64, 64, 3, 3, 1, 1, 1, 1, 1);     // StreamTinyNet first conv (one input channel)
+  qconv(8, 16, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1);    // StreamTinyNet dense 3x3, K = 72
+  qconv(1, 32, 1, 49, 40, 10, 4, 2, 4, 1, 5, 1);   // DS-CNN speaker stem
+  qconv(32, 32, 32, 25, 20, 3, 3, 1, 1, 1, 1, 1);  // DS-CNN speaker depthwise 3x3
+  qconv(32, 32, 1, 25, 20, 1, 1, 1, 0, 0, 0, 0);   // DS-CNN speaker pointwise 1x1, K = 32
   fconv<10, 4, 2>(1, 64, 1, 49, 10, 4, 1, 5, 1, O2C(o2c_stem));
   fconv<3, 3, 1>(64, 64, 64, 25, 5, 1, 1, 1, 1, O2C(o2c_dw));
   fconv<1, 1, 1>(64, 64, 1, 25, 5, 0, 0, 0, 0, O2C(o2c_pw));

@@ -1,4 +1,4 @@
-// Bit-exactness of the optimized int8 kernels (kernels/tinyodlc/armv7em/int8.h) against the
+// Bit-exactness of the optimized int8 kernels (kernels/tinyodlc/armv7em/int8.h, pool.h) against the
 // reference kernels (kernels/tinyodlc/ref/int8.h) on randomized shapes, strides, dilations,
 // pads, zero points, biases and per-channel / per-tensor multipliers. Any differing byte
 // fails. The same file runs on the host (portable fallback of the DSP intrinsics) and on
@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "tinyodlc/armv7em/int8.h"
+#include "tinyodlc/armv7em/pool.h"
 #include "tinyodlc/ref/int8.h"
+#include "tinyodlc/ref/pool.h"
 
 #ifdef TINYODLC_KTEST_TARGET
 #include "tinyodlc_target.h"
@@ -46,11 +48,15 @@ void fill_i8(int8_t* p, int n, int zp_bias) {
   }
 }
 
+// When g_force_shift_lo <= g_force_shift_hi, every shift is drawn from that range.
+int32_t g_force_shift_lo = 1, g_force_shift_hi = 0;
+
 void fill_requant(int n) {
   for (int i = 0; i < n; ++i) {
     g_mult[i] = static_cast<int32_t>((1u << 30) + (rnd() % (1u << 30)));
     const uint32_t r = rnd() % 16;
     g_shift[i] = r == 0 ? rint_in(1, 4) : (r == 1 ? rint_in(-31, -20) : rint_in(-12, 0));
+    if (g_force_shift_lo <= g_force_shift_hi) g_shift[i] = rint_in(g_force_shift_lo, g_force_shift_hi);
     if (rnd() % 64 == 0) g_mult[i] = 0;
     if (rnd() % 8 == 0) g_mult[i] = 1 << 30;  // M = 2^(shift-1): many rounding ties
   }
@@ -300,6 +306,31 @@ void requant_cases() {
   if (bad) ++g_fail;
 }
 
+// int8 MaxPool 2x2 stride 2 (armv7em/pool.h) against ref::max_pool<int8_t>: odd and even
+// sizes, channels, and (for the fallback) padding and ceil-mode output sizes.
+void maxpool_case(int i) {
+  const int32_t nc = rint_in(1, 6), ih = rint_in(2, 17), iw = rint_in(2, 17);
+  const int32_t in[3] = {1, ih, iw}, k[3] = {1, 2, 2}, s[3] = {1, 2, 2}, d[3] = {1, 1, 1};
+  int32_t pads[6] = {0, 0, 0, 0, 0, 0};
+  if (i % 5 == 4) pads[1] = pads[4] = 1;  // padded: the opt fallback
+  const bool ceil_mode = i % 7 == 6;
+  int32_t out[3] = {1, 0, 0};
+  for (int dd = 1; dd < 3; ++dd) {
+    const int32_t span = in[dd] + pads[dd] + pads[dd + 3] - 2;
+    out[dd] = (ceil_mode ? (span + 1) / 2 : span / 2) + 1;
+  }
+  const int n_in = nc * ih * iw, n_out = nc * out[1] * out[2];
+  fill_i8(g_x, n_in, 0);
+  memset(g_yr, 0x55, static_cast<size_t>(n_out));
+  memset(g_yo, 0x2a, static_cast<size_t>(n_out));
+  tinyodlc::ref::max_pool<int8_t>(g_x, g_yr, nullptr, nc, in, k, out, s, d, pads, 0);
+  tinyodlc::armv7em::max_pool_2x2s2_s8(g_x, g_yo, nullptr, nc, in, k, out, s, d, pads, 0);
+  char what[96];
+  snprintf(what, sizeof what, "max_pool_2x2s2_s8 nc%ld in[%ld,%ld] pad%ld ceil%d", long(nc), long(ih), long(iw),
+           long(pads[1]), ceil_mode ? 1 : 0);
+  compare(what, n_out);
+}
+
 }  // namespace
 
 int main() {
@@ -324,6 +355,28 @@ int main() {
     const int32_t pb[3] = {0, rint_in(0, 2), rint_in(0, 2)}, pe[3] = {0, rint_in(0, 2), rint_in(0, 2)};
     if (h + pb[1] + pe[1] < 3 || w_ + pb[2] + pe[2] < 3) continue;
     conv_case(1 + i % 3 / 2, 1, rint_in(1, 9), 1, in, k, s, d, pb, pe, i % 4 != 0, i % 2 == 0);
+  }
+  // Depthwise 3x3 s1 and one input channel with right shifts around the bound of the y_zp fold
+  // of the row requantization (fshift = -shift - 1 <= 22), zero points including -128/127.
+  g_force_shift_lo = -25;
+  g_force_shift_hi = -21;
+  for (int i = 0; i < 16; ++i) {
+    const int32_t in[3] = {1, rint_in(1, 12), rint_in(1, 12)}, k[3] = {1, 3, 3}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1};
+    const int32_t p[3] = {0, 1, 1};
+    const int32_t ch = rint_in(1, 8);
+    conv_case(1, i % 2 ? 1 : ch, ch, i % 2 ? 1 : ch, in, k, s, d, p, p, true, true);
+  }
+  g_force_shift_lo = 1;
+  g_force_shift_hi = 0;
+  // Few input channels, dense k x k at the zoo's sizes (window-interior im2col, 2x2 GEMM):
+  // StreamTinyNet 8->16 and d-vector-like 1->8 / 8->16 3x3 pad 1, odd widths and heights.
+  for (int i = 0; i < 20; ++i) {
+    const int32_t c_in = i % 4 == 0 ? 1 : rint_in(2, 8), c_out = rint_in(1, 16);
+    const int32_t kk = i % 5 == 0 ? rint_in(1, 5) : 3;
+    const int32_t in[3] = {1, rint_in(kk, 13), rint_in(kk, 13)}, k[3] = {1, kk, kk}, s[3] = {1, 1, 1},
+                  d[3] = {1, 1, 1};
+    const int32_t pb[3] = {0, rint_in(0, kk - 1), rint_in(0, kk - 1)}, pe[3] = {0, rint_in(0, kk - 1), rint_in(0, kk - 1)};
+    conv_case(1, c_in, c_out, 1, in, k, s, d, pb, pe, i % 3 != 0, i % 2 == 0);
   }
   // Depthwise, any kernel (the general depthwise path): EmbBERT-Q's causal conv1d (kernel 8,
   // pads 7/7), then random 1-D and 2-D kernels, strides, dilation along H, pads, batch.
@@ -365,6 +418,7 @@ int main() {
     matmul_case(1, bd, bs0, as1, 5, 9, 11, true, false, false);
   }
   for (int i = 0; i < 90; ++i) binary_case(i % 3);
+  for (int i = 0; i < 40; ++i) maxpool_case(i);
   snprintf(g_line, sizeof g_line, "%s: %d cases, %d failed (DSP instructions: %s)\n", g_fail ? "FAIL" : "OK", g_cases,
            g_fail, TINYODLC_HAVE_DSP ? "yes" : "portable fallback");
   say(g_line);

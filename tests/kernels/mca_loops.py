@@ -8,8 +8,8 @@ hot inner loops of the optimized kernels, as arm-none-eabi-g++ 12 -O2 compiled t
 
 For every function whose name matches a kernel below, each loop (a backward branch) is taken
 from the disassembly; the innermost loop with the most multiply instructions is fed to
-llvm-mca (-iterations=200). MACs per iteration are counted from the loop: SMLAD = 2,
-SMLABB/SMLATB/MLA = 1, VMUL.F32 = 1 (float MACs are a VMUL and a VADD under -ffp-contract=off).
+llvm-mca (-iterations=200). MACs per iteration are counted from the loop: SMLAD, SMUAD = 2,
+SMLAxy/MLA = 1, VMUL.F32 = 1 (float MACs are a VMUL and a VADD under -ffp-contract=off).
 Not a test.
 """
 import argparse
@@ -50,7 +50,7 @@ def functions(obj):
 def mults(body):
     n = 0
     for _, mn, _ in body:
-        if mn.startswith("smlad"):
+        if mn.startswith(("smlad", "smuad")):
             n += 2
         elif mn.startswith(("smlabb", "smlatb", "smlabt", "smlatt", "mla")) or mn == "vmul.f32":
             n += 1

@@ -58,7 +58,46 @@ inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
 inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
   return __smlatb(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
 }
+inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
+  return __smlabt(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
+}
+inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
+  return __smlatt(static_cast<int32_t>(a), static_cast<int32_t>(b), acc);
+}
+inline int32_t smuad(uint32_t a, uint32_t b) { return __smuad(a, b); }
+// Bytewise signed maximum of two words of 4 int8: SSUB8 sets GE[i] = (a_i >= b_i), SEL picks
+// a_i where GE[i] is set. One asm block, so nothing can clobber the GE flags in between.
+inline uint32_t max_s8x4(uint32_t a, uint32_t b) {
+  uint32_t r;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+// Saturate to int8 (one SSAT).
+inline int32_t ssat8(int32_t v) { return __ssat(v, 8); }
+// Two consecutive words (4 int16) from a 4-byte aligned p, then p += 4: one LDRD with
+// post-increment (GCC does not merge two ld32: they are unaligned-safe accesses).
+typedef uint32_t __attribute__((may_alias)) u32_alias;
+inline void ld2x32_inc(const int16_t*& p, uint32_t& a, uint32_t& b) {
+  __asm__("ldrd %0, %1, [%2], #8"
+          : "=&r"(a), "=&r"(b), "+r"(p)
+          : "m"(*reinterpret_cast<const u32_alias(*)[2]>(p)));
+}
 #else
+inline int32_t ssat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+inline uint32_t max_s8x4(uint32_t a, uint32_t b) {
+  uint32_t r = 0;
+  for (int i = 0; i < 32; i += 8) {
+    const int8_t x = static_cast<int8_t>(static_cast<uint8_t>(a >> i));
+    const int8_t y = static_cast<int8_t>(static_cast<uint8_t>(b >> i));
+    r |= static_cast<uint32_t>(static_cast<uint8_t>(x >= y ? x : y)) << i;
+  }
+  return r;
+}
+inline void ld2x32_inc(const int16_t*& p, uint32_t& a, uint32_t& b) {
+  a = ld32(p);
+  b = ld32(p + 2);
+  p += 4;
+}
 inline uint32_t half(int32_t v) { return static_cast<uint32_t>(v) & 0xFFFFu; }
 inline int32_t lo16(uint32_t x) { return static_cast<int16_t>(static_cast<uint16_t>(x & 0xFFFFu)); }
 inline int32_t hi16(uint32_t x) { return static_cast<int16_t>(static_cast<uint16_t>(x >> 16)); }
@@ -83,6 +122,13 @@ inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
 inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) {
   return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(hi16(a) * lo16(b)));
 }
+inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(lo16(a) * hi16(b)));
+}
+inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(hi16(a) * hi16(b)));
+}
+inline int32_t smuad(uint32_t a, uint32_t b) { return smlad(a, b, 0); }
 #endif
 
 // Two int16 values packed as one word (lo in bits 0..15).

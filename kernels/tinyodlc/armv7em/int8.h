@@ -13,13 +13,16 @@
 //    the reference's RoundingDivideByPOT. Multipliers are checked once per channel.
 //
 // Kernels:
-//  - qconv_s8: depthwise 3x3 (stride 1 or 2, 2-D, any padding): per channel, the padded plane
-//    is copied to scratch (padding = x_zp), two outputs per step from one 32-bit load per
-//    kernel row (SXTB16 + SMLAD + SMLABB/SMLATB). Every other conv (1x1, dense k x k,
+//  - qconv_s8: depthwise 3x3 (stride 1 or 2, 2-D, any padding; also 3x3 with one input
+//    channel): per channel, the padded plane is copied to scratch (padding = x_zp), two outputs
+//    per step from one 32-bit load per kernel row (SXTB16 + SMLAD + SMLAxy); stride 1 writes a
+//    row of accumulators, then requantizes the row (y_zp folded into the rounding constant).
+//    Every other conv (1x1, dense k x k,
 //    grouped, 1-D/3-D, dilated): im2col of two output pixels into int16 columns (x - x_zp,
 //    padding 0, each group of 4 stored as k0 k2 k1 k3 to match SXTB16 of the weights), then
-//    a GEMM block of 2 output channels x 2 pixels: per 4 taps 4 column loads, 2 weight loads,
-//    4 SXTB16, 8 SMLAD.
+//    a GEMM block of 2 output channels x 2 pixels: per 4 taps 2 LDRD of the columns, 2 weight
+//    loads, 4 SXTB16, 8 SMLAD. Each path is a template on kFull (activation range = all of
+//    int8: the clamp is one SSAT).
 //  - qmatmul_s8: with >= 4 rows, each block of 4 columns of b is packed once into sign-extended
 //    pairs (8 words per 4 taps) with its column sums, and 2 rows x 4 columns are computed per
 //    step from a as stored (a_zp enters as -a_zp * sum(b[:, j])): 16 SMLAD per 4 taps. With
@@ -34,6 +37,9 @@
 #include "tinyodlc/armv7em/acle.h"
 #include "tinyodlc/ref/int8.h"
 
+// The conv paths stay functions of their own: inlined into a caller with several conv calls,
+// GCC's register allocation of the inner loops changed with the caller (measured).
+#define TINYODLC_KERNEL_NOINLINE __attribute__((noinline)) inline
 namespace tinyodlc {
 namespace armv7em {
 
@@ -116,6 +122,22 @@ inline int8_t requant_out(int32_t acc, const Requant& q, int32_t y_zp, int32_t a
   return static_cast<int8_t>(v);
 }
 
+// kFull: the activation range is all of int8 ([-128, 127]), so the clamp is one SSAT.
+// v (requantized, plus y_zp) clamped to [act_min, act_max].
+template <bool kFull>
+inline int8_t clamp_out(int32_t v, int32_t act_min, int32_t act_max) {
+  if (kFull) return static_cast<int8_t>(ssat8(v));
+  v = v < act_min ? act_min : v;
+  v = v > act_max ? act_max : v;
+  return static_cast<int8_t>(v);
+}
+
+template <bool kFull>
+inline int8_t requant_out_t(int32_t acc, const Requant& q, int32_t y_zp, int32_t act_min, int32_t act_max) {
+  if (kFull) return static_cast<int8_t>(ssat8(requant_apply(acc, q) + y_zp));
+  return requant_out(acc, q, y_zp, act_min, act_max);
+}
+
 inline int32_t wadd(int32_t a, int32_t b) { return ref::q_wrap_add(a, b); }
 inline int32_t wmul(int32_t a, int32_t b) {
   return static_cast<int32_t>(static_cast<uint32_t>(a) * static_cast<uint32_t>(b));
@@ -152,7 +174,7 @@ inline int32_t qconv_s8_scratch_bytes(int32_t c_in, int32_t c_out, int32_t group
   if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations)) {
     const int32_t s = strides[1];
     const int32_t ph = (out_sp[1] - 1) * s + 3, pw = (out_sp[2] - 1) * s + 5;
-    return (ph * pw + 3) / 4 * 4 + 4;
+    return (ph * pw + 3) / 4 * 4 + 4 + (out_sp[2] + 2) * 4;  // plane, one row of int32 accumulators
   }
   if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations)) {
     int32_t ph, pw;
@@ -205,25 +227,43 @@ inline void im2col(const int8_t* xg, int16_t* col, int32_t q, int32_t cg, const 
   int16_t* np = nat;
   const int32_t dw = dilations[2];
   const bool row_inside = iw0 >= 0 && iw0 + (KW - 1) * dw < IW;
-  for (int32_t c = 0; c < cg; ++c) {
-    const int8_t* xc = xg + c * in_plane;
-    for (int32_t kd = 0; kd < KD; ++kd) {
-      const int32_t id = id0 + kd * dilations[0];
-      const bool din = id >= 0 && id < ID;
-      for (int32_t kh = 0; kh < KH; ++kh) {
-        const int32_t ih = ih0 + kh * dilations[1];
-        if (!(din && ih >= 0 && ih < IH)) {
-          for (int32_t kw = 0; kw < KW; ++kw) *np++ = 0;
-          continue;
+  if (KD == 1 && dilations[1] == 1 && dw == 1 && row_inside && ih0 >= 0 && ih0 + KH <= IH && id0 == 0) {
+    // 2-D window entirely inside the input: KH rows of KW contiguous taps per channel.
+    const int8_t* xc = xg + static_cast<int64_t>(ih0) * IW + iw0;
+    for (int32_t c = 0; c < cg; ++c, xc += in_plane) {
+      const int8_t* xr = xc;
+      if (KW == 3) {
+        for (int32_t kh = 0; kh < KH; ++kh, xr += IW, np += 3) {
+          np[0] = static_cast<int16_t>(xr[0] - x_zp);
+          np[1] = static_cast<int16_t>(xr[1] - x_zp);
+          np[2] = static_cast<int16_t>(xr[2] - x_zp);
         }
-        const int8_t* xr = xc + (static_cast<int64_t>(id) * IH + ih) * IW;
-        if (row_inside) {
-          const int8_t* xp = xr + iw0;
-          for (int32_t kw = 0; kw < KW; ++kw, xp += dw) *np++ = static_cast<int16_t>(xp[0] - x_zp);
-        } else {
-          for (int32_t kw = 0; kw < KW; ++kw) {
-            const int32_t iw = iw0 + kw * dw;
-            *np++ = static_cast<int16_t>(iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
+      } else {
+        for (int32_t kh = 0; kh < KH; ++kh, xr += IW)
+          for (int32_t kw = 0; kw < KW; ++kw) *np++ = static_cast<int16_t>(xr[kw] - x_zp);
+      }
+    }
+  } else {
+    for (int32_t c = 0; c < cg; ++c) {
+      const int8_t* xc = xg + c * in_plane;
+      for (int32_t kd = 0; kd < KD; ++kd) {
+        const int32_t id = id0 + kd * dilations[0];
+        const bool din = id >= 0 && id < ID;
+        for (int32_t kh = 0; kh < KH; ++kh) {
+          const int32_t ih = ih0 + kh * dilations[1];
+          if (!(din && ih >= 0 && ih < IH)) {
+            for (int32_t kw = 0; kw < KW; ++kw) *np++ = 0;
+            continue;
+          }
+          const int8_t* xr = xc + (static_cast<int64_t>(id) * IH + ih) * IW;
+          if (row_inside) {
+            const int8_t* xp = xr + iw0;
+            for (int32_t kw = 0; kw < KW; ++kw, xp += dw) *np++ = static_cast<int16_t>(xp[0] - x_zp);
+          } else {
+            for (int32_t kw = 0; kw < KW; ++kw) {
+              const int32_t iw = iw0 + kw * dw;
+              *np++ = static_cast<int16_t>(iw >= 0 && iw < IW ? xr[iw] - x_zp : 0);
+            }
           }
         }
       }
@@ -239,6 +279,33 @@ inline void im2col(const int8_t* xg, int16_t* col, int32_t q, int32_t cg, const 
   for (; k < K; ++k) col[2 * K4 + q * 4 + (k - K4)] = nat[k];
 }
 
+// Both columns of a 1x1 conv (stride 1, no padding) for the neighbouring pixels xp[0], xp[1]:
+// per 4 channels, one halfword load each gives both pixels' bytes; channels 0 and 2 (1 and 3)
+// merged into one word, SXTB16 gives the pairs (k0, k2) of pixel 0, SXTB16 ROR 8 those of
+// pixel 1, then SSUB16 subtracts x_zp. Same layout and values as two im2col calls.
+inline void im2col_1x1_pair(const int8_t* xp, int16_t* col, int32_t K, int64_t in_plane, int32_t x_zp) {
+  const int32_t K4 = K & ~3;
+  const uint32_t zp2 = pack16(x_zp, x_zp);
+  int16_t* cp = col;
+  int32_t k = 0;
+  for (; k < K4; k += 4, xp += 4 * in_plane, cp += 8) {
+    uint16_t h0, h1, h2, h3;
+    memcpy(&h0, xp, 2);
+    memcpy(&h1, xp + in_plane, 2);
+    memcpy(&h2, xp + 2 * in_plane, 2);
+    memcpy(&h3, xp + 3 * in_plane, 2);
+    const uint32_t w02 = h0 | (static_cast<uint32_t>(h2) << 16), w13 = h1 | (static_cast<uint32_t>(h3) << 16);
+    st32(cp, ssub16(sxtb16(w02), zp2));           // pixel 0: (k0, k2)
+    st32(cp + 2, ssub16(sxtb16(w13), zp2));       // pixel 0: (k1, k3)
+    st32(cp + 4, ssub16(sxtb16_ror8(w02), zp2));  // pixel 1: (k0, k2)
+    st32(cp + 6, ssub16(sxtb16_ror8(w13), zp2));  // pixel 1: (k1, k3)
+  }
+  for (int32_t t = 0; k < K; ++k, ++t, xp += in_plane) {
+    col[2 * K4 + t] = static_cast<int16_t>(xp[0] - x_zp);
+    col[2 * K4 + 4 + t] = static_cast<int16_t>(xp[1] - x_zp);
+  }
+}
+
 // dot(weight rows w0 and w0 + K, columns 0 and 1) accumulated onto acc {w0.c0, w0.c1, w1.c0, w1.c1}.
 inline void dot_2x2(const int8_t* w0, const int16_t* col, int32_t K, int32_t acc[4]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
@@ -247,8 +314,9 @@ inline void dot_2x2(const int8_t* w0, const int16_t* col, int32_t K, int32_t acc
   const int8_t* wend = w0 + K4;
   const int16_t* cp = col;
   while (w0 != wend) {
-    const uint32_t x0a = ld32(cp), x0b = ld32(cp + 2), x1a = ld32(cp + 4), x1b = ld32(cp + 6);
-    cp += 8;
+    uint32_t x0a, x0b, x1a, x1b;
+    ld2x32_inc(cp, x0a, x0b);
+    ld2x32_inc(cp, x1a, x1b);
     const uint32_t wa = ld32(w0);
     w0 += 4;
     const uint32_t we = sxtb16(wa), wo = sxtb16_ror8(wa);
@@ -290,7 +358,9 @@ inline int32_t dot_1x1(const int8_t* w0, const int16_t* col, int32_t q, int32_t 
   return a;
 }
 
-inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
+template <bool kFull>
+TINYODLC_KERNEL_NOINLINE void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y,
+                                         int32_t batch, int32_t c_in,
                        int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                        const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
                        int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult, int32_t act_min,
@@ -300,6 +370,10 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
   const int32_t OH = out_sp[1], OW = out_sp[2];
   const int64_t in_plane = static_cast<int64_t>(in_sp[0]) * in_sp[1] * in_sp[2];
   const int32_t P = out_sp[0] * OH * OW;
+  // 1x1, stride 1, no padding, output = input size: output pixel p reads input pixel p.
+  const bool identity_1x1 = k_sp[0] * k_sp[1] * k_sp[2] == 1 && strides[0] == 1 && strides[1] == 1 &&
+                            strides[2] == 1 && pads[0] == 0 && pads[1] == 0 && pads[2] == 0 &&
+                            in_sp[0] == out_sp[0] && in_sp[1] == out_sp[1] && in_sp[2] == out_sp[2];
   Requant* rq = static_cast<Requant*>(scratch);
   for (int32_t m = 0; m < c_out; ++m) rq[m] = requant_of(mult[n_mult == 1 ? 0 : m], shift[n_mult == 1 ? 0 : m]);
   int16_t* col = reinterpret_cast<int16_t*>(rq + c_out);
@@ -310,11 +384,13 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
       const int8_t* wg = w + static_cast<int64_t>(g) * mg * K;
       for (int32_t p = 0; p < P; p += 2) {
         const bool two = p + 1 < P;
-        {
+        if (two && identity_1x1) {
+          im2col_1x1_pair(xg + p, col, K, in_plane, x_zp);
+        } else {
           const int32_t ow = p % OW, r = p / OW;
           im2col(xg, col, 0, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
         }
-        if (two) {
+        if (two && !identity_1x1) {
           const int32_t ow = (p + 1) % OW, r = (p + 1) / OW;
           im2col(xg, col, 1, cg, in_sp, k_sp, strides, dilations, pads, x_zp, r / OH, r % OH, ow);
         }
@@ -329,13 +405,20 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
           if (two) {
             int32_t acc[4] = {b0, b0, b1, b1};
             dot_2x2(w0, col, K, acc);
-            y0[0] = requant_out(acc[0], qa, y_zp, act_min, act_max);
-            y0[1] = requant_out(acc[1], qa, y_zp, act_min, act_max);
-            y0[P] = requant_out(acc[2], qb, y_zp, act_min, act_max);
-            y0[P + 1] = requant_out(acc[3], qb, y_zp, act_min, act_max);
+            if (qa.fast && qb.fast) {  // one test for the 4 outputs
+              y0[0] = clamp_out<kFull>(requant_fast(acc[0], qa) + y_zp, act_min, act_max);
+              y0[1] = clamp_out<kFull>(requant_fast(acc[1], qa) + y_zp, act_min, act_max);
+              y0[P] = clamp_out<kFull>(requant_fast(acc[2], qb) + y_zp, act_min, act_max);
+              y0[P + 1] = clamp_out<kFull>(requant_fast(acc[3], qb) + y_zp, act_min, act_max);
+            } else {
+              y0[0] = requant_out_t<kFull>(acc[0], qa, y_zp, act_min, act_max);
+              y0[1] = requant_out_t<kFull>(acc[1], qa, y_zp, act_min, act_max);
+              y0[P] = requant_out_t<kFull>(acc[2], qb, y_zp, act_min, act_max);
+              y0[P + 1] = requant_out_t<kFull>(acc[3], qb, y_zp, act_min, act_max);
+            }
           } else {
-            y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
-            y0[P] = requant_out(dot_1x1(w0 + K, col, 0, K, b1), qb, y_zp, act_min, act_max);
+            y0[0] = requant_out_t<kFull>(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
+            y0[P] = requant_out_t<kFull>(dot_1x1(w0 + K, col, 0, K, b1), qb, y_zp, act_min, act_max);
           }
         }
         if (j < mg) {
@@ -344,8 +427,8 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
           const int8_t* w0 = wg + static_cast<int64_t>(j) * K;
           int8_t* y0 = yg + static_cast<int64_t>(j) * P + p;
           const Requant& qa = rq[m];
-          y0[0] = requant_out(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
-          if (two) y0[1] = requant_out(dot_1x1(w0, col, 1, K, b0), qa, y_zp, act_min, act_max);
+          y0[0] = requant_out_t<kFull>(dot_1x1(w0, col, 0, K, b0), qa, y_zp, act_min, act_max);
+          if (two) y0[1] = requant_out_t<kFull>(dot_1x1(w0, col, 1, K, b0), qa, y_zp, act_min, act_max);
         }
       }
     }
@@ -354,7 +437,9 @@ inline void qconv_gemm(const int8_t* x, const int8_t* w, const int32_t* bias, in
 
 // Depthwise 3x3, 2-D, stride 1 or 2 (qconv_is_dw3x3).
 // channels = c_out; in_channels = c_out (depthwise) or 1 (every output channel filters plane 0).
-inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+template <bool kFull>
+TINYODLC_KERNEL_NOINLINE void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y,
+                                          int32_t batch,
                         int32_t channels, int32_t in_channels, const int32_t* in_sp, const int32_t* out_sp, int32_t s, const int32_t* pads,
                         int32_t x_zp, int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
                         int32_t act_min, int32_t act_max, void* scratch) {
@@ -365,6 +450,7 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
   const int32_t PH = (OH - 1) * s + 3, PW = (OW - 1) * s + 5;
   const int32_t pt = pads[1], pl = pads[2];
   int8_t* plane = static_cast<int8_t*>(scratch);
+  int32_t* accrow = reinterpret_cast<int32_t*>(plane + (PH * PW + 3) / 4 * 4 + 4);  // OW + 1 accumulators
   const int32_t r0_in = pt, r1_in = IH + pt < PH ? IH + pt : PH;  // rows [r0_in, r1_in) hold input
   const int32_t c0_in = pl, c1_in = IW + pl < PW - 2 ? IW + pl : PW - 2;
   memset(plane, static_cast<int8_t>(x_zp), static_cast<size_t>(PH * PW));
@@ -389,6 +475,7 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
       const uint32_t A02 = pack16(wm[0], wm[2]), A1 = pack16(wm[1], 0);
       const uint32_t B02 = pack16(wm[3], wm[5]), B1 = pack16(wm[4], 0);
       const uint32_t C02 = pack16(wm[6], wm[8]), C1 = pack16(wm[7], 0);
+      const uint32_t AB1 = pack16(wm[1], wm[4]);  // w1 of rows 0 and 1 (SMLAxB / SMLAxT)
       for (int32_t oh = 0; oh < OH; ++oh) {
         const int8_t* r0 = plane + oh * s * PW;
         const int8_t* r1 = r0 + PW;
@@ -396,7 +483,53 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
         int8_t* yr = yc + oh * OW;
         int32_t ow = 0;
         if (s == 1) {
-          // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x1 + w1 x2 + w2 x3 per row.
+          // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x1 + w1 x2 + w2 x3 per row. The
+          // accumulators of the row go to `accrow` (no requantization constants live in this
+          // loop, so nothing spills), then one pass requantizes the row.
+          int32_t* ap = accrow;
+          int32_t* const aend = accrow + ((OW + 1) & ~1);
+          const int8_t* p0 = r0;
+          const int8_t* p1 = r1;
+          const int8_t* p2 = r2;
+          while (ap != aend) {
+            uint32_t X = ld32(p0), e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
+            int32_t a0 = smuad(e, A02), a1 = smuad(o, A02);
+            a0 = smlabb(o, AB1, a0);
+            a1 = smlatb(e, AB1, a1);
+            X = ld32(p1), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, B02, a0);
+            a1 = smlad(o, B02, a1);
+            a0 = smlabt(o, AB1, a0);
+            a1 = smlatt(e, AB1, a1);
+            X = ld32(p2), e = sxtb16(X), o = sxtb16_ror8(X);
+            a0 = smlad(e, C02, a0);
+            a1 = smlad(o, C02, a1);
+            a0 = smlabb(o, C1, a0);
+            a1 = smlatb(e, C1, a1);
+            ap[0] = a0;
+            ap[1] = a1;
+            ap += 2;
+            p0 += 2;
+            p1 += 2;
+            p2 += 2;
+          }
+          if (q.fast && q.fshift <= 22) {
+            // y_zp folded into the high word of the rounding constant: |hi| < 2^30 + 2^29 + 2 and
+            // |y_zp| 2^fshift <= 2^29, so hi + y_zp 2^fshift does not wrap, and shifting it right by
+            // fshift gives (hi >> fshift) + y_zp exactly.
+            Requant qz = q;
+            qz.rhi = q.rhi + (static_cast<uint32_t>(y_zp) << q.fshift);
+            for (; ow + 1 < OW; ow += 2) {
+              yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), qz), act_min, act_max);
+              yr[ow + 1] = clamp_out<kFull>(requant_fast(wadd(accrow[ow + 1], corr), qz), act_min, act_max);
+            }
+            if (ow < OW) yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), qz), act_min, act_max);
+          } else if (q.fast)
+            for (; ow < OW; ++ow)
+              yr[ow] = clamp_out<kFull>(requant_fast(wadd(accrow[ow], corr), q) + y_zp, act_min, act_max);
+          else
+            for (; ow < OW; ++ow) yr[ow] = requant_out_t<kFull>(wadd(accrow[ow], corr), q, y_zp, act_min, act_max);
+        } else if (false) {
           for (; ow < OW; ow += 2) {
             int32_t a0 = corr, a1 = corr;
             uint32_t X = ld32(r0 + ow), e = sxtb16(X), o = sxtb16_ror8(X);  // (x0, x2), (x1, x3)
@@ -414,8 +547,8 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
             a0 = smlabb(o, C1, a0);
             a1 = smlad(o, C02, a1);
             a1 = smlatb(e, C1, a1);
-            yr[ow] = requant_out(a0, q, y_zp, act_min, act_max);
-            if (ow + 1 < OW) yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
+            yr[ow] = requant_out_t<kFull>(a0, q, y_zp, act_min, act_max);
+            if (ow + 1 < OW) yr[ow + 1] = requant_out_t<kFull>(a1, q, y_zp, act_min, act_max);
           }
         } else {
           // out(ow) = w0 x0 + w1 x1 + w2 x2, out(ow + 1) = w0 x2 + w1 x3 + w2 x4 per row.
@@ -439,8 +572,8 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
             a0 = smlabb(o, C1, a0);
             a1 = smlad(pack_hi_hi(e, o), C01, a1);
             a1 = wadd(a1, wmul(r2[c + 4], C2));
-            yr[ow] = requant_out(a0, q, y_zp, act_min, act_max);
-            if (ow + 1 < OW) yr[ow + 1] = requant_out(a1, q, y_zp, act_min, act_max);
+            yr[ow] = requant_out_t<kFull>(a0, q, y_zp, act_min, act_max);
+            if (ow + 1 < OW) yr[ow + 1] = requant_out_t<kFull>(a1, q, y_zp, act_min, act_max);
           }
         }
       }
@@ -451,7 +584,9 @@ inline void qconv_dw3x3(const int8_t* x, const int8_t* w, const int32_t* bias, i
 // Depthwise, any kernel (qconv_is_dw_general): per channel, the padded plane as int16 x - x_zp
 // (padding 0) and the weights as int16 pairs along the width (an odd width gets a 0 partner);
 // per output and kernel row, one 32-bit load of two neighbouring taps and one SMLAD per pair.
-inline void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+template <bool kFull>
+TINYODLC_KERNEL_NOINLINE void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y,
+                                               int32_t batch,
                              int32_t channels, const int32_t* in_sp, const int32_t* k_sp, const int32_t* out_sp,
                              const int32_t* strides, const int32_t* dilations, const int32_t* pads, int32_t x_zp,
                              int32_t y_zp, const int32_t* mult, const int32_t* shift, int32_t n_mult,
@@ -492,13 +627,34 @@ inline void qconv_dw_general(const int8_t* x, const int8_t* w, const int32_t* bi
           const uint32_t* wk = wp;
           for (int32_t kh = 0; kh < KH; ++kh, xr += dh * PW, wk += KP)
             for (int32_t p = 0; p < KP; ++p) acc = smlad(wk[p], ld32(xr + 2 * p), acc);
-          yr[ow] = requant_out(acc, qm, y_zp, act_min, act_max);
+          yr[ow] = requant_out_t<kFull>(acc, qm, y_zp, act_min, act_max);
         }
       }
     }
   }
 }
 
+}  // namespace detail
+
+namespace detail {
+// kFull: act_min = -128 and act_max = 127 (the requantization's clamp is one SSAT).
+template <bool kFull>
+inline void qconv_dispatch(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch,
+                           int32_t c_in, int32_t c_out, int32_t group, const int32_t* in_sp, const int32_t* k_sp,
+                           const int32_t* out_sp, const int32_t* strides, const int32_t* dilations,
+                           const int32_t* pads, int32_t x_zp, int32_t y_zp, const int32_t* mult,
+                           const int32_t* shift, int32_t n_mult, int32_t act_min, int32_t act_max, void* scratch) {
+  if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
+    qconv_dw3x3<kFull>(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift,
+                       n_mult,
+                        act_min, act_max, scratch);
+  else if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations))
+    qconv_dw_general<kFull>(x, w, bias, y, batch, c_out, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp, y_zp,
+                             mult, shift, n_mult, act_min, act_max, scratch);
+  else
+    qconv_gemm<kFull>(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
+                       y_zp, mult, shift, n_mult, act_min, act_max, scratch);
+}
 }  // namespace detail
 
 inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, int32_t batch, int32_t c_in,
@@ -511,15 +667,12 @@ inline void qconv_s8(const int8_t* x, const int8_t* w, const int32_t* bias, int8
                   mult, shift, n_mult, act_min, act_max);
     return;
   }
-  if (qconv_is_dw3x3(c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations))
-    detail::qconv_dw3x3(x, w, bias, y, batch, c_out, c_in, in_sp, out_sp, strides[1], pads, x_zp, y_zp, mult, shift, n_mult,
-                        act_min, act_max, scratch);
-  else if (qconv_is_dw_general(c_in, c_out, group, in_sp, k_sp, out_sp, dilations))
-    detail::qconv_dw_general(x, w, bias, y, batch, c_out, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp, y_zp,
-                             mult, shift, n_mult, act_min, act_max, scratch);
+  if (act_min == -128 && act_max == 127)
+    detail::qconv_dispatch<true>(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations,
+                                 pads, x_zp, y_zp, mult, shift, n_mult, act_min, act_max, scratch);
   else
-    detail::qconv_gemm(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations, pads, x_zp,
-                       y_zp, mult, shift, n_mult, act_min, act_max, scratch);
+    detail::qconv_dispatch<false>(x, w, bias, y, batch, c_in, c_out, group, in_sp, k_sp, out_sp, strides, dilations,
+                                  pads, x_zp, y_zp, mult, shift, n_mult, act_min, act_max, scratch);
 }
 
 // ---- matrix product --------------------------------------------------------------------------
