@@ -67,10 +67,16 @@ std::vector<NamedTensor> run_stream(const Compilation& c, const CompileOptions& 
     throw CompileError("input_0.pb", fmt::format("holds {}{} but a clip for '{}' {} needs the same type with at least "
                                                  "{} frames along axis {}", ir::dtype_name(clip.dtype),
                                                  ir::shape_str(clip.shape), x->name, x->type_str(), x->shape[a], a));
-  if (!find_target(copts.target).is_host())
-    throw CompileError("", "--stream runs on the host for now (QEMU streaming runs are not implemented yet)");
   TempDir build(ropts.build_dir);
-  std::vector<NamedTensor> outputs = run_stream_on_host(c, clip, ropts, build.path);
+  const Target& target = find_target(copts.target);
+  std::vector<NamedTensor> outputs;
+  if (target.is_host()) {
+    outputs = run_stream_on_host(c, clip, ropts, build.path);
+  } else {
+    TargetReport rep;
+    outputs = run_stream_on_target(c, target, clip, ropts, build.path, rep);
+    if (!ropts.quiet) print_run_summary(c, rep, build.path, ropts.outputs_dir, std::cout);
+  }
   write_outputs(ropts, outputs);
   return outputs;
 }

@@ -8,6 +8,8 @@ T-th on); every window's outputs must match the non-streaming model run on the s
 identical to the non-streaming int8 model. A model exported from PyTorch in the unrolled form
 (a Python loop over frames + torch.stack) streams too, and models that are not separable get a
 precise error.
+The streaming build runs in QEMU on a Cortex-M4 and M7 too (`run --stream --target`), against the
+full model on the same core; the per-new-frame instruction count must be <= full/T + infer + 5 %.
 
     test_stream.py --tinyodlc BUILD/tinyodlc [--quick]
 """
@@ -59,7 +61,8 @@ def stream_vs_full(tool, model, clip, T, work, extra, exact):
     if streamed.shape[0] != windows:
         return f"{streamed.shape[0]} windows, expected {windows}"
     worst = 0.0
-    for w in range(windows):
+    compared = list(range(windows)) if every_window else [windows - 1]
+    for w in compared:
         d = os.path.join(work, f"w{w}")
         save(os.path.join(d, "input_0.pb"), np.ascontiguousarray(clip[:, w:w + T]), "frames")
         run([tool, "run", model, "--inputs", d, "--outputs", os.path.join(d, "out")] + extra)
@@ -91,6 +94,74 @@ def zoo(tool, work, quick):
         r = stream_vs_full(tool, os.path.join(d, m + ".onnx"), clip, T, os.path.join(work, m + "_int8"),
                            ["--quantize", "int8", "--calibration", d], True)
         check(r == 0.0, f"{m} int8: streamed windows byte-identical to the non-streaming int8 model ({r})")
+
+
+def target_run_json(out):
+    import json
+    with open(os.path.join(out, "target_run.json")) as f:
+        return json.load(f)
+
+
+def on_target(tool, model, clip, T, work, extra, core, label, every_window):
+    """`run --stream --target core` in QEMU against the full model run on the same core for the
+    last window (the one after the ring wrapped; every window if every_window): float within 1e-5
+    (bit-identical expected), int8 byte-identical; target_run.json's per-call instruction counts
+    and the per-new-frame bound full/T + infer + 5 %."""
+    save(os.path.join(work, "clip", "input_0.pb"), clip, "frames")
+    out = os.path.join(work, "out")
+    run([tool, "run", model, "--stream", "--inputs", os.path.join(work, "clip"), "--outputs", out, "--target", core,
+         "--quiet"] + extra)
+    streamed = load(os.path.join(out, "output_0.pb"))
+    F, windows = clip.shape[1], clip.shape[1] - T + 1
+    rep = target_run_json(out)["stream"]
+    push, inf = rep["push_frame_insns"], rep["infer_insns"]
+    check(push["calls"] == F and inf["calls"] == windows and len(push["each"]) == F and
+          push["total"] == sum(push["each"]) and inf["total"] == sum(inf["each"]) and
+          abs(push["mean"] - push["total"] / F) < 0.1 and abs(inf["mean"] - inf["total"] / windows) < 0.1 and
+          min(push["each"]) > 0 and min(inf["each"]) > 0,
+          f"{label} on {core}: target_run.json reports {F} push_frame() and {windows} infer() counts, mean and total")
+    worst, same, full_insns = 0.0, True, []
+    if streamed.shape[0] != windows:
+        check(False, f"{label} on {core}: {streamed.shape[0]} windows, expected {windows}")
+        return
+    compared = list(range(windows)) if every_window else [windows - 1]
+    for w in compared:
+        d = os.path.join(work, f"w{w}")
+        save(os.path.join(d, "input_0.pb"), np.ascontiguousarray(clip[:, w:w + T]), "frames")
+        run([tool, "run", model, "--inputs", d, "--outputs", os.path.join(d, "out"), "--target", core, "--quiet"] + extra)
+        full = load(os.path.join(d, "out", "output_0.pb"))
+        full_insns.append(target_run_json(os.path.join(d, "out"))["insns"])
+        same = same and streamed[w].tobytes() == full.tobytes()
+        worst = max(worst, float(np.abs(streamed[w].astype(np.float64) - full.astype(np.float64)).max()))
+    if extra:  # int8
+        check(same, f"{label} on {core}: {len(compared)} streamed window(s) byte-identical to the non-streaming int8 model "
+                    f"on {core} (max abs {worst})")
+    else:
+        check(worst <= 1e-5, f"{label} on {core}: {len(compared)} streamed window(s) vs the full model on {core}: max abs diff "
+                             f"{worst} ({'bit-identical' if same else 'not bit-identical'})")
+    full = sum(full_insns) / len(full_insns)
+    per_frame = push["mean"] + inf["mean"]
+    bound = (full / T + inf["mean"]) * 1.05
+    check(per_frame <= bound, f"{label} on {core}: per new frame push_frame {push['mean']:.0f} + infer {inf['mean']:.0f}"
+                              f" = {per_frame:.0f} instructions <= (full {full:.0f} / {T} + infer) + 5 % = {bound:.0f}")
+
+
+def targets(tool, work, full):
+    """QEMU runs: a float and an int8 model per core (all four exports, float and int8, with TINYODLC_FULL=1)."""
+    runs = [("stn_t4_gray64_op13", False), ("stn_t8_rgb48_op17", True)]
+    if full:
+        runs = [(m, q) for m in ["stn_t4_gray64_op13", "stn_t4_gray64_op17", "stn_t8_rgb48_op13", "stn_t8_rgb48_op17"]
+                for q in (False, True)]
+    for core in ("cortex-m4", "cortex-m7"):
+        for m, q in runs:
+            d = os.path.join(ZOO, m)
+            a = load(os.path.join(d, "test_data_set_2" if q else "test_data_set_0", "input_0.pb"))
+            b = load(os.path.join(d, "test_data_set_1", "input_0.pb"))
+            T = a.shape[1]
+            clip = np.concatenate([a, b[:, :1]], axis=1)  # T + 1 frames: 2 windows
+            extra = ["--quantize", "int8", "--calibration", d] if q else []
+            on_target(tool, os.path.join(d, m + ".onnx"), clip, T, os.path.join(work, f"{m}_{core}_{q}"), extra, core,
+                      f"{m} {'int8' if q else 'float'}", full)
 
 
 def pytorch_unrolled(tool, work):
@@ -165,6 +236,7 @@ def main():
     a.quick = a.quick or os.environ.get("TINYODLC_FULL") != "1"
     with tempfile.TemporaryDirectory(prefix="tinyodlc-stream-") as work:
         zoo(a.tinyodlc, work, a.quick)
+        targets(a.tinyodlc, work, not a.quick)
         pytorch_unrolled(a.tinyodlc, work)
         errors(a.tinyodlc, work)
     print(f"{len(FAILURES)} failed" if FAILURES else "PASS")
