@@ -1,5 +1,6 @@
 #include "compiler/driver.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -7,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "backends/memory_plan.h"
+#include "backends/memory_report.h"
 #include "compiler/quant_report.h"
 #include "compiler/run_io.h"
 #include "compiler/targets.h"
@@ -272,6 +274,30 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   eo.memory = plan_options(target);
   eo.memory.placement = opts.placement;
   eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
+  // The feature ring (2T slots) is persistent RAM next to the arenas: reserved before planning
+  // in the largest RAM region, so that plans that fit leave room for it (one fit check for the
+  // whole build, as for a training build's state).
+  const size_t ring_bytes = 2 * static_cast<size_t>(sc.frames) * c.frame_graph->outputs.at(0)->nbytes();
+  std::string ring_region;
+  {
+    backends::RegionSpec* best = nullptr;
+    for (auto& r : eo.memory.regions)
+      if (r.kind == "ram" && (!best || r.capacity > best->capacity)) best = &r;
+    if (best) {
+      if (ring_bytes > best->capacity)
+        throw backends::FitError("--stream", fmt::format("the feature ring ({} bytes: 2 x {} slots of {} bytes) does "
+                                                         "not fit the largest RAM region {} ({} bytes free)",
+                                                         ring_bytes, sc.frames, ring_bytes / 2 / sc.frames, best->name,
+                                                         best->capacity));
+      best->capacity -= ring_bytes;
+      best->reserved += ring_bytes;
+      ring_region = best->name;
+    }
+  }
+  // g and h never run at the same time: they share one arena per RAM region, defined by the
+  // glue (<name>_arena[_REGION], the larger of the two plans there).
+  eo.arena_symbol = c.name + "_arena";
+  eo.arena_symbol_per_region = true;
   std::set<std::string> seen;
   auto add = [&](std::vector<backends::GeneratedFile> files, const std::string& report_suffix) {
     for (auto& f : files) {
@@ -280,10 +306,40 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
       if (seen.insert(f.path).second) c.emitted.files.push_back(std::move(f));
     }
   };
+  // A plan that does not fit says that the ring took its share first.
+  const auto emit_part = [&](const ir::Graph& g, const backends::EmitOptions& o, const char* part) {
+    try {
+      return backends::emit_cpp(g, o);
+    } catch (const backends::FitError& e) {
+      if (ring_region.empty()) throw;
+      throw backends::FitError(e.where(), fmt::format("{} (streaming build, {}: region {} also holds the feature ring, "
+                                                      "{} bytes, reserved before planning)",
+                                                      e.message(), part, ring_region, ring_bytes));
+    }
+  };
   eo.name = c.name + "_frame";
-  backends::EmitResult frame = backends::emit_cpp(*c.frame_graph, eo);
+  backends::EmitResult frame = emit_part(*c.frame_graph, eo, "the backbone");
   eo.name = c.name + "_head";
-  backends::EmitResult head = backends::emit_cpp(*c.head_graph, eo);
+  backends::EmitResult head = emit_part(*c.head_graph, eo, "the head");
+  // Sharing saves RAM only where both plans are: if the head went to a region the backbone does
+  // not use, plan it again in the backbone's regions (kept if it fits there).
+  std::set<std::string> frame_regions;
+  for (const auto& r : frame.plan.regions)
+    if (r.used) frame_regions.insert(r.name);
+  bool elsewhere = false;
+  for (const auto& r : head.plan.regions) elsewhere = elsewhere || (r.used && !frame_regions.count(r.name));
+  if (elsewhere && !frame_regions.empty()) {
+    backends::EmitOptions ho = eo;
+    ho.memory.regions.clear();
+    for (const auto& r : eo.memory.regions)
+      if (r.kind != "ram" || frame_regions.count(r.name)) ho.memory.regions.push_back(r);
+    try {
+      head = backends::emit_cpp(*c.head_graph, ho);
+    } catch (const backends::FitError&) {
+      // keep the first plan: the arenas are then side by side
+    }
+  }
+  backends::check_weights_fit(frame.weight_bytes + head.weight_bytes, eo.memory);
   backends::StreamGlueOptions so;
   so.name = c.name;
   so.source = eo.source;
@@ -293,10 +349,41 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   so.input_type = x ? x->type_str() : c.frame_graph->inputs[0]->type_str();
   so.feature = sc.feature;
   so.frames = sc.frames;
+  so.frame_plan = &frame.plan;
+  so.head_plan = &head.plan;
+  so.arena_symbol = eo.arena_symbol;
+  so.ring_region = ring_region;
   add(backends::emit_stream_glue(*c.frame_graph, *c.head_graph, so), "");
   c.emitted.weight_bytes = frame.weight_bytes + head.weight_bytes;
   c.emitted.plan = frame.plan;
-  c.emitted.plan.arena_bytes = frame.plan.arena_bytes + head.plan.arena_bytes;
+  c.emitted.plan.arena_bytes = backends::stream_arena_bytes(frame.plan, head.plan);
+  // The build's memory report: the backbone's plan, the head's sharing its arena, the ring as a
+  // persistent block, the weights of both (memory_frame.* and memory_head.* detail the parts).
+  backends::ReportExtras ex;
+  ex.training_plan = &head.plan;
+  ex.stream_head = true;
+  ex.persistent.push_back({"feature ring", ring_region.empty() ? frame.plan.regions.at(0).name : ring_region, ring_bytes});
+  ex.byte_counts.push_back({"feature_ring_bytes", ring_bytes});
+  ex.byte_counts.push_back({"frame_weight_bytes", frame.weight_bytes});
+  ex.byte_counts.push_back({"head_weight_bytes", head.weight_bytes});
+  for (auto& f : backends::memory_report_files(*c.frame_graph, frame.plan, c.name, c.emitted.weight_bytes, eo.memory, ex)) {
+    // One linker fragment for the build: the shared arenas and the ring (defined by the glue),
+    // and the two parts' weights (the parts' own fragments are not written).
+    if (f.path == c.name + "_sections.ld") {
+      const std::string one = fmt::format("*(.rodata.tinyodlc.{}.weights)", c.name);
+      const size_t at = f.contents.find(one);
+      if (at != std::string::npos)
+        f.contents.replace(at, one.size(), fmt::format("*(.rodata.tinyodlc.{0}_frame.weights .rodata.tinyodlc.{0}_head.weights)",
+                                                       c.name));
+    }
+    add({std::move(f)}, "");
+  }
+  for (auto* part : {&frame.files, &head.files})
+    part->erase(std::remove_if(part->begin(), part->end(),
+                               [](const backends::GeneratedFile& f) {
+                                 return f.path.size() > 12 && f.path.compare(f.path.size() - 12, 12, "_sections.ld") == 0;
+                               }),
+                part->end());
   add(std::move(frame.files), "_frame");
   add(std::move(head.files), "_head");
   add(extra, "");

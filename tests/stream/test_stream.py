@@ -61,8 +61,7 @@ def stream_vs_full(tool, model, clip, T, work, extra, exact):
     if streamed.shape[0] != windows:
         return f"{streamed.shape[0]} windows, expected {windows}"
     worst = 0.0
-    compared = list(range(windows)) if every_window else [windows - 1]
-    for w in compared:
+    for w in range(windows):
         d = os.path.join(work, f"w{w}")
         save(os.path.join(d, "input_0.pb"), np.ascontiguousarray(clip[:, w:w + T]), "frames")
         run([tool, "run", model, "--inputs", d, "--outputs", os.path.join(d, "out")] + extra)
@@ -164,6 +163,51 @@ def targets(tool, work, full):
                       f"{m} {'int8' if q else 'float'}", full)
 
 
+def memory(tool, work):
+    """One arena shared by g and h (the larger per region), the ring as a persistent block, one fit check."""
+    import json
+    import re
+    m = os.path.join(ZOO, "stn_t4_gray64_op13", "stn_t4_gray64_op13.onnx")
+    out = os.path.join(work, "mem_host")
+    run([tool, "compile", m, "--stream", "-o", out])
+    mj = {k: json.load(open(os.path.join(out, f"memory{k}.json"))) for k in ("", "_frame", "_head")}
+    hdr = open(os.path.join(out, "stn_t4_gray64_op13.h")).read()
+    const = {k: int(v) for k, v in re.findall(r"constexpr size_t (k\w+) = (\d+);", hdr)}
+    ring = const.get("kFeatureRingBytes")
+    shared = max(mj["_frame"]["peak_bytes"], mj["_head"]["peak_bytes"])
+    check(mj[""]["build"] == "streaming" and mj[""]["peak_bytes"] == shared == const.get("kArenaBytes") and
+          shared < mj["_frame"]["peak_bytes"] + mj["_head"]["peak_bytes"] and
+          mj[""]["persistent"] == [{"name": "feature ring", "region": "arena", "bytes": ring}] and
+          mj[""]["persistent_bytes"] == ring == 2 * 4 * const.get("kFeatureBytes") and
+          mj[""]["weight_bytes"] == mj["_frame"]["weight_bytes"] + mj["_head"]["weight_bytes"],
+          f"host memory.json: shared arena {mj['']['peak_bytes']} = max(backbone {mj['_frame']['peak_bytes']}, head "
+          f"{mj['_head']['peak_bytes']}) = kArenaBytes, feature ring {ring} B a persistent block, weights of both")
+    cpp = open(os.path.join(out, "stn_t4_gray64_op13.cpp")).read()
+    check(cpp.count("alignas(16) uint8_t stn_t4_gray64_op13_arena[") == 1 and
+          "g_arena[" not in open(os.path.join(out, "stn_t4_gray64_op13_frame.cpp")).read() and
+          "g_arena[" not in open(os.path.join(out, "stn_t4_gray64_op13_head.cpp")).read(),
+          "one arena buffer, defined by the glue; the backbone and the head define none")
+    # One fit check: the arena alone fits the RAM left by --reserve, arena + ring does not.
+    arena = mj[""]["peak_bytes"]
+    left = lambda n: ["--target", "cortex-m4", "--reserve", f"RAM={4 * 1024 * 1024 - n}"]
+    p = run([tool, "compile", m, "--stream", "-o", os.path.join(work, "mem_nofit")] + left(arena + ring - 16), expect=None)
+    check(p.returncode == 5 and "feature ring" in p.stdout and "does not fit" in p.stdout,
+          f"arena + ring 16 bytes over the RAM left: FitError (exit 5) naming the ring: {p.stdout.strip()[-200:]}")
+    p = run([tool, "compile", m, "--stream", "-o", os.path.join(work, "mem_fit")] + left(arena + ring), expect=None)
+    check(p.returncode == 0, "arena + ring exactly the RAM left: fits")
+    # int8 T=8 RGB on the Nicla Vision next to a 320x240 RGB565 frame buffer.
+    d = os.path.join(ZOO, "stn_t8_rgb48_op17")
+    out = os.path.join(work, "mem_nicla")
+    p = run([tool, "compile", os.path.join(d, "stn_t8_rgb48_op17.onnx"), "--stream", "--quantize", "int8",
+             "--calibration", d, "--target", "nicla-vision", "--reserve", "AXISRAM=153600", "-o", out], expect=None)
+    ok = p.returncode == 0
+    if ok:
+        j = json.load(open(os.path.join(out, "memory.json")))
+        ok = j["build"] == "streaming" and [b["name"] for b in j["persistent"]] == ["feature ring"] and \
+            all(r["section_bytes"] <= r["size"] for r in j["regions"])
+    check(ok, "int8 T=8 RGB streaming build fits the Nicla Vision with --reserve AXISRAM=153600 (320x240 RGB565)")
+
+
 def pytorch_unrolled(tool, work):
     try:
         import torch
@@ -237,6 +281,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="tinyodlc-stream-") as work:
         zoo(a.tinyodlc, work, a.quick)
         targets(a.tinyodlc, work, not a.quick)
+        memory(a.tinyodlc, work)
         pytorch_unrolled(a.tinyodlc, work)
         errors(a.tinyodlc, work)
     print(f"{len(FAILURES)} failed" if FAILURES else "PASS")
