@@ -196,7 +196,7 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
   if (ex.stream_head)
     o += fmt::format("\nWeights: {} bytes (flash, backbone and head). Arena (kArenaBytes): {} bytes, shared by the "
                      "backbone ({} bytes) and the head ({} bytes), which never run at the same time: the larger of the "
-                     "two in each region. Persistent (the feature ring): {} bytes.\n\n",
+                     "two in each region. Persistent (the feature ring, and the head's training state when it learns on the ring): {} bytes.\n\n",
                      weight_bytes, peak, plan.arena_bytes, ex.training_plan->arena_bytes, pers_total);
   else if (ex.training_plan)
     o += fmt::format("\nWeights: {} bytes (flash). Arena (kArenaBytes): {} bytes, the larger of the inference plan ({} "

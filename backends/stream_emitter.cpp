@@ -91,6 +91,14 @@ std::vector<GeneratedFile> emit_stream_glue(const ir::Graph& frame, const ir::Gr
                    : fmt::format(" __attribute__((section(\".bss.tinyodlc.{}.{}\")))", o.name,
                                  sanitize_identifier(o.ring_region));
   v["ring_where"] = o.ring_region.empty() ? "" : fmt::format(" (in {})", o.ring_region);
+  v["training_decls"] = v["training_defs"] = "";
+  if (o.head_training) {
+    const Value* label = o.head_training->inputs.back();
+    v["label_ctype"] = std::string(ir::dtype_ctype(label->dtype));
+    v["label_type"] = label->type_str();
+    v["training_decls"] = render_embedded("templates/stream_training.h.in", v);
+    v["training_defs"] = render_embedded("templates/stream_training.cpp.in", v);
+  }
   const char* ring = "runtime/tinyodlc/runtime/feature_ring.h";
   return {{o.name + ".h", render_embedded("templates/stream.h.in", v)},
           {o.name + ".cpp", render_embedded("templates/stream.cpp.in", v)},

@@ -28,6 +28,8 @@ struct StreamGlueOptions {
   const MemoryPlan* head_plan = nullptr;
   std::string arena_symbol;
   std::string ring_region;
+  // The head's training step (learning on the ring), or null.
+  const ir::Graph* head_training = nullptr;
 };
 
 // Bytes of the shared arenas (the larger of the two plans' use in each region).

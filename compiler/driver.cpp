@@ -256,9 +256,6 @@ std::string active_learning_features(ir::Graph& g, const CompileOptions& opts, s
 // the glue <name> runs them over the feature ring.
 Compilation compile_stream(Compilation c, const Target& target, const std::vector<backends::GeneratedFile>& extra,
                            const CompileOptions& opts) {
-  if (opts.training.enabled())
-    throw CompileError("", "--stream with a training build is not supported yet (train the head on cached features "
-                           "with --train-input)");
   passes::StreamContext sc;
   sc.input = opts.stream.input;
   sc.axis = opts.stream.axis;
@@ -269,6 +266,15 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   c.stream_frames = sc.frames;
   c.stream_axis = sc.axis;
   x = c.graph->find_value(c.frame_graph->inputs.at(0)->name);
+  // Learning on the ring (--trainable..., docs/streaming.md): the training step is built on the
+  // head, whose input is the ring's window: nothing flows back into the backbone.
+  if (opts.training.enabled()) {
+    for (const auto& n : c.head_graph->nodes())
+      if ((n->domain == "tinyodlc" && n->op.rfind("Q", 0) == 0) || n->op == "QuantizeLinear" || n->op == "DequantizeLinear")
+        throw CompileError("--stream", fmt::format("learning on the ring trains a float head; the head of this build is "
+                                                   "quantized (node '{}', {}): train a float build", n->name, n->op));
+    c.training_graph = build_training_graph(*c.head_graph, opts);
+  }
   backends::EmitOptions eo;
   eo.source = fs::path(opts.model).filename().string();
   eo.memory = plan_options(target);
@@ -317,24 +323,42 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
                                                       e.message(), part, ring_region, ring_bytes));
     }
   };
+  // The head first: with a training step, its persistent state (parameters, gradients,
+  // optimizer state) is reserved in the largest RAM region (as for any training build), and
+  // the backbone is then planned with that reservation too.
+  backends::EmitOptions ho = eo;
+  ho.name = c.name + "_head";
+  ho.training = c.training_graph.get();
+  ho.optimizer = opts.optimizer;
+  backends::EmitResult head = emit_part(*c.head_graph, ho, "the head");
+  std::string state_region;
+  if (c.training_graph) {
+    backends::RegionSpec* best = nullptr;
+    for (auto& r : eo.memory.regions)
+      if (r.kind == "ram" && (!best || r.capacity > best->capacity)) best = &r;
+    if (best) {
+      best->capacity -= std::min<uint64_t>(best->capacity, head.state_bytes);
+      best->reserved += head.state_bytes;
+      state_region = best->name;
+    }
+  }
   eo.name = c.name + "_frame";
   backends::EmitResult frame = emit_part(*c.frame_graph, eo, "the backbone");
-  eo.name = c.name + "_head";
-  backends::EmitResult head = emit_part(*c.head_graph, eo, "the head");
   // Sharing saves RAM only where both plans are: if the head went to a region the backbone does
-  // not use, plan it again in the backbone's regions (kept if it fits there).
+  // not use, plan it again in the backbone's regions (kept if it fits there; not for a head
+  // with a training step, whose state region must stay the one reserved above).
   std::set<std::string> frame_regions;
   for (const auto& r : frame.plan.regions)
     if (r.used) frame_regions.insert(r.name);
   bool elsewhere = false;
   for (const auto& r : head.plan.regions) elsewhere = elsewhere || (r.used && !frame_regions.count(r.name));
-  if (elsewhere && !frame_regions.empty()) {
-    backends::EmitOptions ho = eo;
-    ho.memory.regions.clear();
-    for (const auto& r : eo.memory.regions)
-      if (r.kind != "ram" || frame_regions.count(r.name)) ho.memory.regions.push_back(r);
+  if (elsewhere && !frame_regions.empty() && !c.training_graph) {
+    backends::EmitOptions in_frame = ho;
+    in_frame.memory.regions.clear();
+    for (const auto& r : ho.memory.regions)
+      if (r.kind != "ram" || frame_regions.count(r.name)) in_frame.memory.regions.push_back(r);
     try {
-      head = backends::emit_cpp(*c.head_graph, ho);
+      head = backends::emit_cpp(*c.head_graph, in_frame);
     } catch (const backends::FitError&) {
       // keep the first plan: the arenas are then side by side
     }
@@ -349,20 +373,40 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   so.input_type = x ? x->type_str() : c.frame_graph->inputs[0]->type_str();
   so.feature = sc.feature;
   so.frames = sc.frames;
+  // The head's arena use: the larger of its inference and training-step plans per region.
+  backends::MemoryPlan head_max = head.plan;
+  if (c.training_graph)
+    for (auto& r : head_max.regions)
+      for (const auto& t : head.training_plan.regions)
+        if (t.name == r.name) r.used = std::max(r.used, t.used);
+  head_max.arena_bytes = 0;
+  for (const auto& r : head_max.regions) head_max.arena_bytes += r.used;
   so.frame_plan = &frame.plan;
-  so.head_plan = &head.plan;
+  so.head_plan = &head_max;
+  so.head_training = c.training_graph.get();
   so.arena_symbol = eo.arena_symbol;
   so.ring_region = ring_region;
   add(backends::emit_stream_glue(*c.frame_graph, *c.head_graph, so), "");
   c.emitted.weight_bytes = frame.weight_bytes + head.weight_bytes;
   c.emitted.plan = frame.plan;
-  c.emitted.plan.arena_bytes = backends::stream_arena_bytes(frame.plan, head.plan);
+  c.emitted.plan.arena_bytes = backends::stream_arena_bytes(frame.plan, head_max);
+  c.emitted.trainable = head.trainable;
+  c.emitted.trainable_count = head.trainable_count;
+  c.emitted.state_bytes = head.state_bytes;
   // The build's memory report: the backbone's plan, the head's sharing its arena, the ring as a
   // persistent block, the weights of both (memory_frame.* and memory_head.* detail the parts).
   backends::ReportExtras ex;
-  ex.training_plan = &head.plan;
+  ex.training_plan = &head_max;
   ex.stream_head = true;
   ex.persistent.push_back({"feature ring", ring_region.empty() ? frame.plan.regions.at(0).name : ring_region, ring_bytes});
+  if (c.training_graph) {
+    // The head's training state, as a training build reports it.
+    const std::string reg = state_region.empty() ? frame.plan.regions.at(0).name : state_region;
+    const size_t params = head.trainable_count * sizeof(float);
+    ex.persistent.push_back({"head parameters", reg, params});
+    ex.persistent.push_back({"head gradients", reg, params});
+    if (head.state_bytes > 2 * params) ex.persistent.push_back({"head optimizer state", reg, head.state_bytes - 2 * params});
+  }
   ex.byte_counts.push_back({"feature_ring_bytes", ring_bytes});
   ex.byte_counts.push_back({"frame_weight_bytes", frame.weight_bytes});
   ex.byte_counts.push_back({"head_weight_bytes", head.weight_bytes});

@@ -204,7 +204,21 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   }
   const ir::Graph& g = *c.graph;
 
-  if (c.frame_graph) return run_stream(c, copts, inputs, ropts);
+  if (c.frame_graph && !c.training_graph) return run_stream(c, copts, inputs, ropts);
+  if (c.frame_graph) {
+    // Learning on the ring: the training harness with one clip of T frames per sample
+    // (--train-data, --eval-data), in QEMU.
+    const Target& target = find_target(copts.target);
+    if (target.is_host() || ropts.train_data_dir.empty())
+      throw CompileError("--stream", "learning on the ring runs on a --target (QEMU) with --train-data DIR (sets of "
+                                     "input_0.pb: a clip of T frames, label.pb) [--eval-data DIR]");
+    TempDir build(ropts.build_dir);
+    TargetReport rep;
+    std::vector<NamedTensor> outputs = run_on_target(c, target, {}, ropts, build.path, TargetRunOptions{}, rep);
+    if (!ropts.quiet) print_run_summary(c, rep, build.path, ropts.outputs_dir, std::cout);
+    write_outputs(ropts, outputs);
+    return outputs;
+  }
 
   // Inputs: one file per graph input, matching dtype and shape.
   if (inputs.size() != g.inputs.size())

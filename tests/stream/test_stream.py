@@ -10,6 +10,7 @@ identical to the non-streaming int8 model. A model exported from PyTorch in the 
 precise error.
 The streaming build runs in QEMU on a Cortex-M4 and M7 too (`run --stream --target`), against the
 full model on the same core; the per-new-frame instruction count must be <= full/T + infer + 5 %.
+The shared arena, the ring in memory.json and the fit check; learning on the ring in QEMU.
 
     test_stream.py --tinyodlc BUILD/tinyodlc [--quick]
 """
@@ -208,6 +209,51 @@ def memory(tool, work):
     check(ok, "int8 T=8 RGB streaming build fits the Nicla Vision with --reserve AXISRAM=153600 (320x240 RGB565)")
 
 
+def ring_training(tool, work):
+    """Learning on the ring in QEMU (Cortex-M4): the last layer of stn_t4_gray64's head trains on a
+    shifted clip task (moving-shapes clips of the zoo's generator, labels shifted y -> (y+1) mod 5,
+    which the trained model gets wrong) from the features in the ring; the loss must fall and the
+    held-out accuracy rise."""
+    import json
+    sys.path.insert(0, os.path.join(ROOT, "examples", "models"))
+    from zoo_data import MOTIONS_5, make_videos
+    rng = np.random.default_rng(5)
+    for split, n in (("train", 20), ("eval", 10)):
+        x, y = make_videos(n, 4, 1, 64, 64, MOTIONS_5, rng)
+        for i in range(n):
+            d = os.path.join(work, "ring", split, f"set_{i:03d}")
+            save(os.path.join(d, "input_0.pb"), x[i:i + 1], "frames")
+            save(os.path.join(d, "label.pb"), np.array([(y[i] + 1) % 5], dtype=np.int64), "label")
+    m = os.path.join(ZOO, "stn_t4_gray64_op13", "stn_t4_gray64_op13.onnx")
+    out = os.path.join(work, "ring", "out")
+    p = run([tool, "run", m, "--stream", "--trainable-last", "1", "--lr", "0.05", "--inputs",
+             os.path.join(work, "ring", "train", "set_000"), "--train-data", os.path.join(work, "ring", "train"),
+             "--eval-data", os.path.join(work, "ring", "eval"), "--train-steps", "3", "--target", "cortex-m4",
+             "--outputs", out], expect=None)
+    if p.returncode != 0:
+        check(False, f"learning on the ring in QEMU: exit {p.returncode}: {p.stdout[-400:]}")
+        return
+    losses = load(os.path.join(out, "losses.pb"))
+    st = target_run_json(out)["harness_stats"]
+    first, last = float(losses[:20].mean()), float(losses[-20:].mean())
+    before, after = st["correct_before"], st["correct_after"]
+    check(last < 0.5 * first and after > before and after >= 7,
+          f"learning on the ring (M4): mean loss {first:.4f} -> {last:.4f}, held-out accuracy {before}/10 -> {after}/10")
+    params = [f for f in os.listdir(out) if f.startswith("param_")]
+    check(len(params) == 2, f"only the head's last layer trained (2 parameters: {sorted(params)})")
+    mem = os.path.join(work, "ring", "mem")
+    run([tool, "compile", m, "--stream", "--trainable-last", "1", "-o", mem])
+    j = json.load(open(os.path.join(mem, "memory.json")))
+    names = [b["name"] for b in j["persistent"]]
+    check(names[:3] == ["feature ring", "head parameters", "head gradients"] and
+          j["persistent_bytes"] == sum(b["bytes"] for b in j["persistent"]),
+          f"memory.json of a streaming build learning on the ring: persistent {names}")
+    d = os.path.join(ZOO, "stn_t4_gray64_op13")
+    p = run([tool, "compile", m, "--stream", "--trainable-last", "1", "--quantize", "int8", "--calibration", d, "-o",
+             os.path.join(work, "ring", "q")], expect=None)
+    check(p.returncode == 1 and "trains a float head" in p.stdout, f"int8 head training refused: {p.stdout.strip()[-120:]}")
+
+
 def pytorch_unrolled(tool, work):
     try:
         import torch
@@ -282,6 +328,7 @@ def main():
         zoo(a.tinyodlc, work, a.quick)
         targets(a.tinyodlc, work, not a.quick)
         memory(a.tinyodlc, work)
+        ring_training(a.tinyodlc, work)
         pytorch_unrolled(a.tinyodlc, work)
         errors(a.tinyodlc, work)
     print(f"{len(FAILURES)} failed" if FAILURES else "PASS")
