@@ -129,7 +129,7 @@ void read_measurements(const fs::path& dir, bool counted, bool profile, size_t m
   const auto stat = [&](const char* k) -> size_t { return rep.stats.count(k) ? rep.stats.at(k) : 0; };
   const size_t rounds = stat("rounds"), frames = stat("stream_frames"), windows = stat("stream_windows");
   const size_t expected = frames ? 1 + frames + windows : 2 + rounds;
-  if (regions.size() != expected || (frames && windows == 0))
+  if (regions.size() != expected || (frames && (windows == 0 || windows > frames)))
     throw std::runtime_error(fmt::format("the instruction counter saw {} marker regions, expected {}:\n{}",
                                          regions.size(), expected, read_file(dir / "insn_counts.txt")));
   const auto net = [&](uint64_t n) { return n >= regions[0] ? n - regions[0] : 0; };
@@ -182,7 +182,8 @@ void write_target_report(json::Writer& w, const TargetReport& r) {
       return v.empty() ? 0.0 : static_cast<double>(total) / static_cast<double>(v.size());
     };
     w.key("stream").begin_object();
-    const double per_frame = calls("push_frame_insns", r.push_insns) + calls("infer_insns", r.infer_insns);
+    const double push = calls("push_frame_insns", r.push_insns);
+    const double per_frame = push + calls("infer_insns", r.infer_insns);
     w.key("per_new_frame_insns_mean").fixed(per_frame, 1);
     w.end_object();
   }
