@@ -234,10 +234,15 @@ EmitResult emit_cpp(const Graph& g, const EmitOptions& opts) {
       st, std::vector<Value*>(g.outputs.begin(), g.outputs.begin() + static_cast<std::ptrdiff_t>(public_outputs(st))), "out");
   vars["io_dims"] = st.io_dims;
   vars["arena_decl"] = arena_decls(st);
-  vars["arena_extern"] = opts.arena_symbol.empty() ? ""
-                         : fmt::format("\n// The shared activation arena, defined by the firmware (--arena-symbol): at least "
-                                       "kArenaBytes,\n// 16-byte aligned. Models sharing it must not run concurrently.\n"
-                                       "extern \"C\" uint8_t {}[];\n", opts.arena_symbol);
+  vars["arena_extern"] = "";
+  if (!opts.arena_symbol.empty()) {
+    vars["arena_extern"] = fmt::format("\n// The shared activation arena{}, defined by the firmware (--arena-symbol): at least "
+                                       "kArenaBytes{},\n// 16-byte aligned. Models sharing it must not run concurrently.\n",
+                                       st.arena_externs.size() > 1 ? "s (one per RAM region)" : "",
+                                       st.arena_externs.size() > 1 ? " together" : "");
+    for (const auto& sym : st.arena_externs) vars["arena_extern"] += fmt::format("extern \"C\" uint8_t {}[];\n", sym);
+    if (st.arena_externs.empty()) vars["arena_extern"] += fmt::format("extern \"C\" uint8_t {}[];\n", opts.arena_symbol);
+  }
   vars["weight_bytes"] = std::to_string(st.result.weight_bytes);
   vars["arena_bytes"] = std::to_string(st.arena_total);
   EmitResult& r = st.result;

@@ -74,6 +74,10 @@ struct EmitOptions {
   // must hold kArenaBytes (of every model sharing it) and be 16-byte aligned. Models sharing an
   // arena must not run concurrently. The plan must use one RAM region.
   std::string arena_symbol;
+  // With arena_symbol: one shared buffer per RAM region the plan uses, `NAME_<REGION>` (host:
+  // NAME), so that a plan over several regions can be shared too (the streaming glue defines
+  // them for its backbone and head, docs/streaming.md).
+  bool arena_symbol_per_region = false;
   // --persist-area (backends/persist_emitter.h): checked against the learned state, reported,
   // and given to the firmware as kPersistArea* constants and linker symbols.
   PersistArea persist_area;

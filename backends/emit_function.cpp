@@ -184,6 +184,7 @@ std::string arena_decls(EmitState& st) {
   st.arena_total = 0;
   if (!st.opts.arena_symbol.empty()) {
     std::vector<std::string> used_regions;
+    st.arena_externs.clear();
     for (size_t i = 0; i < mp.regions.size(); ++i) {
       size_t used = 0;
       for (const auto* p : plans)
@@ -191,11 +192,16 @@ std::string arena_decls(EmitState& st) {
       if (!used) continue;
       used_regions.push_back(mp.regions[i].name);
       st.arena_total += used;
+      const std::string sym = st.opts.arena_symbol_per_region && mp.regions[i].capacity
+                                  ? st.opts.arena_symbol + "_" + sanitize_identifier(mp.regions[i].name)
+                                  : st.opts.arena_symbol;
+      st.arena_externs.push_back(sym);
+      if (!r.empty()) r += "\n";
       r += fmt::format("// The shared arena (--arena-symbol): the firmware defines {0}[>= {1}] (16-byte aligned);\n"
                        "// models sharing it must not run concurrently.\nuint8_t* const {2} = {0};",
-                       st.opts.arena_symbol, used, arena_symbol(mp, static_cast<int>(i)));
+                       sym, used, arena_symbol(mp, static_cast<int>(i)));
     }
-    if (used_regions.size() > 1)
+    if (used_regions.size() > 1 && !st.opts.arena_symbol_per_region)
       throw CompileError("--arena-symbol", fmt::format("a shared arena needs a plan in one RAM region, this plan uses {} "
                                                        "({}); reserve the other regions with --reserve REGION=SIZE",
                                                        used_regions.size(), fmt::join(used_regions, ", ")));

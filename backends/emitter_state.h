@@ -64,6 +64,7 @@ struct EmitState {
   // Enrolment + cosine-prototype training: the RAM array of 'loss.prototypes' ("" if none).
   std::string runtime_prototypes;
   size_t arena_total = 0;
+  std::vector<std::string> arena_externs;  // --arena-symbol: the firmware's buffers this model uses
 
   // `base`, or base_1, base_2... so that it is unique among the names at namespace scope.
   std::string unique_global(const std::string& base);

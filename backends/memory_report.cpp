@@ -51,8 +51,13 @@ std::vector<int> top_steps(const MemoryPlan& plan, size_t k) {
 // Arena bytes of region r: the larger of the inference and training plans (as emitted).
 size_t arena_in(const MemoryPlan& plan, const ReportExtras& x, size_t r) {
   size_t u = plan.regions[r].used;
-  if (x.training_plan && r < x.training_plan->regions.size()) u = std::max(u, x.training_plan->regions[r].used);
+  if (x.training_plan)
+    for (const auto& t : x.training_plan->regions)
+      if (t.name == plan.regions[r].name) u = std::max(u, t.used);
   return u;
+}
+const char* build_kind(const ReportExtras& x) {
+  return x.stream_head ? "streaming" : x.training_plan ? "training" : "inference";
 }
 size_t persistent_in(const MemoryPlan& plan, const ReportExtras& x, size_t r) {
   size_t b = 0;
@@ -83,7 +88,7 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
   json::Writer w;
   w.begin_object();
   w.field("target", plan.target);
-  w.field("build", ex.training_plan ? "training" : "inference");
+  w.field("build", build_kind(ex));
   size_t peak = 0, pers = 0;
   for (size_t r = 0; r < plan.regions.size(); ++r) peak += arena_in(plan, ex, r), pers += persistent_in(plan, ex, r);
   auto blocks = [&](const char* key, const std::vector<PersistentBlock>& v) {
@@ -94,7 +99,7 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
   blocks("persistent", ex.persistent);
   w.field("persistent_bytes", pers);
   w.field("inference_arena_bytes", plan.arena_bytes);
-  if (ex.training_plan) w.field("training_arena_bytes", ex.training_plan->arena_bytes);
+  if (ex.training_plan) w.field(ex.stream_head ? "head_arena_bytes" : "training_arena_bytes", ex.training_plan->arena_bytes);
   w.key("regions").begin_array();
   for (size_t r = 0; r < plan.regions.size(); ++r) {
     const auto& x = plan.regions[r];
@@ -175,7 +180,7 @@ std::string memory_json(const ir::Graph& g, const MemoryPlan& plan, size_t weigh
 std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const std::string& model,
                             size_t weight_bytes, const ReportExtras& ex) {
   std::string o = fmt::format("# Memory plan of `{}` for target `{}` ({} build)\n\n", model, plan.target,
-                              ex.training_plan ? "training" : "inference");
+                              build_kind(ex));
   o += "| region | base | budget (bytes) | arena (bytes) | persistent (bytes) | used | reserved for firmware |\n"
        "|---|---|---:|---:|---:|---:|---:|\n";
   size_t peak = 0, pers_total = 0;
@@ -188,7 +193,12 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
                      r.capacity ? std::to_string(r.capacity + p) : "unlimited", a, p, pct(a + p, r.capacity ? r.capacity + p : 0),
                      r.reserved - std::min<uint64_t>(r.reserved, p));
   }
-  if (ex.training_plan)
+  if (ex.stream_head)
+    o += fmt::format("\nWeights: {} bytes (flash, backbone and head). Arena (kArenaBytes): {} bytes, shared by the "
+                     "backbone ({} bytes) and the head ({} bytes), which never run at the same time: the larger of the "
+                     "two in each region. Persistent (the feature ring, and the head's training state when it learns on the ring): {} bytes.\n\n",
+                     weight_bytes, peak, plan.arena_bytes, ex.training_plan->arena_bytes, pers_total);
+  else if (ex.training_plan)
     o += fmt::format("\nWeights: {} bytes (flash). Arena (kArenaBytes): {} bytes, the larger of the inference plan ({} "
                      "bytes) and the training step's plan ({} bytes) in each region. Persistent training state: {} bytes.\n\n",
                      weight_bytes, peak, plan.arena_bytes, ex.training_plan->arena_bytes, pers_total);
@@ -223,7 +233,9 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
         "units; docs/persistence.md).\n\n",
         a->spec, a->size, a->base, a->region, a->offset, ex.persist_needed, ex.learned_state_bytes, a->erase_size,
         a->program_size);
-  if (ex.training_plan) o += "The tables below are the inference plan; `training.json` details the training step.\n\n";
+  if (ex.stream_head)
+    o += "The tables below are the backbone's plan; `memory_head.md` details the head's.\n\n";
+  else if (ex.training_plan) o += "The tables below are the inference plan; `training.json` details the training step.\n\n";
   o += fmt::format(
       "Single-arena plan: {} bytes (strategy `{}`); liveness lower bound {} bytes ({}); greedy by size (TFLM) "
       "{} bytes.\n\n",
@@ -322,10 +334,10 @@ std::string memory_svg(const MemoryPlan& plan, const std::string& model, size_t 
       "patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#fff3e0\"/>"
       "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#e08a00\" stroke-width=\"2\"/></pattern></defs>\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-      W, H, xml_escape(model), xml_escape(plan.target), ex.training_plan ? "training" : "inference", peak_total,
+      W, H, xml_escape(model), xml_escape(plan.target), build_kind(ex), peak_total,
       weight_bytes);
   o += fmt::format("<text x=\"{}\" y=\"20\" font-size=\"15\" font-weight=\"bold\">{}: memory plan for {} ({} build)</text>\n",
-                   left, xml_escape(model), xml_escape(plan.target), ex.training_plan ? "training" : "inference");
+                   left, xml_escape(model), xml_escape(plan.target), build_kind(ex));
   o += fmt::format("<text x=\"{}\" y=\"38\" fill=\"#444\">RAM: {} B of arena{}{}; x = schedule step, y = offset in the "
                    "region's arena; hover a buffer for its tensors and live range</text>\n",
                    left, num(peak_total), ex.persistent.empty() ? "" : fmt::format(" + {} B of persistent state", num([&] {
@@ -422,13 +434,17 @@ std::string memory_svg(const MemoryPlan& plan, const std::string& model, size_t 
                          left + 4, by + std::min(bh / 2 + 4, 13.0), xml_escape(pb.name), num(pb.bytes));
       off += pb.bytes;
     }
-    if (a && ex.training_plan && r < ex.training_plan->regions.size() && ex.training_plan->regions[r].used != plan.regions[r].used) {
+    size_t second = plan.regions[r].used;  // the other plan's arena in this region
+    if (ex.training_plan)
+      for (const auto& t : ex.training_plan->regions)
+        if (t.name == plan.regions[r].name) second = t.used;
+    if (a && second != plan.regions[r].used) {
       const double ty = y1 - plan.regions[r].used * sy;
       o += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#555\" stroke-dasharray=\"2 2\"/>"
-                       "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">inference plan {} B; "
-                       "the training step's plan {} B</text>\n",
-                       left, ty, plot_right, ty, plot_right - 4, ty - 3, num(plan.regions[r].used),
-                       num(ex.training_plan->regions[r].used));
+                       "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">{} plan {} B; "
+                       "{} plan {} B</text>\n",
+                       left, ty, plot_right, ty, plot_right - 4, ty - 3, ex.stream_head ? "backbone" : "inference",
+                       num(plan.regions[r].used), ex.stream_head ? "the head's" : "the training step's", num(second));
     }
     // the peak steps of this region, named
     std::vector<size_t> live(static_cast<size_t>(steps), 0);
@@ -584,7 +600,7 @@ std::string linker_fragment(const MemoryPlan& plan, const std::string& model, si
     s += fmt::format(
         "  /* {} (0x{:08x}): activation arena {} bytes{} */\n"
         "  .tinyodlc.{}.{} (NOLOAD) : ALIGN(16)\n  {{\n    *({})\n  }} > {}\n\n",
-        reg.name, reg.base, a, p ? fmt::format(" + persistent training state {} bytes", p) : "", model, sanitize_identifier(reg.name), sec,
+        reg.name, reg.base, a, p ? fmt::format(" + {} {} bytes", ex.stream_head ? "feature ring" : "persistent training state", p) : "", model, sanitize_identifier(reg.name), sec,
         reg.linker_region.empty() ? reg.name : reg.linker_region);
   }
   if (weight_bytes && !flash_linker_region.empty()) {

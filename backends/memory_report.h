@@ -25,7 +25,10 @@ struct PersistentBlock {
   size_t bytes = 0;
 };
 struct ReportExtras {
+  // A second plan sharing the arena (the region's arena is the larger of the two, matched by
+  // region name): the training step's plan, or the head of a streaming build (stream_head).
   const backends::MemoryPlan* training_plan = nullptr;
+  bool stream_head = false;  // training_plan is a streaming build's head (the main plan: its backbone)
   std::vector<PersistentBlock> persistent;
   // Learned state in plain .bss outside the arena sections (the enrolment prototype store):
   // memory.json "static_state", memory.md "Learned state outside the arenas".

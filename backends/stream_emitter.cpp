@@ -5,9 +5,33 @@
 #include "support/embedded.h"
 #include "support/template_engine.h"
 
+#include "backends/memory_report.h"
+
 namespace tinyodlc::backends {
 
 using ir::Value;
+
+namespace {
+
+// Per region name: the larger of the two plans' arena there (frame's region order).
+std::vector<std::pair<const RegionArena*, size_t>> shared_regions(const MemoryPlan& frame, const MemoryPlan& head) {
+  std::vector<std::pair<const RegionArena*, size_t>> r;
+  for (const auto& f : frame.regions) {
+    size_t used = f.used;
+    for (const auto& h : head.regions)
+      if (h.name == f.name) used = std::max(used, h.used);
+    if (used) r.push_back({&f, used});
+  }
+  return r;
+}
+
+}  // namespace
+
+size_t stream_arena_bytes(const MemoryPlan& frame, const MemoryPlan& head) {
+  size_t n = 0;
+  for (const auto& [reg, used] : shared_regions(frame, head)) n += used;
+  return n;
+}
 
 std::vector<GeneratedFile> emit_stream_glue(const ir::Graph& frame, const ir::Graph& head, const StreamGlueOptions& o) {
   const Value* in = frame.inputs.at(0);
@@ -44,6 +68,37 @@ std::vector<GeneratedFile> emit_stream_glue(const ir::Graph& frame, const ir::Gr
   v["infer_call_args"] = v["infer_args_doc"];
   v["infer_output_list"] = v["infer_args_doc"];
   v["num_outputs_array"] = std::to_string(std::max<size_t>(head.outputs.size(), 1));
+  // The shared arenas and the ring's placement.
+  std::string defs;
+  size_t arena_bytes = 0;
+  for (const auto& [reg, used] : shared_regions(*o.frame_plan, *o.head_plan)) {
+    const bool host = reg->capacity == 0;
+    const std::string sym = host ? o.arena_symbol : o.arena_symbol + "_" + sanitize_identifier(reg->name);
+    defs += fmt::format("// {} bytes{}: the larger of the backbone's ({}) and the head's use there.\n"
+                        "alignas(16) uint8_t {}[{}]{};\n",
+                        used, host ? "" : fmt::format(" in {}", reg->name), [&] {
+                          for (const auto& f : o.frame_plan->regions)
+                            if (f.name == reg->name) return f.used;
+                          return size_t{0};
+                        }(), sym, used,
+                        host ? "" : fmt::format(" __attribute__((section(\".bss.tinyodlc.{}.{}\")))", o.name,
+                                                sanitize_identifier(reg->name)));
+    arena_bytes += used;
+  }
+  v["arena_defs"] = defs.empty() ? "// (no arena)\n" : defs;
+  v["arena_bytes"] = std::to_string(arena_bytes);
+  v["ring_attr"] = o.ring_region.empty() ? ""
+                   : fmt::format(" __attribute__((section(\".bss.tinyodlc.{}.{}\")))", o.name,
+                                 sanitize_identifier(o.ring_region));
+  v["ring_where"] = o.ring_region.empty() ? "" : fmt::format(" (in {})", o.ring_region);
+  v["training_decls"] = v["training_defs"] = "";
+  if (o.head_training) {
+    const Value* label = o.head_training->inputs.back();
+    v["label_ctype"] = std::string(ir::dtype_ctype(label->dtype));
+    v["label_type"] = label->type_str();
+    v["training_decls"] = render_embedded("templates/stream_training.h.in", v);
+    v["training_defs"] = render_embedded("templates/stream_training.cpp.in", v);
+  }
   const char* ring = "runtime/tinyodlc/runtime/feature_ring.h";
   return {{o.name + ".h", render_embedded("templates/stream.h.in", v)},
           {o.name + ".cpp", render_embedded("templates/stream.cpp.in", v)},

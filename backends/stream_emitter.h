@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/cpp_emitter.h"
+#include "backends/memory_plan.h"
 #include "ir/graph.h"
 
 namespace tinyodlc::backends {
@@ -20,7 +21,19 @@ struct StreamGlueOptions {
   std::string input_type;
   std::string feature;   // the feature value's name
   int frames = 0;
+  // The shared arena (docs/streaming.md): the backbone and the head were emitted with
+  // EmitOptions::arena_symbol = arena_symbol (per region); the glue defines one buffer per RAM
+  // region, the larger of the two plans' use there. The ring goes to ring_region ("" on host).
+  const MemoryPlan* frame_plan = nullptr;
+  const MemoryPlan* head_plan = nullptr;
+  std::string arena_symbol;
+  std::string ring_region;
+  // The head's training step (learning on the ring), or null.
+  const ir::Graph* head_training = nullptr;
 };
+
+// Bytes of the shared arenas (the larger of the two plans' use in each region).
+size_t stream_arena_bytes(const MemoryPlan& frame, const MemoryPlan& head);
 
 // <name>.h and <name>.cpp, plus runtime/tinyodlc/runtime/feature_ring.h.
 std::vector<GeneratedFile> emit_stream_glue(const ir::Graph& frame, const ir::Graph& head, const StreamGlueOptions& o);

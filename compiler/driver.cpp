@@ -1,5 +1,6 @@
 #include "compiler/driver.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -8,6 +9,7 @@
 
 #include "backends/memory_plan.h"
 #include "compiler/quant_report.h"
+#include "compiler/stream_build.h"
 #include "compiler/run_io.h"
 #include "compiler/targets.h"
 #include "frontend/onnx_import.h"
@@ -18,13 +20,13 @@
 #include "passes/quantize.h"
 #include "passes/stream_split.h"
 #include "passes/training.h"
-#include "backends/stream_emitter.h"
 #include "backends/enrol_emitter.h"
 #include "support/identifiers.h"
 
 namespace tinyodlc {
 
 namespace fs = std::filesystem;
+using driver_detail::run_pipeline;
 using ir::CompileError;
 
 std::string default_model_name(const std::string& path) {
@@ -34,6 +36,26 @@ std::string default_model_name(const std::string& path) {
   if (!identifier_problem(name).empty()) name += "_model";
   if (!identifier_problem(name).empty()) name = "model" + name;  // "_X..." (reserved)
   return name;
+}
+
+// Runs the named passes on g with the compile options' IR printing (`what` is appended to
+// the banner). `quant` is the int8 passes' shared state (may be null).
+void driver_detail::run_pipeline(const std::vector<std::string>& names, ir::Graph& g, const CompileOptions& opts,
+                  const std::string& what, passes::QuantContext* quant, passes::StreamContext* stream) {
+  passes::PassManager pm;
+  for (const auto& p : names) pm.add(p);
+  pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
+  pm.print_after_all(opts.print_ir_after_all);
+  std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
+  pm.set_printer([&out, what](const std::string& pass, const ir::Graph& graph) {
+    out << "// ----- IR after " << pass << what << " -----\n" << ir::print_graph(graph) << std::flush;
+  });
+  passes::PassContext ctx;
+  ctx.dim_values = opts.dims;
+  ctx.training = &opts.training;
+  ctx.quant = quant;
+  ctx.stream = stream;
+  pm.run(g, ctx);
 }
 
 namespace {
@@ -56,26 +78,6 @@ bool has_qdq(const ir::Graph& g) {
   return false;
 }
 
-// Runs the named passes on g with the compile options' IR printing (`what` is appended to
-// the banner). `quant` is the int8 passes' shared state (may be null).
-void run_pipeline(const std::vector<std::string>& names, ir::Graph& g, const CompileOptions& opts,
-                  const std::string& what, passes::QuantContext* quant = nullptr,
-                  passes::StreamContext* stream = nullptr) {
-  passes::PassManager pm;
-  for (const auto& p : names) pm.add(p);
-  pm.print_after({opts.print_ir_after.begin(), opts.print_ir_after.end()});
-  pm.print_after_all(opts.print_ir_after_all);
-  std::ostream& out = opts.ir_out ? *opts.ir_out : std::cerr;
-  pm.set_printer([&out, what](const std::string& pass, const ir::Graph& graph) {
-    out << "// ----- IR after " << pass << what << " -----\n" << ir::print_graph(graph) << std::flush;
-  });
-  passes::PassContext ctx;
-  ctx.dim_values = opts.dims;
-  ctx.training = &opts.training;
-  ctx.quant = quant;
-  ctx.stream = stream;
-  pm.run(g, ctx);
-}
 
 // The default pipeline, with select-trainable first when training (so that no pass folds a
 // trainable parameter into a constant).
@@ -249,59 +251,6 @@ std::string active_learning_features(ir::Graph& g, const CompileOptions& opts, s
   return f;
 }
 
-// Streaming: the (possibly quantized) full graph is cut into the per-frame backbone and the
-// head (stream-split); each is emitted as a model of its own (<name>_frame, <name>_head) and
-// the glue <name> runs them over the feature ring.
-Compilation compile_stream(Compilation c, const Target& target, const std::vector<backends::GeneratedFile>& extra,
-                           const CompileOptions& opts) {
-  if (opts.training.enabled())
-    throw CompileError("", "--stream with a training build is not supported yet (train the head on cached features "
-                           "with --train-input)");
-  passes::StreamContext sc;
-  sc.input = opts.stream.input;
-  sc.axis = opts.stream.axis;
-  c.head_graph = ir::clone_graph(*c.graph);
-  const ir::Value* x = nullptr;
-  run_pipeline({"stream-split"}, *c.head_graph, opts, "", nullptr, &sc);
-  c.frame_graph = std::move(sc.frame_graph);
-  c.stream_frames = sc.frames;
-  c.stream_axis = sc.axis;
-  x = c.graph->find_value(c.frame_graph->inputs.at(0)->name);
-  backends::EmitOptions eo;
-  eo.source = fs::path(opts.model).filename().string();
-  eo.memory = plan_options(target);
-  eo.memory.placement = opts.placement;
-  eo.isa = target.isa.empty() ? backends::default_isa_of_core(target.core) : target.isa;
-  std::set<std::string> seen;
-  auto add = [&](std::vector<backends::GeneratedFile> files, const std::string& report_suffix) {
-    for (auto& f : files) {
-      // The two models' memory reports side by side: memory_frame.*, memory_head.*.
-      if (!report_suffix.empty() && f.path.rfind("memory.", 0) == 0) f.path = "memory" + report_suffix + f.path.substr(6);
-      if (seen.insert(f.path).second) c.emitted.files.push_back(std::move(f));
-    }
-  };
-  eo.name = c.name + "_frame";
-  backends::EmitResult frame = backends::emit_cpp(*c.frame_graph, eo);
-  eo.name = c.name + "_head";
-  backends::EmitResult head = backends::emit_cpp(*c.head_graph, eo);
-  backends::StreamGlueOptions so;
-  so.name = c.name;
-  so.source = eo.source;
-  so.frame_ns = c.name + "_frame";
-  so.head_ns = c.name + "_head";
-  so.input = x ? x->name : c.frame_graph->inputs[0]->name;
-  so.input_type = x ? x->type_str() : c.frame_graph->inputs[0]->type_str();
-  so.feature = sc.feature;
-  so.frames = sc.frames;
-  add(backends::emit_stream_glue(*c.frame_graph, *c.head_graph, so), "");
-  c.emitted.weight_bytes = frame.weight_bytes + head.weight_bytes;
-  c.emitted.plan = frame.plan;
-  c.emitted.plan.arena_bytes = frame.plan.arena_bytes + head.plan.arena_bytes;
-  add(std::move(frame.files), "_frame");
-  add(std::move(head.files), "_head");
-  add(extra, "");
-  return c;
-}
 
 }  // namespace
 
@@ -372,7 +321,7 @@ Compilation compile_graph(const ir::Graph& imported, const CompileOptions& opts)
     if (opts.active_learning.enabled())
       throw CompileError("--active-learning", "cannot be combined with --stream yet");
     if (!opts.enrol_output.empty()) throw CompileError("", "--enrol-output and --stream cannot be combined yet");
-    return compile_stream(std::move(c), target, quant_files, opts);
+    return driver_detail::compile_stream(std::move(c), target, quant_files, opts);
   }
   // Enrolment + cosine-prototype training: the loss reads the enrolled prototypes at run time
   // (docs/enrolment.md); autodiff gets a placeholder [K, D], emitted as a RAM array.

@@ -67,10 +67,16 @@ std::vector<NamedTensor> run_stream(const Compilation& c, const CompileOptions& 
     throw CompileError("input_0.pb", fmt::format("holds {}{} but a clip for '{}' {} needs the same type with at least "
                                                  "{} frames along axis {}", ir::dtype_name(clip.dtype),
                                                  ir::shape_str(clip.shape), x->name, x->type_str(), x->shape[a], a));
-  if (!find_target(copts.target).is_host())
-    throw CompileError("", "--stream runs on the host for now (QEMU streaming runs are not implemented yet)");
   TempDir build(ropts.build_dir);
-  std::vector<NamedTensor> outputs = run_stream_on_host(c, clip, ropts, build.path);
+  const Target& target = find_target(copts.target);
+  std::vector<NamedTensor> outputs;
+  if (target.is_host()) {
+    outputs = run_stream_on_host(c, clip, ropts, build.path);
+  } else {
+    TargetReport rep;
+    outputs = run_stream_on_target(c, target, clip, ropts, build.path, rep);
+    if (!ropts.quiet) print_run_summary(c, rep, build.path, ropts.outputs_dir, std::cout);
+  }
   write_outputs(ropts, outputs);
   return outputs;
 }
@@ -198,7 +204,21 @@ std::vector<NamedTensor> run_model(const CompileOptions& copts_in, const RunOpti
   }
   const ir::Graph& g = *c.graph;
 
-  if (c.frame_graph) return run_stream(c, copts, inputs, ropts);
+  if (c.frame_graph && !c.training_graph) return run_stream(c, copts, inputs, ropts);
+  if (c.frame_graph) {
+    // Learning on the ring: the training harness with one clip of T frames per sample
+    // (--train-data, --eval-data), in QEMU.
+    const Target& target = find_target(copts.target);
+    if (target.is_host() || ropts.train_data_dir.empty())
+      throw CompileError("--stream", "learning on the ring runs on a --target (QEMU) with --train-data DIR (sets of "
+                                     "input_0.pb: a clip of T frames, label.pb) [--eval-data DIR]");
+    TempDir build(ropts.build_dir);
+    TargetReport rep;
+    std::vector<NamedTensor> outputs = run_on_target(c, target, {}, ropts, build.path, TargetRunOptions{}, rep);
+    if (!ropts.quiet) print_run_summary(c, rep, build.path, ropts.outputs_dir, std::cout);
+    write_outputs(ropts, outputs);
+    return outputs;
+  }
 
   // Inputs: one file per graph input, matching dtype and shape.
   if (inputs.size() != g.inputs.size())

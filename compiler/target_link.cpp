@@ -94,7 +94,7 @@ std::string target_linker_script(const Target& target, const std::string& main_r
                                           {"description", target.description},
                                           {"qemu_machine", target.qemu_machine},
                                           {"stack_min", std::to_string(kStackMin)},
-                                          {"model_object", kModelObject},
+                                          {"model_object", kModelObjects},
                                           {"flash", ident(l.flash.region->name)},
                                           {"main", ident(l.rams[0].region->name)}};
   auto mem_line = [](const Placement& p, const char* attrs) {
@@ -111,7 +111,7 @@ std::string target_linker_script(const Target& target, const std::string& main_r
     const std::string r = ident(l.rams[i].region->name);
     v["zero_table"] += fmt::format("    LONG(ADDR(.tinyodlc_{0})) LONG(ADDR(.tinyodlc_{0}) + SIZEOF(.tinyodlc_{0}))\n", r);
     v["extra_rams"] += render_embedded("harness/target/app_ram_region.ld.in",
-                                       {{"region", r}, {"model_object", kModelObject}});
+                                       {{"region", r}, {"model_object", kModelObjects}});
   }
   return render_embedded("harness/target/app.ld.in", v);
 }

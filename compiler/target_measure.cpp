@@ -124,13 +124,28 @@ void read_measurements(const fs::path& dir, bool counted, bool profile, size_t m
       while (ls >> n) rep.segments.push_back(n);
     }
   }
-  // Training runs add one region per round (harness/target/train_harness.cpp).
-  const size_t rounds = rep.stats.count("rounds") ? rep.stats.at("rounds") : 0;
-  if (regions.size() != 2 + rounds)
+  // Training runs add one region per round (harness/target/train_harness.cpp); streaming runs
+  // have one per push_frame() and one per infer() (harness/target/stream_harness.cpp).
+  const auto stat = [&](const char* k) -> size_t { return rep.stats.count(k) ? rep.stats.at(k) : 0; };
+  const size_t rounds = stat("rounds"), frames = stat("stream_frames"), windows = stat("stream_windows");
+  const size_t expected = frames ? 1 + frames + windows : 2 + rounds;
+  if (regions.size() != expected || (frames && (windows == 0 || windows > frames)))
     throw std::runtime_error(fmt::format("the instruction counter saw {} marker regions, expected {}:\n{}",
-                                         regions.size(), 2 + rounds, read_file(dir / "insn_counts.txt")));
+                                         regions.size(), expected, read_file(dir / "insn_counts.txt")));
   const auto net = [&](uint64_t n) { return n >= regions[0] ? n - regions[0] : 0; };
   rep.marker_overhead = regions[0];
+  if (frames) {
+    // Frames 0..T-2: a push each; then push, infer for every frame from the T-th on.
+    const size_t first_window = frames - windows;
+    rep.push_insns.clear();
+    rep.infer_insns.clear();
+    for (size_t r = 1; r < regions.size();) {
+      rep.push_insns.push_back(net(regions[r++]));
+      if (rep.push_insns.size() > first_window) rep.infer_insns.push_back(net(regions[r++]));
+    }
+    rep.insns = rep.push_insns.back() + rep.infer_insns.back();  // the last new frame: push_frame() + infer()
+    return;
+  }
   rep.insns = net(regions[1]);
   rep.round_insns.clear();
   for (size_t r = 0; r < rounds; ++r) rep.round_insns.push_back(net(regions[2 + r]) + (r == 0 ? *rep.insns : 0));
@@ -154,6 +169,24 @@ void write_target_report(json::Writer& w, const TargetReport& r) {
     for (uint64_t n : r.round_insns) w.value(n);
     w.end_array();
   }
+  if (!r.push_insns.empty()) {
+    // Streaming runs: per call, and their mean and total.
+    const auto calls = [&](const char* key, const std::vector<uint64_t>& v) {
+      uint64_t total = 0;
+      for (uint64_t n : v) total += n;
+      w.key(key).begin_object().field("calls", static_cast<uint64_t>(v.size()));
+      w.key("mean").fixed(v.empty() ? 0.0 : static_cast<double>(total) / static_cast<double>(v.size()), 1);
+      w.field("total", total).key("each").begin_array(true);
+      for (uint64_t n : v) w.value(n);
+      w.end_array().end_object();
+      return v.empty() ? 0.0 : static_cast<double>(total) / static_cast<double>(v.size());
+    };
+    w.key("stream").begin_object();
+    const double push = calls("push_frame_insns", r.push_insns);
+    const double per_frame = push + calls("infer_insns", r.infer_insns);
+    w.key("per_new_frame_insns_mean").fixed(per_frame, 1);
+    w.end_object();
+  }
   w.key("layer_insns").begin_array(true);
   for (uint64_t n : r.segments) w.value(n);
   w.end_array();
@@ -171,7 +204,9 @@ void write_target_report(json::Writer& w, const TargetReport& r) {
         .end_object();
   w.end_array();
   w.key("qemu_seconds").fixed(r.seconds, 3);
-  w.field("measured", r.stats.count("correct_before") ? "first training step (accumulate + apply_update)" : "invoke()");
+  w.field("measured", r.stats.count("correct_before")   ? "first training step (accumulate + apply_update)"
+                      : !r.push_insns.empty()            ? "the last frame's push_frame() + infer()"
+                                                         : "invoke()");
   w.key("harness_stats").begin_object(true);
   for (const auto& [k, v] : r.stats) w.field(k, v);
   w.end_object();

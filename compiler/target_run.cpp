@@ -94,9 +94,29 @@ void write_inputs(const Compilation& c, const std::vector<NamedTensor>& inputs, 
       write_file(dir / fmt::format("input_{}.bin", k), std::string(inputs[k].data.bytes.begin(), inputs[k].data.bytes.end()));
   }
   for (size_t k = 0; k < c.graph->outputs.size(); ++k) fs::remove(dir / fmt::format("output_{}.bin", k));
-  for (const char* f : {"prototype_0.bin", "score.bin"}) fs::remove(dir / f);
+  for (const char* f : {"prototype_0.bin", "score.bin", "clip.bin"}) fs::remove(dir / f);
   fs::remove(dir / "target_stats.txt");
   fs::remove(dir / "insn_counts.txt");
+}
+
+// A streaming run's output_K.bin: output K of every window, stacked on a new leading axis.
+std::vector<NamedTensor> read_window_outputs(const Compilation& c, const ir::TensorData& clip, const fs::path& dir) {
+  const ir::Value* frame = c.frame_graph->inputs.at(0);
+  const int64_t windows = clip.numel() / frame->numel() - c.stream_frames + 1;
+  std::vector<NamedTensor> outputs;
+  for (size_t k = 0; k < c.head_graph->outputs.size(); ++k) {
+    const ir::Value* v = c.head_graph->outputs[k];
+    ir::Shape shape = {windows};
+    shape.insert(shape.end(), v->shape.begin(), v->shape.end());
+    NamedTensor t{v->name, ir::TensorData(v->dtype, shape)};
+    std::string raw = read_file(dir / fmt::format("output_{}.bin", k));
+    if (raw.size() != t.data.bytes.size())
+      throw std::runtime_error(fmt::format("target output {} has {} bytes, expected {} ({} windows)", k, raw.size(),
+                                           t.data.bytes.size(), windows));
+    std::copy(raw.begin(), raw.end(), t.data.bytes.begin());
+    outputs.push_back(std::move(t));
+  }
+  return outputs;
 }
 
 std::vector<NamedTensor> read_outputs(const ir::Graph& g, const fs::path& dir) {
@@ -128,7 +148,8 @@ namespace {
 std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, const std::vector<NamedTensor>& inputs,
                                    const RunOptions& ropts, const std::string& build_dir_in,
                                    const TargetRunOptions& topts, TargetReport& rep,
-                                   const std::vector<std::vector<ir::TensorData>>* enrol, EnrolResult* enrol_result) {
+                                   const std::vector<std::vector<ir::TensorData>>* enrol, EnrolResult* enrol_result,
+                                   const ir::TensorData* clip = nullptr) {
   if (target.qemu_machine.empty())
     throw CompileError("", fmt::format("target '{}' names no QEMU machine to run on", target.name));
   const bool profile = topts.layer_markers;
@@ -141,7 +162,7 @@ std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, c
 
   const fs::path rt = dir / "tinyodlc_target";
   const std::vector<std::string> objs = compile_program(c, target, ropts, dir, rt, profile, rep);
-  rep.main_ram = choose_main_ram(target, ropts, objs[0]);
+  rep.main_ram = choose_main_ram(target, ropts, objs);
   const std::string elf = (rt / "app.elf").string();
   link_program(c, target, ropts, rt, objs, rep.main_ram, elf);
   measure_sizes(elf, target, ropts, rep);
@@ -153,6 +174,7 @@ std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, c
   }
 
   write_inputs(c, inputs, ropts, dir);
+  if (clip) write_file(dir / "clip.bin", std::string(clip->bytes.begin(), clip->bytes.end()));
   if (enrol) {
     for (size_t k = 0; k < c.graph->inputs.size(); ++k) {
       std::string all;
@@ -168,7 +190,7 @@ std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, c
   }
   const bool counted =
       run_in_qemu(target, ropts, dir, elf, c.training_graph != nullptr, profile, rep, total_steps);
-  std::vector<NamedTensor> outputs = read_outputs(*c.graph, dir);
+  std::vector<NamedTensor> outputs = clip ? read_window_outputs(c, *clip, dir) : read_outputs(*c.graph, dir);
   if (enrol) read_enrol_result(c, (dir / "prototype_0.bin").string(), (dir / "score.bin").string(), *enrol_result);
   read_measurements(dir, counted, profile, c.emitted.profiled_nodes.size(), rep);
   if (c.training_graph && !c.emitted.al_ram_bytes && !ropts.outputs_dir.empty())
@@ -230,6 +252,17 @@ void print_run_summary(const Compilation& c, const TargetReport& rep, const std:
   const std::string stack = fmt::format("stack {} B (model {} B)", count_str(rep.stack_peak_bytes),
                                         count_str(rep.model_stack_bytes));
   const std::string wrote = outputs_dir.empty() ? "" : fmt::format("; outputs in {}", outputs_dir);
+  if (!rep.push_insns.empty()) {
+    const auto mean = [](const std::vector<uint64_t>& v) {
+      uint64_t t = 0;
+      for (uint64_t n : v) t += n;
+      return v.empty() ? uint64_t{0} : (t + v.size() / 2) / v.size();
+    };
+    o << fmt::format("run: {}: {} frames, {} windows; push_frame() {} and infer() {} instructions (mean), {}, "
+                     "{:.1f} s{}\n", where, rep.push_insns.size(), rep.infer_insns.size(), count_str(mean(rep.push_insns)),
+                     count_str(mean(rep.infer_insns)), stack, rep.seconds, wrote);
+    return;
+  }
   if (!c.training_graph) {
     o << fmt::format("run: {}: invoke() {}, {}, {:.1f} s{}\n", where,
                      rep.insns ? count_str(*rep.insns) + " instructions" : "instructions not counted", stack,
@@ -276,6 +309,12 @@ std::vector<NamedTensor> run_enrol_on_target(const Compilation& c, const Target&
                                              const std::string& build_dir, EnrolResult& result) {
   TargetReport rep;
   return run_steps(c, target, inputs, ropts, build_dir, TargetRunOptions{}, rep, &enrol, &result);
+}
+
+std::vector<NamedTensor> run_stream_on_target(const Compilation& c, const Target& target, const ir::TensorData& clip,
+                                              const RunOptions& ropts, const std::string& build_dir,
+                                              TargetReport& rep) {
+  return run_steps(c, target, {}, ropts, build_dir, TargetRunOptions{}, rep, nullptr, nullptr, &clip);
 }
 
 }  // namespace tinyodlc

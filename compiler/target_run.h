@@ -43,6 +43,9 @@ struct TargetReport {
   // Training runs: instructions of each round's training steps (incl. loading the samples and
   // the updates), marker overhead subtracted.
   std::vector<uint64_t> round_insns;
+  // Streaming runs (--stream): instructions of every push_frame() and every infer(), in call
+  // order, marker overhead subtracted.
+  std::vector<uint64_t> push_insns, infer_insns;
   uint64_t stack_peak_bytes = 0;    // whole program, from the top of the stack
   uint64_t model_stack_bytes = 0;   // below the harness frame that calls invoke()
   uint64_t stack_reserved_bytes = 0;
@@ -82,6 +85,15 @@ std::vector<NamedTensor> run_enrol_on_target(const Compilation& c, const Target&
                                              const std::vector<std::vector<ir::TensorData>>& enrol,
                                              const std::vector<NamedTensor>& inputs, const RunOptions& ropts,
                                              const std::string& build_dir, EnrolResult& result);
+
+// The streaming build (Compilation::frame_graph, docs/streaming.md) on the target: pushes the
+// frames of `clip` ([1, F, ...] along the time axis, F >= T) one by one and runs infer() after
+// every frame from the T-th on (harness/target/stream_harness.cpp). Returns each head output of
+// the F - T + 1 windows stacked on a new leading axis; `rep` gets the instructions of every
+// push_frame() and infer().
+std::vector<NamedTensor> run_stream_on_target(const Compilation& c, const Target& target, const ir::TensorData& clip,
+                                              const RunOptions& ropts, const std::string& build_dir,
+                                              TargetReport& rep);
 
 // The linker script for `target` (regions placed in QEMU's MPS2 memory map; sizes from the
 // target's budget). `main_ram` (a RAM region name; empty: the largest) takes .data, .bss and

@@ -22,6 +22,9 @@ namespace tinyodlc::target_detail {
 namespace fs = std::filesystem;
 
 constexpr const char* kModelObject = "tinyodlc_model.o";
+// The linker script's pattern for the model's objects (a streaming build has three:
+// tinyodlc_model.o, tinyodlc_model_frame.o, tinyodlc_model_head.o).
+constexpr const char* kModelObjects = "tinyodlc_model*.o";
 constexpr uint64_t kStackMin = 8u << 10;  // stack reserved at least, default
 
 // ---- target_run.cpp
@@ -62,8 +65,9 @@ void link_program(const Compilation& c, const Target& target, const RunOptions& 
 // markers when `profile`); returns the object files, the model's first.
 std::vector<std::string> compile_program(const Compilation& c, const Target& target, const RunOptions& ropts,
                                          const fs::path& dir, const fs::path& rt, bool profile, TargetReport& rep);
-// The RAM region for the harness's .data, .bss and stack: the one the model's arenas leave most room in.
-std::string choose_main_ram(const Target& target, const RunOptions& ropts, const std::string& model_object);
+// The RAM region for the harness's .data, .bss and stack: the one the model's arenas (in the
+// model's objects among objs) leave most room in.
+std::string choose_main_ram(const Target& target, const RunOptions& ropts, const std::vector<std::string>& objs);
 
 // ---- qemu.cpp
 // Runs elf in QEMU (reading inputs from and writing outputs to dir); returns whether the
