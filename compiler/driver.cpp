@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "backends/memory_plan.h"
+#include "compiler/quant_debug.h"
 #include "compiler/quant_report.h"
 #include "compiler/run_io.h"
 #include "compiler/targets.h"
@@ -137,6 +138,7 @@ std::vector<backends::GeneratedFile> quantize(ir::Graph& g, const CompileOptions
   q.method = passes::parse_clip_method(opts.calibration_method);
   q.calibration_sets = load_input_sets(opts.calibration_dir, g);
   q.drop_pairs = true;
+  q.range_overrides = opts.quant_ranges;
   if (q.calibration_sets.size() >= 20) {
     std::cerr << fmt::format("tinyodlc: calibrating on {} input sets\n", q.calibration_sets.size());
     q.progress = &std::cerr;
@@ -148,7 +150,20 @@ std::vector<backends::GeneratedFile> quantize(ir::Graph& g, const CompileOptions
   report.eval_dir = opts.quant_eval_dir.empty() ? opts.calibration_dir : opts.quant_eval_dir;
   if (!opts.quant_eval_dir.empty()) report.eval_sets = load_input_sets(opts.quant_eval_dir, g);
   else report.eval_sets = std::move(q.calibration_sets);
-  return quantization_report(g, q, report, opts);
+  std::vector<backends::GeneratedFile> files = quantization_report(g, q, report, opts);
+  if (opts.quant_debug) {
+    const std::vector<TensorQuantError> t = per_tensor_errors(g, *report.float_graph, report.eval_sets, q.ranges);
+    for (auto& f : quant_debug_files(t, opts.model, report.eval_dir, report.eval_sets.size()))
+      files.push_back(std::move(f));
+    const TensorQuantError* w = nullptr;
+    for (const auto& e : t)
+      if (!w || e.added > w->added) w = &e;
+    if (w)
+      std::cerr << fmt::format("tinyodlc: note: quant-debug: {} int8 tensors measured; most error added by '{}' ({}, "
+                               "rel err {:.4f}, +{:.4f}, clipped {:.2f}%): quant_debug.md\n",
+                               t.size(), w->name, w->op, w->rel_err, w->added, 100 * w->clipped);
+  }
+  return files;
 }
 
 // Single-arena peak of a graph on the host (lowering gives the kernels' scratch sizes).

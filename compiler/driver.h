@@ -34,6 +34,8 @@ struct CompileOptions {
   std::string calibration_dir;                 // input sets for PTQ calibration
   std::string calibration_method = "minmax";   // minmax | percentile | mse
   std::string quant_eval_dir;                  // held-out sets for the report (default: calibration sets)
+  bool quant_debug = false;                    // --quant-debug: quant_debug.md/json (per-tensor errors)
+  std::map<std::string, std::pair<double, double>> quant_ranges;  // --quant-range NAME=LO:HI (overrides)
   // Streaming (docs/streaming.md): --stream [INPUT[:AXIS]] splits the model into a per-frame
   // backbone and a temporal head on a feature ring.
   struct Stream {

@@ -141,6 +141,14 @@ void run_calibrate(ir::Graph& g, PassContext& ctx) {
                            "tinyodlc-opt: --calibration DIR)");
   QuantContext& q = *ctx.quant;
   q.ranges = calibrate(g, q.calibration_sets, q.method, q.progress);
+  for (const auto& [name, r] : q.range_overrides) {
+    auto it = q.ranges.find(name);
+    if (it == q.ranges.end())
+      throw CompileError(fmt::format("--quant-range {}", name),
+                         "no float activation of that name was calibrated (names: quant_debug.md)");
+    it->second.lo = r.first;
+    it->second.hi = r.second;
+  }
 }
 
 const PassRegistrar kCalibrate({"calibrate",

@@ -56,6 +56,9 @@ struct QuantContext {
   ClipMethod method = ClipMethod::MinMax;
   std::ostream* progress = nullptr;        // calibration progress on long runs (may be null)
   std::map<std::string, ActRange> ranges;  // written by calibrate, read by insert-qdq
+  // Set by the user (--quant-range NAME=LO:HI): replaces the calibrated clipping range of NAME
+  // (calibrate fails on a name that has no range).
+  std::map<std::string, std::pair<double, double>> range_overrides;
   bool drop_pairs = false;                 // qdq-fold: also remove Q->DQ pairs between float ops (PTQ)
   InsertQdqStats inserted;                 // statistics of the passes, for the report
   QdqFoldStats folded;
