@@ -47,6 +47,7 @@ struct Common {
   std::string prototypes_file;
   std::string stream;  // --stream [INPUT[:AXIS]]
   std::vector<std::string> quant_ranges;  // --quant-range NAME=LO:HI
+  std::vector<std::string> keep_float;    // --int8-keep-float NAME[,NAME...]
   // The model options of every subcommand, to tell which were given (validate_common).
   std::vector<CLI::Option*> options;
   bool given(const std::string& name) const {
@@ -126,6 +127,13 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
     app->add_flag("--quant-debug", c.copts.quant_debug,
                   "per-tensor int8 error vs float (centered cosine, relative error, clipped share, error added), in "
                   "graph order and worst first: quant_debug.md / quant_debug.json in the output folder");
+    app->add_option("--int8-keep-float", c.keep_float,
+                    "NAME[,NAME...]: keep these activations in float (mixed precision; RAM/flash cost in "
+                    "quantization.md and on stderr)");
+    app->add_option("--int8-sensitivity", c.copts.int8_sensitivity,
+                    "N: measure which activations hurt the output most (each kept in float alone on the calibration "
+                    "sets) and keep up to N of them in float (reported with their RAM/flash cost)")
+        ->check(CLI::Range(0, 64));
     app->add_option("--quant-range", c.quant_ranges,
                     "NAME=LO:HI: clipping range of activation NAME instead of the calibrated one (repeatable; names "
                     "as in quant_debug.md)");
@@ -275,7 +283,8 @@ void validate_common(const Common& c) {
   if (c.given("--al-budget") && a.budget < 0)
     throw CLI::ValidationError("--al-budget", fmt::format("must be at least 0 labels (got {})", a.budget));
   if (c.copts.quantize.empty())
-    for (const char* n : {"--calibration", "--calibration-method", "--quant-eval", "--quant-debug", "--quant-range"})
+    for (const char* n : {"--calibration", "--calibration-method", "--quant-eval", "--quant-debug", "--quant-range",
+                          "--int8-keep-float", "--int8-sensitivity"})
       if (c.given(n)) throw CLI::ValidationError(n, "needs --quantize int8");
   if (c.copts.enrol_output.empty())
     for (const char* n : {"--classes", "--threshold"})
@@ -299,6 +308,11 @@ void validate_common(const Common& c) {
 }
 
 void finish_common(Common& c) {
+  for (const auto& list : c.keep_float) {
+    std::vector<std::string> names;
+    append_comma_list(list, names);
+    c.copts.int8_keep_float.insert(names.begin(), names.end());
+  }
   for (const auto& r : c.quant_ranges) {
     const auto eq = r.rfind('=');
     const auto colon = eq == std::string::npos ? std::string::npos : r.find(':', eq);

@@ -126,6 +126,8 @@ std::unique_ptr<ir::Graph> optimize(const ir::Graph& imported, const CompileOpti
 
 // int8 on the optimized graph g: post-training quantization (--quantize int8: calibrate,
 // insert-qdq, qdq-fold, with the quantization report) or folding of an imported QDQ model.
+size_t host_arena_bytes(const ir::Graph& g);
+
 std::vector<backends::GeneratedFile> quantize(ir::Graph& g, const CompileOptions& opts) {
   if (opts.quantize.empty()) {
     if (has_qdq(g)) run_pipeline(kQdqPipeline, g, opts, "");
@@ -146,6 +148,47 @@ std::vector<backends::GeneratedFile> quantize(ir::Graph& g, const CompileOptions
   QuantReportInputs report;
   report.float_graph = ir::clone_graph(g);  // the float reference the report compares with
   report.calibration_sets = q.calibration_sets.size();
+  q.keep_float = opts.int8_keep_float;
+  if (!opts.int8_keep_float.empty() || opts.int8_sensitivity > 0) {
+    // Mixed precision: calibrate once, then quantize copies with chosen tensors kept float.
+    {
+      std::unique_ptr<ir::Graph> c = ir::clone_graph(g);
+      passes::QuantContext qc = q;
+      qc.keep_float.clear();
+      run_pipeline({"calibrate"}, *c, opts, "", &qc);
+      q.ranges = qc.ranges;
+      q.ranges_given = true;
+    }
+    for (const auto& name : opts.int8_keep_float)
+      if (!q.ranges.count(name))
+        throw CompileError(fmt::format("--int8-keep-float {}", name),
+                           "no float activation of that name was calibrated (names: quant_debug.md)");
+    CompileOptions quiet = opts;
+    quiet.print_ir_after.clear();
+    quiet.print_ir_after_all = false;
+    SensitivityCosts fn;
+    fn.quantize = [&](const std::set<std::string>& keep) {
+      std::unique_ptr<ir::Graph> c = ir::clone_graph(*report.float_graph);
+      passes::QuantContext qc;
+      qc.ranges = q.ranges;
+      qc.ranges_given = true;
+      qc.keep_float = keep;
+      qc.drop_pairs = true;
+      run_pipeline(kPtqPipeline, *c, quiet, "", &qc);
+      return c;
+    };
+    fn.arena_bytes = [](const ir::Graph& x) { return host_arena_bytes(x); };
+    report.kept_float = choose_float_tensors(*report.float_graph, fn, opts.int8_keep_float, q.calibration_sets,
+                                             q.ranges, opts.int8_sensitivity);
+    for (const KeptFloat& k : report.kept_float) {
+      q.keep_float.insert(k.name);
+      std::cerr << fmt::format("tinyodlc: note: int8: '{}' ({}) kept in float ({}): output centered cosine on the "
+                               "calibration sets {:.4f} -> {:.4f}, RAM {:+d} B, flash {:+d} B\n",
+                               k.name, k.op, k.why, k.score_without, k.score_with, k.ram_bytes, k.flash_bytes);
+    }
+    if (opts.int8_sensitivity > 0 && report.kept_float.size() == opts.int8_keep_float.size())
+      std::cerr << "tinyodlc: note: int8-sensitivity: no tensor in float improves the output; all int8\n";
+  }
   run_pipeline(kPtqPipeline, g, opts, "", &q);
   report.eval_dir = opts.quant_eval_dir.empty() ? opts.calibration_dir : opts.quant_eval_dir;
   if (!opts.quant_eval_dir.empty()) report.eval_sets = load_input_sets(opts.quant_eval_dir, g);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -28,6 +29,15 @@ struct Acc {
 std::string num(double v, const char* f = "{:.4f}") { return std::isfinite(v) ? fmt::format(fmt::runtime(f), v) : "-"; }
 
 }  // namespace
+
+size_t constant_bytes(const ir::Graph& g) {
+  std::set<const ir::Value*> seen;
+  size_t b = 0;
+  for (const auto& n : g.nodes())
+    for (const ir::Value* v : n->inputs)
+      if (v && v->is_constant() && seen.insert(v).second) b += v->nbytes();
+  return b;
+}
 
 std::vector<TensorQuantError> per_tensor_errors(const ir::Graph& g, const ir::Graph& fref,
                                                 const std::vector<std::vector<ir::TensorData>>& sets,

@@ -35,6 +35,9 @@ std::vector<TensorQuantError> per_tensor_errors(const ir::Graph& g, const ir::Gr
                                                 const std::vector<std::vector<ir::TensorData>>& sets,
                                                 const std::map<std::string, passes::ActRange>& ranges);
 
+// Bytes of the graph's constants (each counted once).
+size_t constant_bytes(const ir::Graph& g);
+
 // quant_debug.md and quant_debug.json.
 std::vector<backends::GeneratedFile> quant_debug_files(const std::vector<TensorQuantError>& t,
                                                        const std::string& model, const std::string& eval_dir,

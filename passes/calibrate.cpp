@@ -136,6 +136,11 @@ std::map<std::string, ActRange> calibrate(const ir::Graph& g, const std::vector<
 namespace {
 
 void run_calibrate(ir::Graph& g, PassContext& ctx) {
+  if (ctx.quant && ctx.quant->ranges_given) {
+    QuantContext& q = *ctx.quant;
+    for (const auto& name : q.keep_float) q.ranges.erase(name);
+    return;
+  }
   if (!ctx.quant || ctx.quant->calibration_sets.empty())
     throw CompileError("", "calibrate: no calibration input sets (tinyodlc: --quantize int8 --calibration DIR; "
                            "tinyodlc-opt: --calibration DIR)");
@@ -149,6 +154,10 @@ void run_calibrate(ir::Graph& g, PassContext& ctx) {
     it->second.lo = r.first;
     it->second.hi = r.second;
   }
+  for (const auto& name : q.keep_float)
+    if (!q.ranges.erase(name))
+      throw CompileError(fmt::format("--int8-keep-float {}", name),
+                         "no float activation of that name was calibrated (names: quant_debug.md)");
 }
 
 const PassRegistrar kCalibrate({"calibrate",

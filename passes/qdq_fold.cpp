@@ -10,6 +10,7 @@
 //   DQ(x) -> Mul|Div by a positive scalar -> Q         =>  tinyodlc.QRequantize
 //   DQ(x) [-> Where(m, -inf)] -> Softmax [-> nan_to_num] -> Q  =>  tinyodlc.QSoftmax (last axis)
 //   DQ(x) -> Sigmoid|Tanh|Exp|Sqrt|Pow(x, c)|c / x|... -> Q    =>  tinyodlc.QLookup (int8 table)
+//   DQ(x) -> Pow(., 2) -> ReduceMean [-> Add(eps)] -> Sqrt [-> Div(c, .)] -> Q  =>  tinyodlc.QRms
 //   DQ(x) -> MaxPool|Reshape|Flatten|Transpose|... -> Q => the same op on int8 (+ QRequantize
 //                                                         if the scales differ)
 //
@@ -40,6 +41,7 @@
 #include "ir/op_registry.h"
 #include "passes/pass_manager.h"
 #include "passes/quant_utils.h"
+#include "passes/rms_chain.h"
 
 namespace tinyodlc::passes {
 namespace {
@@ -148,7 +150,8 @@ Attribute ints(const std::vector<int32_t>& v) { return Attribute::Ints(std::vect
 Node* replace_with(Graph& g, Node& n, const Tail& t, const std::string& op, std::vector<Value*> inputs,
                    std::map<std::string, Attribute> attrs) {
   static const std::set<std::string> kInt8Ops = {"QConv",          "QMatMul",     "QAdd",    "QMul",
-                                                 "QGlobalAvgPool", "QRequantize", "QSoftmax", "QLookup", "QSub", "QAvgPool"};
+                                                 "QGlobalAvgPool", "QRequantize", "QSoftmax", "QLookup", "QSub", "QAvgPool",
+                                                 "QRms"};
   Value* out = t.q->outputs[0];
   out->quant = QuantParams{{static_cast<float>(t.qp.scale[0])}, {t.qp.zp[0]}, 0};
   g.remove_node(t.q);
@@ -653,6 +656,45 @@ int drop_float_pairs(Graph& g) {
   return dropped;
 }
 
+
+// DQ(x) -> Pow(x, 2) -> ReduceMean [-> Add(eps)] -> Sqrt [-> Div(c, .)] -> Q  =>  QRms(x)
+// (passes/rms_chain.h; arithmetic in kernels/tinyodlc/ref/int8.h qrms_s8).
+bool fold_rms(Graph& g, Node& n) {
+  auto c = match_rms_chain(g, n);
+  if (!c) return false;
+  std::optional<QP> xq;
+  Node* dx = dq_of(c->x, &xq);
+  if (!dx || !act_i8(xq)) return false;
+  auto t = find_tail(g, n, true);
+  if (!t) return false;
+  int64_t cnt = 1;
+  for (int64_t a : c->axes) cnt *= c->x->shape[static_cast<size_t>(a)];
+  if (cnt > (1 << 24)) return false;
+  int bits = 0;
+  while ((int64_t{1} << bits) <= cnt) ++bits;
+  const int f = std::min(15, (60 - 16 - bits) / 2);
+  const double sx = xq->scale[0], sy = t->qp.scale[0], two_f = std::ldexp(1.0, f);
+  auto clamp64 = [](double v, int e) {
+    const double m = std::ldexp(1.0, e);
+    return static_cast<int64_t>(std::nearbyint(std::min(std::max(v, 0.0), m)));
+  };
+  std::map<std::string, Attribute> a;
+  a["axes"] = Attribute::Ints(c->axes);
+  a["keepdims"] = Attribute::Int(c->keepdims ? 1 : 0);
+  a["x_zp"] = Attribute::Int(xq->zp[0]);
+  a["frac_bits"] = Attribute::Int(f);
+  a["eps_q"] = Attribute::Int(clamp64(c->eps * two_f * two_f / (sx * sx), 61));
+  a["mode"] = Attribute::Int(c->reciprocal ? 1 : 0);
+  a["recip_k"] = Attribute::Int(c->reciprocal ? clamp64(c->c * two_f / (sx * sy), 62) : 0);
+  set_requant(a, {c->reciprocal ? 1.0 : sx / (sy * two_f)}, *t);  // (mult, shift) unused in mode 1
+  Value* x = dx->inputs[0];
+  std::vector<Node*> inner(c->nodes.begin(), c->nodes.end() - 1);
+  replace_with(g, n, *t, "QRms", {x}, a);
+  for (auto it = inner.rbegin(); it != inner.rend(); ++it) g.remove_node(*it);
+  if (g.users(dx->outputs[0]).empty() && !g.is_graph_output(dx->outputs[0])) g.remove_node(dx);
+  return true;
+}
+
 }  // namespace
 
 QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
@@ -667,7 +709,8 @@ QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
     if (!alive || !n->domain.empty()) continue;
     const std::string& op = n->op;
     bool folded = false;
-    if (op == "Conv") folded = fold_conv(g, *n);
+    if ((op == "Sqrt" || op == "Div" || op == "Reciprocal") && fold_rms(g, *n)) folded = true;
+    else if (op == "Conv") folded = fold_conv(g, *n);
     else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, *n);
     else if (op == "Mul") folded = fold_binary(g, *n) || fold_scale(g, *n);
     else if (op == "Add") folded = fold_binary(g, *n);  // (a float addend has no integer form)

@@ -1,5 +1,6 @@
 // PTQ step 1: float graph + calibrated ranges -> QDQ graph (see quantize.h).
 #include "passes/quantize.h"
+#include "passes/rms_chain.h"
 
 #include <algorithm>
 #include <cmath>
@@ -337,11 +338,19 @@ InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& range
       for (size_t k : {1, 2})
         if (n.input(k) && n.inputs[k]->is_constant() && !finite_constant(n.inputs[k])) params.erase(n.outputs[0]);
   }
+  // Root-mean-square chains (passes/rms_chain.h) fold into one integer op: the values inside
+  // stay float (no Q/DQ) and their constants (eps) are not quantized.
+  std::set<const Node*> in_rms_chain;
+  for (const auto& np : g.nodes())
+    if (auto c = match_rms_chain(g, *np); c && params.count(c->x)) {
+      for (const Value* v : c->inside) params.erase(v);
+      in_rms_chain.insert(c->nodes.begin(), c->nodes.end());
+    }
   // 3. Weights and constant operands.
   std::vector<Node*> nodes;
   for (const auto& np : g.nodes()) nodes.push_back(np.get());
   for (Node* n : nodes) {
-    if (!n->domain.empty()) continue;
+    if (!n->domain.empty() || in_rms_chain.count(n)) continue;
     auto is_f32_const = [&](size_t k) { return n->input(k) && n->inputs[k]->is_constant() && n->inputs[k]->dtype == DType::F32; };
     if (n->op == "Conv" && is_f32_const(1)) {
       quantize_constant(g, *n, 1, 0);
