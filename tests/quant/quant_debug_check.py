@@ -10,7 +10,11 @@ masked EmbBERT-Q (embbert_q_small_mask_op13, 8 calibration sets from quant_data.
 - a tensor quantized badly on purpose (--quant-range NAME=LO:HI with an eighth of its
   calibrated range) comes first in worst_first, with clipped > 10 %, and the output gets worse;
 - --quant-range with an unknown name fails naming it; --quant-debug without --quantize is a
-  usage error.
+  usage error;
+- mixed precision: --int8-keep-float NAME keeps NAME float (no int8 twin in quant_debug.json, listed
+  in quantization.json `kept_float` with its RAM/flash cost and on stderr); --int8-sensitivity 1
+  keeps one tensor that raises the output score on the calibration sets and says so; an unknown
+  --int8-keep-float name fails naming it.
 
 usage: quant_debug_check.py --tinyodlc BIN --work DIR
 """
@@ -95,6 +99,27 @@ def main():
     check(r.returncode == 2 and "--quant-debug" in r.stderr, f"--quant-debug alone: rc {r.returncode} {r.stderr}")
     r = run(base + ["-o", os.path.join(a.work, "err3"), "--quant-range", "x=2:1"], ok=False)
     check(r.returncode == 2 and "LO <= HI" in r.stderr, f"--quant-range x=2:1: rc {r.returncode} {r.stderr}")
+
+    # mixed precision
+    out3 = os.path.join(a.work, "keep")
+    r = run(base + ["-o", out3, "--int8-keep-float", victim["name"]])
+    dbg3 = json.load(open(os.path.join(out3, "quant_debug.json")))
+    rep3 = json.load(open(os.path.join(out3, "quantization.json")))
+    check(victim["name"] not in [t["name"] for t in dbg3["tensors"]], "kept-float tensor still has an int8 twin")
+    kf = rep3["kept_float"]
+    check(len(kf) == 1 and kf[0]["name"] == victim["name"] and kf[0]["chosen_by"] == "--int8-keep-float" and
+          isinstance(kf[0]["ram_bytes"], int) and isinstance(kf[0]["flash_bytes"], int), f"kept_float {kf}")
+    check(f"'{victim['name']}' (Conv) kept in float" in r.stderr, "kept-float tensor not announced on stderr")
+    check(json.load(open(os.path.join(out1, "quantization.json")))["kept_float"] == [], "kept_float not empty by default")
+    out4 = os.path.join(a.work, "sens")
+    r = run(base + ["-o", out4, "--int8-sensitivity", "1"])
+    kf = json.load(open(os.path.join(out4, "quantization.json")))["kept_float"]
+    check(len(kf) <= 1 and all(k["chosen_by"] == "--int8-sensitivity" and k["score_float"] > k["score_int8"]
+                               for k in kf), f"--int8-sensitivity 1 chose {kf}")
+    check(r.stderr.count("int8-sensitivity:") >= 8, "candidates not reported on stderr")
+    check(("kept in float" in r.stderr) == (len(kf) == 1), "choice not announced on stderr")
+    r = run(base + ["-o", os.path.join(a.work, "err4"), "--int8-keep-float", "nope"], ok=False)
+    check(r.returncode != 0 and "nope" in r.stderr, f"unknown --int8-keep-float: rc {r.returncode} {r.stderr}")
 
     print(f"victim {victim['name']}: clipped {v2['clipped']:.3f}, added {v2['added']:.4f}; output centered cosine "
           f"{want:.4f} -> {rep2['outputs'][0]['centered_cosine']:.4f}")
