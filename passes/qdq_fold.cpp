@@ -22,7 +22,9 @@
 //
 // Option (PTQ only, PassContext-free): `qdq_fold(g, drop_float_pairs=true)` also removes
 // Q -> DQ pairs whose quantized value is read by no integer op (a float island), so float
-// fallback chains keep full float precision between their ops.
+// fallback chains keep full float precision between their ops, and folds
+// DQ(a) -> Gemm/MatMul(DQ(w)) -> graph output (left unquantized by insert_qdq) into
+// tinyodlc.QMatMulDq (the output dequantized from the int32 accumulator).
 //
 // Over 500 lines on purpose: the twelve patterns share the matchers and the requantization
 // helpers at the top; each pattern is one function below them, with one lit test per pattern
@@ -151,7 +153,7 @@ Node* replace_with(Graph& g, Node& n, const Tail& t, const std::string& op, std:
                    std::map<std::string, Attribute> attrs) {
   static const std::set<std::string> kInt8Ops = {"QConv",          "QMatMul",     "QAdd",    "QMul",
                                                  "QGlobalAvgPool", "QRequantize", "QSoftmax", "QLookup", "QSub", "QAvgPool",
-                                                 "QRms"};
+                                                 "QRms", "QMatMulDq"};
   Value* out = t.q->outputs[0];
   out->quant = QuantParams{{static_cast<float>(t.qp.scale[0])}, {t.qp.zp[0]}, 0};
   g.remove_node(t.q);
@@ -251,8 +253,47 @@ bool fold_conv(Graph& g, Node& n) {
   return true;
 }
 
+// Constant int8 weights [N, K] -> [K, N] at compile time.
+Value* transposed_weights(Graph& g, Value* b) {
+  const TensorData& w = *b->constant;
+  const int64_t N = w.shape[0], K = w.shape[1];
+  auto tw = std::make_shared<TensorData>(DType::I8, Shape{K, N});
+  for (int64_t j = 0; j < N; ++j)
+    for (int64_t k = 0; k < K; ++k) tw->data<int8_t>()[k * N + j] = w.data<int8_t>()[j * K + k];
+  return g.add_constant(g.unique_value_name(b->name + ".kn"), tw);
+}
+
+// PTQ only (insert_qdq leaves such outputs unquantized): DQ(a) -> Gemm/MatMul(DQ(w)) writing a
+// graph output read by nothing else => QMatMulDq (float output from the int32 accumulator).
+bool fold_matmul_dq(Graph& g, Node& n, const QP& aq, const QP& bq, Node* da, Node* db, bool trans_b) {
+  Value* y = n.outputs[0];
+  if (!g.is_graph_output(y) || !g.users(y).empty() || y->dtype != DType::F32) return false;
+  const Shape& bs = n.inputs[1]->shape;
+  const int64_t N = trans_b ? bs[0] : bs[1];
+  std::optional<std::vector<int32_t>> bias;
+  if (n.op == "Gemm" && n.input(2)) {
+    if (n.inputs[2]->numel() != N) return false;
+    bias = quantize_bias(n.input(2), aq.scale[0], bq, N);
+    if (!bias) return false;
+  }
+  std::vector<float> scale;
+  for (int64_t j = 0; j < (bq.per_tensor() ? 1 : N); ++j)
+    scale.push_back(static_cast<float>(aq.scale[0] * wscale(bq, j)));
+  std::map<std::string, Attribute> a;
+  a["a_zp"] = Attribute::Int(aq.zp[0]);
+  a["scale"] = Attribute::Floats(scale);
+  Value* b = trans_b ? transposed_weights(g, db->inputs[0]) : db->inputs[0];
+  std::vector<Value*> ins{da->inputs[0], b};
+  if (bias) ins.push_back(i32_constant(g, n.name + ".bias_i32", *bias));
+  Node* r = g.add_node("QMatMulDq", std::move(ins), {y}, std::move(a), g.unique_node_name(n.name + ".q"), &n,
+                       "tinyodlc");
+  g.remove_node(&n);
+  r->def->infer(*r);
+  return true;
+}
+
 // Gemm (2-D, transA 0, alpha = beta = 1) and MatMul.
-bool fold_matmul(Graph& g, Node& n) {
+bool fold_matmul(Graph& g, Node& n, bool dequantize_output) {
   const bool gemm = n.op == "Gemm";
   std::optional<QP> aq, bq;
   Node* da = dq_of(n.input(0), &aq);
@@ -269,7 +310,7 @@ bool fold_matmul(Graph& g, Node& n) {
   const bool weights = weight_ok(db, bq, trans_b ? 0 : rb - 1);
   if (!weights && (!bq->per_tensor() || gemm)) return false;  // activation x activation: per tensor
   auto t = find_tail(g, n, true);
-  if (!t) return false;
+  if (!t) return dequantize_output && weights && rb == 2 && fold_matmul_dq(g, n, *aq, *bq, da, db, trans_b);
   const int64_t N = trans_b ? bs[0] : bs.back();
   const bool per_col = weights && !bq->per_tensor();
   std::optional<std::vector<int32_t>> bias;
@@ -285,15 +326,7 @@ bool fold_matmul(Graph& g, Node& n) {
   a["a_zp"] = Attribute::Int(aq->zp[0]);
   a["b_zp"] = Attribute::Int(bq->zp[0]);
   set_requant(a, reals, *t);
-  Value* b = db->inputs[0];
-  if (trans_b) {  // [N, K] -> [K, N] at compile time
-    const TensorData& w = *b->constant;
-    const int64_t K = bs[1];
-    auto tw = std::make_shared<TensorData>(DType::I8, Shape{K, N});
-    for (int64_t j = 0; j < N; ++j)
-      for (int64_t k = 0; k < K; ++k) tw->data<int8_t>()[k * N + j] = w.data<int8_t>()[j * K + k];
-    b = g.add_constant(g.unique_value_name(b->name + ".kn"), tw);
-  }
+  Value* b = trans_b ? transposed_weights(g, db->inputs[0]) : db->inputs[0];
   std::vector<Value*> ins{da->inputs[0], b};
   if (bias) ins.push_back(i32_constant(g, n.name + ".bias_i32", *bias));
   replace_with(g, n, *t, "QMatMul", ins, a);
@@ -711,7 +744,7 @@ QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
     bool folded = false;
     if ((op == "Sqrt" || op == "Div" || op == "Reciprocal") && fold_rms(g, *n)) folded = true;
     else if (op == "Conv") folded = fold_conv(g, *n);
-    else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, *n);
+    else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, *n, drop_pairs);
     else if (op == "Mul") folded = fold_binary(g, *n) || fold_scale(g, *n);
     else if (op == "Add") folded = fold_binary(g, *n);  // (a float addend has no integer form)
     else if (op == "Sub") folded = fold_binary(g, *n);

@@ -5,6 +5,8 @@
 //   tinyodlc.QConv(x, w, [bias])  Conv attributes + x_zp, y_zp, mult[], shift[], act_min, act_max
 //   tinyodlc.QMatMul(a, b, [bias]) a_zp, b_zp, y_zp, mult[], shift[], act_min, act_max
 //                                  (b is [.., K, N]; mult/shift per column of b or one)
+//   tinyodlc.QMatMulDq(a, b, [bias]) a_zp, scale[] (1 or per column): f32 output = float(int32
+//                                 accumulator) * scale (a graph output; b constant [K, N])
 //   tinyodlc.QAdd(a, b)           a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift, y_mult,
 //                                 y_shift, left_shift, act_min, act_max
 //   tinyodlc.QSub(a, b)           as QAdd, a - b
@@ -21,6 +23,7 @@
 #include <algorithm>
 
 #include "tinyodlc/ref/int8.h"
+#include "tinyodlc/ref/int8_out.h"
 
 #include "ir/ops/nn_utils.h"
 
@@ -81,15 +84,20 @@ Window qconv_window(const Node& n) {
   return forward_window(n, Shape(x.begin() + 2, x.end()), std::vector<int64_t>(w.begin() + 2, w.end()), false);
 }
 
+// (x or a: int8, w or b: int8, [bias: int32]) of QConv, QMatMul, QMatMulDq.
+void check_layer_inputs(const Node& n) {
+  check_input_count(n, 2, 3);
+  check_i8(n, 0);
+  check_i8(n, 1);
+  if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
+}
+
 OpDef qconv_op() {
   OpDef d;
   d.domain = kDomain;
   d.name = "QConv";
   d.infer = [](Node& n) {
-    check_input_count(n, 2, 3);
-    check_i8(n, 0);
-    check_i8(n, 1);
-    if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
+    check_layer_inputs(n);
     Window win = qconv_window(n);
     requant_attrs(n, shape_of(n, 1)[0]);
     req_i32(n, "x_zp");
@@ -133,10 +141,7 @@ OpDef qmatmul_op() {
   d.domain = kDomain;
   d.name = "QMatMul";
   d.infer = [](Node& n) {
-    check_input_count(n, 2, 3);
-    check_i8(n, 0);
-    check_i8(n, 1);
-    if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
+    check_layer_inputs(n);
     MatMulDims m = qmatmul_dims(n);
     requant_attrs(n, m.n);
     req_i32(n, "a_zp");
@@ -162,6 +167,38 @@ OpDef qmatmul_op() {
   return d;
 }
 const OpRegistrar kQMatMul(qmatmul_op());
+
+OpDef qmatmul_dq_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QMatMulDq";
+  d.infer = [](Node& n) {
+    check_layer_inputs(n);
+    if (shape_of(n, 1).size() != 2) fail(n, "b must be 2-D [K, N]");
+    MatMulDims m = qmatmul_dims(n);
+    const auto sc = n.attr_floats_or("scale", {});
+    if (sc.size() != 1 && static_cast<int64_t>(sc.size()) != m.n)
+      fail(n, fmt::format("attribute 'scale' has {} entries, expected 1 or {}", sc.size(), m.n));
+    req_i32(n, "a_zp");
+    set_output(n, 0, DType::F32, m.out);
+  };
+  d.lower = [](const Node& n) {
+    MatMulDims m = qmatmul_dims(n);
+    const std::vector<float> sc = n.attr_floats_or("scale", {});
+    const int64_t rows = n.inputs[0]->numel() / m.k;
+    return with_opt_input(n, 2, [&](auto bias) {
+      return make_call("tinyodlc/ref/int8_out.h", "tinyodlc::ref::qmatmul_dq_s8", &ref::qmatmul_dq_s8, In{0}, In{1},
+                       bias, Out{0}, static_cast<int32_t>(rows), static_cast<int32_t>(m.n), static_cast<int32_t>(m.k),
+                       req_i32(n, "a_zp"), F32s(sc), static_cast<int32_t>(sc.size()));
+    });
+  };
+  d.macs = [](const Node& n) {
+    MatMulDims m = qmatmul_dims(n);
+    return num_elements(m.batch) * m.m * m.n * m.k;
+  };
+  return d;
+}
+const OpRegistrar kQMatMulDq(qmatmul_dq_op());
 
 // ---- QAdd / QMul ----------------------------------------------------------------------------
 enum class QBin { Add, Sub, Mul };

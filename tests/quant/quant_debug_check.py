@@ -5,8 +5,7 @@ masked EmbBERT-Q (embbert_q_small_mask_op13, 8 calibration sets from quant_data.
 - quant_debug.md / quant_debug.json exist; every tensor listed once in graph order (the order of
   the ONNX graph's nodes: each tensor's producer comes after the producers of the tensors it
   reads), `worst_first` is a permutation sorted by `added`;
-- the report's numbers for the output `logits` agree with quantization.json's output error
-  (computed by other code from the dequantized output): centered cosine to 1e-6;
+- the output `logits` (dequantized from the int32 accumulator, tinyodlc.QMatMulDq) is not listed;
 - a tensor quantized badly on purpose (--quant-range NAME=LO:HI with an eighth of its
   calibrated range) comes first in worst_first, with clipped > 10 %, and the output gets worse;
 - --quant-range with an unknown name fails naming it; --quant-debug without --quantize is a
@@ -72,10 +71,9 @@ def main():
     pos = {o: i for i, n in enumerate(g.node) for o in n.output}
     order = [pos[n] for n in names if n in pos]
     check(len(order) > 20 and order == sorted(order), "tensors are not in graph order")
-    logits = next(t for t in dbg["tensors"] if t["name"] == "logits")
+    # the logits come from the int32 accumulator (QMatMulDq): no int8 twin to report
+    check("logits" not in names, "logits (dequantized from the accumulator) listed as an int8 tensor")
     want = rep["outputs"][0]["centered_cosine"]
-    check(abs(logits["centered_cosine"] - want) < 1e-6,
-          f"logits centered cosine {logits['centered_cosine']} vs quantization.json {want}")
     for t in dbg["tensors"]:
         check(0 <= t["clipped"] <= 1 and (t["rel_err"] is None or t["rel_err"] >= 0), f"bad numbers for {t['name']}")
 

@@ -12,6 +12,7 @@
 #include "passes/quant_utils.h"
 #include "passes/quantize.h"
 #include "tinyodlc/ref/int8.h"
+#include "tinyodlc/ref/int8_out.h"
 #include "tinyodlc/ref/quant.h"
 
 using namespace tinyodlc;
@@ -274,5 +275,33 @@ TEST(QuantKernels, RmsMatchesDoubleReference) {
       EXPECT_LE(std::fabs(y[k] - expect), 1.0) << "trial " << trial << " mode " << mode << " n " << n << " k " << k
                                                << " want " << want[k];
     }
+  }
+}
+
+// qmatmul_dq_s8 (tinyodlc.QMatMulDq): exact int32 accumulation (computed here in int64 from the
+// definition) times the float scale, bit for bit; per tensor and per column scales, with bias.
+TEST(QuantKernels, MatMulDqIsAccumulatorTimesScale) {
+  std::mt19937 rng(181);
+  for (int trial = 0; trial < 50; ++trial) {
+    const int32_t m = 1 + rng() % 4, n = 1 + rng() % 6, k = 1 + rng() % 200;
+    const int32_t a_zp = static_cast<int32_t>(rng() % 256) - 128;
+    std::vector<int8_t> a(static_cast<size_t>(m) * k), b(static_cast<size_t>(k) * n);
+    for (auto& v : a) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+    for (auto& v : b) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    std::vector<int32_t> bias(n);
+    for (auto& v : bias) v = static_cast<int32_t>(rng() % 200001) - 100000;
+    const bool per_col = trial % 2;
+    std::vector<float> scale(per_col ? n : 1);
+    for (auto& s : scale) s = std::ldexp(1.0f + (rng() % 1000) / 1000.0f, -static_cast<int>(rng() % 12));
+    std::vector<float> y(static_cast<size_t>(m) * n);
+    tinyodlc::ref::qmatmul_dq_s8(a.data(), b.data(), trial % 3 ? bias.data() : nullptr, y.data(), m, n, k, a_zp,
+                                 scale.data(), static_cast<int32_t>(scale.size()));
+    for (int32_t i = 0; i < m; ++i)
+      for (int32_t j = 0; j < n; ++j) {
+        int64_t acc = trial % 3 ? bias[j] : 0;
+        for (int32_t kk = 0; kk < k; ++kk) acc += (a[static_cast<size_t>(i) * k + kk] - a_zp) * b[static_cast<size_t>(kk) * n + j];
+        const float want = static_cast<float>(acc) * scale[per_col ? j : 0];
+        EXPECT_EQ(y[static_cast<size_t>(i) * n + j], want) << trial << " " << i << " " << j;
+      }
   }
 }
