@@ -46,6 +46,8 @@ struct Common {
   std::vector<std::string> trainable;
   std::string prototypes_file;
   std::string stream;  // --stream [INPUT[:AXIS]]
+  std::vector<std::string> quant_ranges;  // --quant-range NAME=LO:HI
+  std::vector<std::string> keep_float;    // --int8-keep-float NAME[,NAME...]
   // The model options of every subcommand, to tell which were given (validate_common).
   std::vector<CLI::Option*> options;
   bool given(const std::string& name) const {
@@ -122,6 +124,19 @@ void add_model_options(CLI::App* app, Common& c, bool codegen) {
                     "held-out input sets (same layout) for the accuracy part of quantization.md "
                     "(default: the calibration sets)")
         ->check(CLI::ExistingDirectory);
+    app->add_flag("--quant-debug", c.copts.quant_debug,
+                  "per-tensor int8 error vs float (centered cosine, relative error, clipped share, error added), in "
+                  "graph order and worst first: quant_debug.md / quant_debug.json in the output folder");
+    app->add_option("--int8-keep-float", c.keep_float,
+                    "NAME[,NAME...]: keep these activations in float (mixed precision; RAM/flash cost in "
+                    "quantization.md and on stderr)");
+    app->add_option("--int8-sensitivity", c.copts.int8_sensitivity,
+                    "N: measure which activations hurt the output most (each kept in float alone on the calibration "
+                    "sets) and keep up to N of them in float (reported with their RAM/flash cost)")
+        ->check(CLI::Range(0, 64));
+    app->add_option("--quant-range", c.quant_ranges,
+                    "NAME=LO:HI: clipping range of activation NAME instead of the calibrated one (repeatable; names "
+                    "as in quant_debug.md)");
     app->add_option("--stream", c.stream,
                     "streaming build for a multi-frame model (docs/streaming.md): the per-frame backbone runs once per "
                     "new frame (push_frame), features stay in a ring, the temporal head runs on it (infer). INPUT "
@@ -268,7 +283,8 @@ void validate_common(const Common& c) {
   if (c.given("--al-budget") && a.budget < 0)
     throw CLI::ValidationError("--al-budget", fmt::format("must be at least 0 labels (got {})", a.budget));
   if (c.copts.quantize.empty())
-    for (const char* n : {"--calibration", "--calibration-method", "--quant-eval"})
+    for (const char* n : {"--calibration", "--calibration-method", "--quant-eval", "--quant-debug", "--quant-range",
+                          "--int8-keep-float", "--int8-sensitivity"})
       if (c.given(n)) throw CLI::ValidationError(n, "needs --quantize int8");
   if (c.copts.enrol_output.empty())
     for (const char* n : {"--classes", "--threshold"})
@@ -292,6 +308,29 @@ void validate_common(const Common& c) {
 }
 
 void finish_common(Common& c) {
+  for (const auto& list : c.keep_float) {
+    std::vector<std::string> names;
+    append_comma_list(list, names);
+    c.copts.int8_keep_float.insert(names.begin(), names.end());
+  }
+  for (const auto& r : c.quant_ranges) {
+    const auto eq = r.rfind('=');
+    const auto colon = eq == std::string::npos ? std::string::npos : r.find(':', eq);
+    double lo = NAN, hi = NAN;
+    if (eq != std::string::npos && eq > 0 && colon != std::string::npos) {
+      try {
+        size_t u1 = 0, u2 = 0;
+        lo = std::stod(r.substr(eq + 1, colon - eq - 1), &u1);
+        hi = std::stod(r.substr(colon + 1), &u2);
+        if (u1 != colon - eq - 1 || u2 != r.size() - colon - 1) lo = hi = NAN;
+      } catch (const std::exception&) {
+        lo = hi = NAN;
+      }
+    }
+    if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi)
+      throw CLI::ValidationError("--quant-range", "expected NAME=LO:HI with finite LO <= HI, got '" + r + "'");
+    c.copts.quant_ranges[r.substr(0, eq)] = {lo, hi};
+  }
   for (const auto& d : c.dims) {
     auto eq = d.find('=');
     if (eq == std::string::npos || eq == 0) throw CLI::ValidationError("--dim", "expected NAME=VALUE, got '" + d + "'");

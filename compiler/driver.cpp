@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "backends/memory_plan.h"
+#include "compiler/quant_debug.h"
 #include "compiler/quant_report.h"
 #include "compiler/stream_build.h"
 #include "compiler/run_io.h"
@@ -127,6 +128,8 @@ std::unique_ptr<ir::Graph> optimize(const ir::Graph& imported, const CompileOpti
 
 // int8 on the optimized graph g: post-training quantization (--quantize int8: calibrate,
 // insert-qdq, qdq-fold, with the quantization report) or folding of an imported QDQ model.
+size_t host_arena_bytes(const ir::Graph& g);
+
 std::vector<backends::GeneratedFile> quantize(ir::Graph& g, const CompileOptions& opts) {
   if (opts.quantize.empty()) {
     if (has_qdq(g)) run_pipeline(kQdqPipeline, g, opts, "");
@@ -139,6 +142,7 @@ std::vector<backends::GeneratedFile> quantize(ir::Graph& g, const CompileOptions
   q.method = passes::parse_clip_method(opts.calibration_method);
   q.calibration_sets = load_input_sets(opts.calibration_dir, g);
   q.drop_pairs = true;
+  q.range_overrides = opts.quant_ranges;
   if (q.calibration_sets.size() >= 20) {
     std::cerr << fmt::format("tinyodlc: calibrating on {} input sets\n", q.calibration_sets.size());
     q.progress = &std::cerr;
@@ -146,11 +150,65 @@ std::vector<backends::GeneratedFile> quantize(ir::Graph& g, const CompileOptions
   QuantReportInputs report;
   report.float_graph = ir::clone_graph(g);  // the float reference the report compares with
   report.calibration_sets = q.calibration_sets.size();
+  q.keep_float = opts.int8_keep_float;
+  if (!opts.int8_keep_float.empty() || opts.int8_sensitivity > 0) {
+    // Mixed precision: calibrate once, then quantize copies with chosen tensors kept float.
+    {
+      std::unique_ptr<ir::Graph> c = ir::clone_graph(g);
+      passes::QuantContext qc = q;
+      qc.keep_float.clear();
+      run_pipeline({"calibrate"}, *c, opts, "", &qc);
+      q.ranges = qc.ranges;
+      q.ranges_given = true;
+    }
+    for (const auto& name : opts.int8_keep_float)
+      if (!q.ranges.count(name))
+        throw CompileError(fmt::format("--int8-keep-float {}", name),
+                           "no float activation of that name was calibrated (names: quant_debug.md)");
+    CompileOptions quiet = opts;
+    quiet.print_ir_after.clear();
+    quiet.print_ir_after_all = false;
+    SensitivityCosts fn;
+    fn.quantize = [&](const std::set<std::string>& keep) {
+      std::unique_ptr<ir::Graph> c = ir::clone_graph(*report.float_graph);
+      passes::QuantContext qc;
+      qc.ranges = q.ranges;
+      qc.ranges_given = true;
+      qc.keep_float = keep;
+      qc.drop_pairs = true;
+      run_pipeline(kPtqPipeline, *c, quiet, "", &qc);
+      return c;
+    };
+    fn.arena_bytes = [](const ir::Graph& x) { return host_arena_bytes(x); };
+    report.kept_float = choose_float_tensors(*report.float_graph, fn, opts.int8_keep_float, q.calibration_sets,
+                                             q.ranges, opts.int8_sensitivity);
+    for (const KeptFloat& k : report.kept_float) {
+      q.keep_float.insert(k.name);
+      std::cerr << fmt::format("tinyodlc: note: int8: '{}' ({}) kept in float ({}): output centered cosine on the "
+                               "calibration sets {:.4f} -> {:.4f}, RAM {:+d} B, flash {:+d} B\n",
+                               k.name, k.op, k.why, k.score_without, k.score_with, k.ram_bytes, k.flash_bytes);
+    }
+    if (opts.int8_sensitivity > 0 && report.kept_float.size() == opts.int8_keep_float.size())
+      std::cerr << "tinyodlc: note: int8-sensitivity: no tensor in float improves the output; all int8\n";
+  }
   run_pipeline(kPtqPipeline, g, opts, "", &q);
   report.eval_dir = opts.quant_eval_dir.empty() ? opts.calibration_dir : opts.quant_eval_dir;
   if (!opts.quant_eval_dir.empty()) report.eval_sets = load_input_sets(opts.quant_eval_dir, g);
   else report.eval_sets = std::move(q.calibration_sets);
-  return quantization_report(g, q, report, opts);
+  std::vector<backends::GeneratedFile> files = quantization_report(g, q, report, opts);
+  if (opts.quant_debug) {
+    const std::vector<TensorQuantError> t = per_tensor_errors(g, *report.float_graph, report.eval_sets, q.ranges);
+    for (auto& f : quant_debug_files(t, opts.model, report.eval_dir, report.eval_sets.size()))
+      files.push_back(std::move(f));
+    const TensorQuantError* w = nullptr;
+    for (const auto& e : t)
+      if (!w || e.added > w->added) w = &e;
+    if (w)
+      std::cerr << fmt::format("tinyodlc: note: quant-debug: {} int8 tensors measured; most error added by '{}' ({}, "
+                               "rel err {:.4f}, +{:.4f}, clipped {:.2f}%): quant_debug.md\n",
+                               t.size(), w->name, w->op, w->rel_err, w->added, 100 * w->clipped);
+  }
+  return files;
 }
 
 // Single-arena peak of a graph on the host (lowering gives the kernels' scratch sizes).

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "compiler/driver.h"
+#include "compiler/quant_debug.h"
 #include "ir/interpreter.h"
 #include "passes/quantize.h"
 #include "support/json.h"
@@ -18,15 +19,6 @@ namespace tinyodlc {
 using ir::CompileError;
 
 namespace {
-
-size_t constant_bytes(const ir::Graph& g) {
-  std::set<const ir::Value*> seen;
-  size_t b = 0;
-  for (const auto& n : g.nodes())
-    for (const ir::Value* v : n->inputs)
-      if (v && v->is_constant() && seen.insert(v).second) b += v->nbytes();
-  return b;
-}
 
 std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : "null"; }
 
@@ -164,6 +156,15 @@ std::vector<backends::GeneratedFile> quantization_report(const ir::Graph& g, con
   for (const auto& [op, names] : fallback)
     md += fmt::format("- `{}` ({}x, float with explicit Quantize/DequantizeLinear around): {}\n", op, names.size(),
                       fmt::join(names, ", "));
+  md += "\n## Kept in float (mixed precision)\n\n";
+  if (in.kept_float.empty()) md += "None.\n";
+  else
+    md += "Costs and scores measured with each tensor kept in float alone, against the all-int8 build; score = "
+          "centered cosine of the outputs vs float on the calibration sets.\n\n| tensor | op | chosen by | score int8 "
+          "-> with it float | RAM (arena) | flash |\n|---|---|---|---|---|---|\n";
+  for (const KeptFloat& k : in.kept_float)
+    md += fmt::format("| {} | {} | {} | {:.4f} -> {:.4f} | {:+d} B | {:+d} B |\n", k.name, k.op, k.why, k.score_without,
+                      k.score_with, k.ram_bytes, k.flash_bytes);
   md += fmt::format("\n## Output error vs float ({} input sets from `{}`)\n\n", evs.size(), eval_dir);
   md += "| output | max abs err | cosine | centered cosine | top-1 "
         "agreement |\n|---|---|---|---|---|\n";
@@ -197,6 +198,14 @@ std::vector<backends::GeneratedFile> quantization_report(const ir::Graph& g, con
     w.end_array();
   }
   w.end_object();
+  w.key("kept_float").begin_array();
+  for (const KeptFloat& k : in.kept_float) {
+    w.begin_object(true).field("name", k.name).field("op", k.op).field("chosen_by", k.why);
+    w.field("score_int8", k.score_without).field("score_float", k.score_with);
+    w.field("ram_bytes", static_cast<int64_t>(k.ram_bytes)).field("flash_bytes", static_cast<int64_t>(k.flash_bytes));
+    w.end_object();
+  }
+  w.end_array();
   w.key("outputs").begin_array();
   for (size_t k = 0; k < outs.size(); ++k) {
     const OutErr& e = outs[k];

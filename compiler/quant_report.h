@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/cpp_emitter.h"
+#include "compiler/quant_sensitivity.h"
 #include "ir/graph.h"
 #include "passes/quantize.h"
 
@@ -21,6 +22,7 @@ struct QuantReportInputs {
   std::vector<std::vector<ir::TensorData>> eval_sets;   // held-out sets, or the calibration sets
   std::string eval_dir;                                  // where eval_sets came from
   size_t calibration_sets = 0;                           // how many sets calibrated the ranges
+  std::vector<KeptFloat> kept_float;                     // mixed precision (compiler/quant_sensitivity.h)
 };
 
 // Returns quantization.md and quantization.json, and prints a one-line summary to stderr.

@@ -136,11 +136,28 @@ std::map<std::string, ActRange> calibrate(const ir::Graph& g, const std::vector<
 namespace {
 
 void run_calibrate(ir::Graph& g, PassContext& ctx) {
+  if (ctx.quant && ctx.quant->ranges_given) {
+    QuantContext& q = *ctx.quant;
+    for (const auto& name : q.keep_float) q.ranges.erase(name);
+    return;
+  }
   if (!ctx.quant || ctx.quant->calibration_sets.empty())
     throw CompileError("", "calibrate: no calibration input sets (tinyodlc: --quantize int8 --calibration DIR; "
                            "tinyodlc-opt: --calibration DIR)");
   QuantContext& q = *ctx.quant;
   q.ranges = calibrate(g, q.calibration_sets, q.method, q.progress);
+  for (const auto& [name, r] : q.range_overrides) {
+    auto it = q.ranges.find(name);
+    if (it == q.ranges.end())
+      throw CompileError(fmt::format("--quant-range {}", name),
+                         "no float activation of that name was calibrated (names: quant_debug.md)");
+    it->second.lo = r.first;
+    it->second.hi = r.second;
+  }
+  for (const auto& name : q.keep_float)
+    if (!q.ranges.erase(name))
+      throw CompileError(fmt::format("--int8-keep-float {}", name),
+                         "no float activation of that name was calibrated (names: quant_debug.md)");
 }
 
 const PassRegistrar kCalibrate({"calibrate",

@@ -10,6 +10,7 @@
 //   DQ(x) -> Mul|Div by a positive scalar -> Q         =>  tinyodlc.QRequantize
 //   DQ(x) [-> Where(m, -inf)] -> Softmax [-> nan_to_num] -> Q  =>  tinyodlc.QSoftmax (last axis)
 //   DQ(x) -> Sigmoid|Tanh|Exp|Sqrt|Pow(x, c)|c / x|... -> Q    =>  tinyodlc.QLookup (int8 table)
+//   DQ(x) -> Pow(., 2) -> ReduceMean [-> Add(eps)] -> Sqrt [-> Div(c, .)] -> Q  =>  tinyodlc.QRms
 //   DQ(x) -> MaxPool|Reshape|Flatten|Transpose|... -> Q => the same op on int8 (+ QRequantize
 //                                                         if the scales differ)
 //
@@ -21,7 +22,9 @@
 //
 // Option (PTQ only, PassContext-free): `qdq_fold(g, drop_float_pairs=true)` also removes
 // Q -> DQ pairs whose quantized value is read by no integer op (a float island), so float
-// fallback chains keep full float precision between their ops.
+// fallback chains keep full float precision between their ops, and folds
+// DQ(a) -> Gemm/MatMul(DQ(w)) -> graph output (left unquantized by insert_qdq) into
+// tinyodlc.QMatMulDq (the output dequantized from the int32 accumulator).
 //
 // Over 500 lines on purpose: the twelve patterns share the matchers and the requantization
 // helpers at the top; each pattern is one function below them, with one lit test per pattern
@@ -40,6 +43,7 @@
 #include "ir/op_registry.h"
 #include "passes/pass_manager.h"
 #include "passes/quant_utils.h"
+#include "passes/rms_chain.h"
 
 namespace tinyodlc::passes {
 namespace {
@@ -148,7 +152,8 @@ Attribute ints(const std::vector<int32_t>& v) { return Attribute::Ints(std::vect
 Node* replace_with(Graph& g, Node& n, const Tail& t, const std::string& op, std::vector<Value*> inputs,
                    std::map<std::string, Attribute> attrs) {
   static const std::set<std::string> kInt8Ops = {"QConv",          "QMatMul",     "QAdd",    "QMul",
-                                                 "QGlobalAvgPool", "QRequantize", "QSoftmax", "QLookup", "QSub", "QAvgPool"};
+                                                 "QGlobalAvgPool", "QRequantize", "QSoftmax", "QLookup", "QSub", "QAvgPool",
+                                                 "QRms", "QMatMulDq"};
   Value* out = t.q->outputs[0];
   out->quant = QuantParams{{static_cast<float>(t.qp.scale[0])}, {t.qp.zp[0]}, 0};
   g.remove_node(t.q);
@@ -248,8 +253,47 @@ bool fold_conv(Graph& g, Node& n) {
   return true;
 }
 
+// Constant int8 weights [N, K] -> [K, N] at compile time.
+Value* transposed_weights(Graph& g, Value* b) {
+  const TensorData& w = *b->constant;
+  const int64_t N = w.shape[0], K = w.shape[1];
+  auto tw = std::make_shared<TensorData>(DType::I8, Shape{K, N});
+  for (int64_t j = 0; j < N; ++j)
+    for (int64_t k = 0; k < K; ++k) tw->data<int8_t>()[k * N + j] = w.data<int8_t>()[j * K + k];
+  return g.add_constant(g.unique_value_name(b->name + ".kn"), tw);
+}
+
+// PTQ only (insert_qdq leaves such outputs unquantized): DQ(a) -> Gemm/MatMul(DQ(w)) writing a
+// graph output read by nothing else => QMatMulDq (float output from the int32 accumulator).
+bool fold_matmul_dq(Graph& g, Node& n, const QP& aq, const QP& bq, Node* da, Node* db, bool trans_b) {
+  Value* y = n.outputs[0];
+  if (!g.is_graph_output(y) || !g.users(y).empty() || y->dtype != DType::F32) return false;
+  const Shape& bs = n.inputs[1]->shape;
+  const int64_t N = trans_b ? bs[0] : bs[1];
+  std::optional<std::vector<int32_t>> bias;
+  if (n.op == "Gemm" && n.input(2)) {
+    if (n.inputs[2]->numel() != N) return false;
+    bias = quantize_bias(n.input(2), aq.scale[0], bq, N);
+    if (!bias) return false;
+  }
+  std::vector<float> scale;
+  for (int64_t j = 0; j < (bq.per_tensor() ? 1 : N); ++j)
+    scale.push_back(static_cast<float>(aq.scale[0] * wscale(bq, j)));
+  std::map<std::string, Attribute> a;
+  a["a_zp"] = Attribute::Int(aq.zp[0]);
+  a["scale"] = Attribute::Floats(scale);
+  Value* b = trans_b ? transposed_weights(g, db->inputs[0]) : db->inputs[0];
+  std::vector<Value*> ins{da->inputs[0], b};
+  if (bias) ins.push_back(i32_constant(g, n.name + ".bias_i32", *bias));
+  Node* r = g.add_node("QMatMulDq", std::move(ins), {y}, std::move(a), g.unique_node_name(n.name + ".q"), &n,
+                       "tinyodlc");
+  g.remove_node(&n);
+  r->def->infer(*r);
+  return true;
+}
+
 // Gemm (2-D, transA 0, alpha = beta = 1) and MatMul.
-bool fold_matmul(Graph& g, Node& n) {
+bool fold_matmul(Graph& g, Node& n, bool dequantize_output) {
   const bool gemm = n.op == "Gemm";
   std::optional<QP> aq, bq;
   Node* da = dq_of(n.input(0), &aq);
@@ -266,7 +310,7 @@ bool fold_matmul(Graph& g, Node& n) {
   const bool weights = weight_ok(db, bq, trans_b ? 0 : rb - 1);
   if (!weights && (!bq->per_tensor() || gemm)) return false;  // activation x activation: per tensor
   auto t = find_tail(g, n, true);
-  if (!t) return false;
+  if (!t) return dequantize_output && weights && rb == 2 && fold_matmul_dq(g, n, *aq, *bq, da, db, trans_b);
   const int64_t N = trans_b ? bs[0] : bs.back();
   const bool per_col = weights && !bq->per_tensor();
   std::optional<std::vector<int32_t>> bias;
@@ -282,15 +326,7 @@ bool fold_matmul(Graph& g, Node& n) {
   a["a_zp"] = Attribute::Int(aq->zp[0]);
   a["b_zp"] = Attribute::Int(bq->zp[0]);
   set_requant(a, reals, *t);
-  Value* b = db->inputs[0];
-  if (trans_b) {  // [N, K] -> [K, N] at compile time
-    const TensorData& w = *b->constant;
-    const int64_t K = bs[1];
-    auto tw = std::make_shared<TensorData>(DType::I8, Shape{K, N});
-    for (int64_t j = 0; j < N; ++j)
-      for (int64_t k = 0; k < K; ++k) tw->data<int8_t>()[k * N + j] = w.data<int8_t>()[j * K + k];
-    b = g.add_constant(g.unique_value_name(b->name + ".kn"), tw);
-  }
+  Value* b = trans_b ? transposed_weights(g, db->inputs[0]) : db->inputs[0];
   std::vector<Value*> ins{da->inputs[0], b};
   if (bias) ins.push_back(i32_constant(g, n.name + ".bias_i32", *bias));
   replace_with(g, n, *t, "QMatMul", ins, a);
@@ -653,6 +689,45 @@ int drop_float_pairs(Graph& g) {
   return dropped;
 }
 
+
+// DQ(x) -> Pow(x, 2) -> ReduceMean [-> Add(eps)] -> Sqrt [-> Div(c, .)] -> Q  =>  QRms(x)
+// (passes/rms_chain.h; arithmetic in kernels/tinyodlc/ref/int8.h qrms_s8).
+bool fold_rms(Graph& g, Node& n) {
+  auto c = match_rms_chain(g, n);
+  if (!c) return false;
+  std::optional<QP> xq;
+  Node* dx = dq_of(c->x, &xq);
+  if (!dx || !act_i8(xq)) return false;
+  auto t = find_tail(g, n, true);
+  if (!t) return false;
+  int64_t cnt = 1;
+  for (int64_t a : c->axes) cnt *= c->x->shape[static_cast<size_t>(a)];
+  if (cnt > (1 << 24)) return false;
+  int bits = 0;
+  while ((int64_t{1} << bits) <= cnt) ++bits;
+  const int f = std::min(15, (60 - 16 - bits) / 2);
+  const double sx = xq->scale[0], sy = t->qp.scale[0], two_f = std::ldexp(1.0, f);
+  auto clamp64 = [](double v, int e) {
+    const double m = std::ldexp(1.0, e);
+    return static_cast<int64_t>(std::nearbyint(std::min(std::max(v, 0.0), m)));
+  };
+  std::map<std::string, Attribute> a;
+  a["axes"] = Attribute::Ints(c->axes);
+  a["keepdims"] = Attribute::Int(c->keepdims ? 1 : 0);
+  a["x_zp"] = Attribute::Int(xq->zp[0]);
+  a["frac_bits"] = Attribute::Int(f);
+  a["eps_q"] = Attribute::Int(clamp64(c->eps * two_f * two_f / (sx * sx), 61));
+  a["mode"] = Attribute::Int(c->reciprocal ? 1 : 0);
+  a["recip_k"] = Attribute::Int(c->reciprocal ? clamp64(c->c * two_f / (sx * sy), 62) : 0);
+  set_requant(a, {c->reciprocal ? 1.0 : sx / (sy * two_f)}, *t);  // (mult, shift) unused in mode 1
+  Value* x = dx->inputs[0];
+  std::vector<Node*> inner(c->nodes.begin(), c->nodes.end() - 1);
+  replace_with(g, n, *t, "QRms", {x}, a);
+  for (auto it = inner.rbegin(); it != inner.rend(); ++it) g.remove_node(*it);
+  if (g.users(dx->outputs[0]).empty() && !g.is_graph_output(dx->outputs[0])) g.remove_node(dx);
+  return true;
+}
+
 }  // namespace
 
 QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
@@ -667,8 +742,9 @@ QdqFoldStats qdq_fold(ir::Graph& g, bool drop_pairs) {
     if (!alive || !n->domain.empty()) continue;
     const std::string& op = n->op;
     bool folded = false;
-    if (op == "Conv") folded = fold_conv(g, *n);
-    else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, *n);
+    if ((op == "Sqrt" || op == "Div" || op == "Reciprocal") && fold_rms(g, *n)) folded = true;
+    else if (op == "Conv") folded = fold_conv(g, *n);
+    else if (op == "Gemm" || op == "MatMul") folded = fold_matmul(g, *n, drop_pairs);
     else if (op == "Mul") folded = fold_binary(g, *n) || fold_scale(g, *n);
     else if (op == "Add") folded = fold_binary(g, *n);  // (a float addend has no integer form)
     else if (op == "Sub") folded = fold_binary(g, *n);

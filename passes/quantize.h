@@ -11,6 +11,7 @@
 
 #include <iosfwd>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,13 @@ struct QuantContext {
   ClipMethod method = ClipMethod::MinMax;
   std::ostream* progress = nullptr;        // calibration progress on long runs (may be null)
   std::map<std::string, ActRange> ranges;  // written by calibrate, read by insert-qdq
+  // Set by the user (--quant-range NAME=LO:HI): replaces the calibrated clipping range of NAME
+  // (calibrate fails on a name that has no range).
+  std::map<std::string, std::pair<double, double>> range_overrides;
+  // Activations kept in float (--int8-keep-float, --int8-sensitivity): calibrate drops their
+  // ranges, so insert-qdq leaves them float (fails on a name that has no range).
+  std::set<std::string> keep_float;
+  bool ranges_given = false;  // calibrate keeps `ranges` as they are (re-quantizing with known ranges)
   bool drop_pairs = false;                 // qdq-fold: also remove Q->DQ pairs between float ops (PTQ)
   InsertQdqStats inserted;                 // statistics of the passes, for the report
   QdqFoldStats folded;

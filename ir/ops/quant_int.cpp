@@ -5,6 +5,8 @@
 //   tinyodlc.QConv(x, w, [bias])  Conv attributes + x_zp, y_zp, mult[], shift[], act_min, act_max
 //   tinyodlc.QMatMul(a, b, [bias]) a_zp, b_zp, y_zp, mult[], shift[], act_min, act_max
 //                                  (b is [.., K, N]; mult/shift per column of b or one)
+//   tinyodlc.QMatMulDq(a, b, [bias]) a_zp, scale[] (1 or per column): f32 output = float(int32
+//                                 accumulator) * scale (a graph output; b constant [K, N])
 //   tinyodlc.QAdd(a, b)           a_zp, b_zp, y_zp, a_mult, a_shift, b_mult, b_shift, y_mult,
 //                                 y_shift, left_shift, act_min, act_max
 //   tinyodlc.QSub(a, b)           as QAdd, a - b
@@ -13,9 +15,15 @@
 //   tinyodlc.QRequantize(x)       x_zp, y_zp, mult, shift, act_min, act_max
 //   tinyodlc.QAvgPool(x)          kernel_shape, strides (no padding), x_zp, y_zp, mult, shift, act_min, act_max
 //   tinyodlc.QLookup(x, table)    y = table[x + 128] (int8 table of an elementwise function)
+//   tinyodlc.QRms(x)              axes (contiguous), keepdims, x_zp, frac_bits, eps_q, mode
+//                                 (0 sqrt, 1 c / sqrt), recip_k, y_zp, mult, shift, act_min,
+//                                 act_max: root mean square from the int8 x (RMSNorm, EmbBERT-Q head)
 //   tinyodlc.QSoftmax(x, lut, [mask]) y_zp, mult, shift, act_min, act_max (last axis; lut[d] =
 //                                 round(2^20 exp(-d s_x)); mask true = excluded)
+#include <algorithm>
+
 #include "tinyodlc/ref/int8.h"
+#include "tinyodlc/ref/int8_out.h"
 
 #include "ir/ops/nn_utils.h"
 
@@ -76,15 +84,20 @@ Window qconv_window(const Node& n) {
   return forward_window(n, Shape(x.begin() + 2, x.end()), std::vector<int64_t>(w.begin() + 2, w.end()), false);
 }
 
+// (x or a: int8, w or b: int8, [bias: int32]) of QConv, QMatMul, QMatMulDq.
+void check_layer_inputs(const Node& n) {
+  check_input_count(n, 2, 3);
+  check_i8(n, 0);
+  check_i8(n, 1);
+  if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
+}
+
 OpDef qconv_op() {
   OpDef d;
   d.domain = kDomain;
   d.name = "QConv";
   d.infer = [](Node& n) {
-    check_input_count(n, 2, 3);
-    check_i8(n, 0);
-    check_i8(n, 1);
-    if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
+    check_layer_inputs(n);
     Window win = qconv_window(n);
     requant_attrs(n, shape_of(n, 1)[0]);
     req_i32(n, "x_zp");
@@ -128,10 +141,7 @@ OpDef qmatmul_op() {
   d.domain = kDomain;
   d.name = "QMatMul";
   d.infer = [](Node& n) {
-    check_input_count(n, 2, 3);
-    check_i8(n, 0);
-    check_i8(n, 1);
-    if (n.input(2)) check_dtype(n, 2, dtype_bit(DType::I32));
+    check_layer_inputs(n);
     MatMulDims m = qmatmul_dims(n);
     requant_attrs(n, m.n);
     req_i32(n, "a_zp");
@@ -157,6 +167,38 @@ OpDef qmatmul_op() {
   return d;
 }
 const OpRegistrar kQMatMul(qmatmul_op());
+
+OpDef qmatmul_dq_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QMatMulDq";
+  d.infer = [](Node& n) {
+    check_layer_inputs(n);
+    if (shape_of(n, 1).size() != 2) fail(n, "b must be 2-D [K, N]");
+    MatMulDims m = qmatmul_dims(n);
+    const auto sc = n.attr_floats_or("scale", {});
+    if (sc.size() != 1 && static_cast<int64_t>(sc.size()) != m.n)
+      fail(n, fmt::format("attribute 'scale' has {} entries, expected 1 or {}", sc.size(), m.n));
+    req_i32(n, "a_zp");
+    set_output(n, 0, DType::F32, m.out);
+  };
+  d.lower = [](const Node& n) {
+    MatMulDims m = qmatmul_dims(n);
+    const std::vector<float> sc = n.attr_floats_or("scale", {});
+    const int64_t rows = n.inputs[0]->numel() / m.k;
+    return with_opt_input(n, 2, [&](auto bias) {
+      return make_call("tinyodlc/ref/int8_out.h", "tinyodlc::ref::qmatmul_dq_s8", &ref::qmatmul_dq_s8, In{0}, In{1},
+                       bias, Out{0}, static_cast<int32_t>(rows), static_cast<int32_t>(m.n), static_cast<int32_t>(m.k),
+                       req_i32(n, "a_zp"), F32s(sc), static_cast<int32_t>(sc.size()));
+    });
+  };
+  d.macs = [](const Node& n) {
+    MatMulDims m = qmatmul_dims(n);
+    return num_elements(m.batch) * m.m * m.n * m.k;
+  };
+  return d;
+}
+const OpRegistrar kQMatMulDq(qmatmul_dq_op());
 
 // ---- QAdd / QMul ----------------------------------------------------------------------------
 enum class QBin { Add, Sub, Mul };
@@ -348,6 +390,77 @@ OpDef qlookup_op() {
   return d;
 }
 const OpRegistrar kQLookup(qlookup_op());
+
+// ---- QRms --------------------------------------------------------------------------------------
+struct RmsGeometry {
+  int32_t outer = 1, n = 1, inner = 1;
+  Shape y;
+};
+
+RmsGeometry rms_geometry(const Node& n) {
+  const Shape& x = shape_of(n, 0);
+  std::vector<int64_t> axes = n.attr_ints_or("axes", {});
+  if (axes.empty()) fail(n, "attribute 'axes' is empty");
+  for (int64_t& a : axes) {
+    if (a < -static_cast<int64_t>(x.size()) || a >= static_cast<int64_t>(x.size()))
+      fail(n, fmt::format("axis {} is out of range for rank {}", a, x.size()));
+    if (a < 0) a += static_cast<int64_t>(x.size());
+  }
+  std::sort(axes.begin(), axes.end());
+  for (size_t i = 1; i < axes.size(); ++i)
+    if (axes[i] != axes[i - 1] + 1) fail(n, "attribute 'axes' must be a contiguous range of axes");
+  const bool keep = n.attr_int_or("keepdims", 1) != 0;
+  RmsGeometry r;
+  int64_t outer = 1, cnt = 1, inner = 1;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const int64_t a = static_cast<int64_t>(i);
+    if (a < axes.front()) outer *= x[i];
+    else if (a > axes.back()) inner *= x[i];
+    else cnt *= x[i];
+    if (a < axes.front() || a > axes.back()) r.y.push_back(x[i]);
+    else if (keep) r.y.push_back(1);
+  }
+  if (outer > INT32_MAX || cnt > (1 << 24) || cnt < 1 || inner > INT32_MAX)
+    fail(n, fmt::format("reduced size {} (outer {}, inner {}) is out of range", cnt, outer, inner));
+  r.outer = static_cast<int32_t>(outer);
+  r.n = static_cast<int32_t>(cnt);
+  r.inner = static_cast<int32_t>(inner);
+  return r;
+}
+
+OpDef qrms_op() {
+  OpDef d;
+  d.domain = kDomain;
+  d.name = "QRms";
+  d.infer = [](Node& n) {
+    check_input_count(n, 1, 1);
+    check_i8(n, 0);
+    requant_attrs(n, 1);
+    req_i32(n, "x_zp");
+    const int32_t f = req_i32(n, "frac_bits"), mode = attr_i32(n, "mode", 0);
+    const RmsGeometry r = rms_geometry(n);
+    // 2^(2f) * 65025 * n < 2^62, so t < 2^63 and r = sqrt(t) < 2^31.5 fits after the check below
+    int bits = 0;
+    while ((int64_t{1} << bits) <= r.n) ++bits;
+    if (f < 0 || 2 * f + 16 + bits > 60)
+      fail(n, fmt::format("frac_bits {} is out of range for a mean over {} values", f, r.n));
+    if (mode != 0 && mode != 1) fail(n, fmt::format("mode {} is not 0 (sqrt) or 1 (c / sqrt)", mode));
+    const int64_t eps = n.attr_int_or("eps_q", 0), k = n.attr_int_or("recip_k", 0);
+    if (eps < 0 || eps > (int64_t{1} << 61) || k < 0 || k > (int64_t{1} << 62))
+      fail(n, fmt::format("eps_q {} / recip_k {} out of range", eps, k));
+    set_output(n, 0, DType::I8, r.y);
+  };
+  d.lower = [](const Node& n) {
+    const RmsGeometry g = rms_geometry(n);
+    const Requant r = requant_attrs(n, 1);
+    return make_call(kHeader, "tinyodlc::ref::qrms_s8", &ref::qrms_s8, In{0}, Out{0}, g.outer, g.n, g.inner,
+                     req_i32(n, "x_zp"), req_i32(n, "frac_bits"), static_cast<int64_t>(n.attr_int_or("eps_q", 0)),
+                     attr_i32(n, "mode", 0), static_cast<int64_t>(n.attr_int_or("recip_k", 0)), r.y_zp, r.mult[0],
+                     r.shift[0], r.act_min, r.act_max);
+  };
+  return d;
+}
+const OpRegistrar kQRms(qrms_op());
 
 }  // namespace
 }  // namespace tinyodlc::ir::ops

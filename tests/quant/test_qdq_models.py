@@ -501,7 +501,9 @@ def check_no_float(build_dir, cxx="g++"):
 
 FLOAT_HELPER = re.compile(r"^(__aeabi_(f|d|[ui]?[il]2[fd]|[fd]2)\w*|__(add|sub|mul|div|fix|float|extend|trunc)\w*[sd]f\w*|"
                           r"(floor|ceil|round|lrint|nearbyint|rint|exp|log|sqrt|fmod|pow|tanh|erf)[fl]?)$")
-FLOAT_OK = ("quantize_linear", "dequantize_linear", "saturate_round", "round_half_even", "std::")
+# qmatmul_dq_s8 (tinyodlc.QMatMulDq): the output DequantizeLinear fused into the last layer
+# (int32 accumulator -> float, one multiply; kernels/tinyodlc/ref/int8_out.h).
+FLOAT_OK = ("quantize_linear", "dequantize_linear", "saturate_round", "round_half_even", "qmatmul_dq_s8", "std::")
 
 
 def check_arm_soft_float(build_dir, name, model_name):
@@ -541,8 +543,11 @@ def check_arm_soft_float(build_dir, name, model_name):
         if not more:
             break
         reach |= more
-    if not any("quantize_linear" in dem[f] for f in reach):  # the detector itself must see the float code
-        raise AssertionError(f"{name}: soft-float check found no floating point in QuantizeLinear: broken check")
+    # the detector itself must see the float code of the input QuantizeLinear or, for models whose
+    # input is not float (token ids), of the output stage (DequantizeLinear, qmatmul_dq_s8)
+    if not any(k in dem[f] for f in reach for k in ("quantize_linear", "qmatmul_dq_s8")):
+        raise AssertionError(f"{name}: soft-float check found no floating point in QuantizeLinear / the output "
+                             "dequantization: broken check")
     entry = {f for f in calls if dem[f].startswith(model_name + "::")}
     bad = [dem[f] for f in reach if f not in entry and not any(k in dem[f] for k in FLOAT_OK)]
     bad += [dem[f] + " (direct call)" for f in entry if any(FLOAT_HELPER.match(c) for c in calls[f])]

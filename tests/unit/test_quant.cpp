@@ -12,6 +12,7 @@
 #include "passes/quant_utils.h"
 #include "passes/quantize.h"
 #include "tinyodlc/ref/int8.h"
+#include "tinyodlc/ref/int8_out.h"
 #include "tinyodlc/ref/quant.h"
 
 using namespace tinyodlc;
@@ -224,4 +225,83 @@ TEST(QuantKernels, SoftmaxCloseToFloatAndMasks) {
   ref::qsoftmax_s8(x.data(), nullptr, lut, y2.data(), rows, n, zy, m.mult, m.shift, -128, 127);
   ref::qsoftmax_s8(x.data(), none, lut, y3.data(), rows, n, zy, m.mult, m.shift, -128, 127);
   EXPECT_EQ(y2, y3);
+}
+
+// qrms_s8 (tinyodlc.QRms) against the root mean square computed in double from the same int8
+// values: the integer sqrt of the fixed-point mean and the one rounding of the output give at most
+// one output step of error (mode 0: sqrt; mode 1: c / sqrt, with eps), over random shapes,
+// zero points and scales; isqrt exact on its edge cases.
+TEST(QuantKernels, RmsMatchesDoubleReference) {
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{3}, uint64_t{4}, uint64_t{99}, (uint64_t{1} << 62) - 1,
+                     uint64_t{4294967295u} * 4294967295u})
+    EXPECT_EQ(tinyodlc::ref::q_isqrt64(v), static_cast<uint32_t>(std::floor(std::sqrt(static_cast<long double>(v)))))
+        << v;
+  std::mt19937 rng(18);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int32_t outer = 1 + rng() % 3, n = 1 + rng() % 300, inner = 1 + rng() % 4;
+    const int32_t x_zp = static_cast<int32_t>(rng() % 256) - 128, y_zp = static_cast<int32_t>(rng() % 64) - 128;
+    const double sx = std::ldexp(1.0 + (rng() % 1000) / 1000.0, -static_cast<int>(rng() % 8));
+    const int mode = trial % 2;
+    const double eps = (trial % 4 < 2) ? 0.0 : 1e-5 * (1 + rng() % 100);
+    const double c = mode ? 0.5 + (rng() % 100) / 50.0 : 1.0;
+    std::vector<int8_t> x(static_cast<size_t>(outer) * n * inner);
+    const int spread = 1 + rng() % 128;  // small and large magnitudes around the zero point
+    for (auto& v : x) v = static_cast<int8_t>(std::clamp<int>(x_zp + static_cast<int>(rng() % (2 * spread + 1)) - spread, -128, 127));
+    std::vector<double> want(static_cast<size_t>(outer) * inner);
+    double top = 0;
+    for (int32_t o = 0; o < outer; ++o)
+      for (int32_t j = 0; j < inner; ++j) {
+        double ss = 0;
+        for (int32_t i = 0; i < n; ++i) {
+          const double d = sx * (x[(static_cast<size_t>(o) * n + i) * inner + j] - x_zp);
+          ss += d * d;
+        }
+        const double r = std::sqrt(ss / n + eps);
+        want[static_cast<size_t>(o) * inner + j] = mode ? (r > 0 ? c / r : 1e30) : r;
+        if (std::isfinite(want.back()) && want[static_cast<size_t>(o) * inner + j] < 1e29)
+          top = std::max(top, want[static_cast<size_t>(o) * inner + j]);
+      }
+    const double sy = std::max(top, 1e-6) / (127.0 - y_zp);
+    const int f = std::min(15, (60 - 16 - (32 - __builtin_clz(static_cast<unsigned>(n)))) / 2);
+    const double two_f = std::ldexp(1.0, f);
+    const int64_t eps_q = static_cast<int64_t>(std::nearbyint(eps * two_f * two_f / (sx * sx)));
+    const int64_t recip_k = mode ? static_cast<int64_t>(std::nearbyint(c * two_f / (sx * sy))) : 0;
+    const auto m = tinyodlc::passes::quant::quantize_multiplier(mode ? 1.0 : sx / (sy * two_f));
+    std::vector<int8_t> y(want.size());
+    tinyodlc::ref::qrms_s8(x.data(), y.data(), outer, n, inner, x_zp, f, eps_q, mode, recip_k, y_zp, m.mult, m.shift,
+                           -128, 127);
+    for (size_t k = 0; k < y.size(); ++k) {
+      const double expect = std::clamp(std::nearbyint(want[k] / sy) + y_zp, -128.0, 127.0);
+      EXPECT_LE(std::fabs(y[k] - expect), 1.0) << "trial " << trial << " mode " << mode << " n " << n << " k " << k
+                                               << " want " << want[k];
+    }
+  }
+}
+
+// qmatmul_dq_s8 (tinyodlc.QMatMulDq): exact int32 accumulation (computed here in int64 from the
+// definition) times the float scale, bit for bit; per tensor and per column scales, with bias.
+TEST(QuantKernels, MatMulDqIsAccumulatorTimesScale) {
+  std::mt19937 rng(181);
+  for (int trial = 0; trial < 50; ++trial) {
+    const int32_t m = 1 + rng() % 4, n = 1 + rng() % 6, k = 1 + rng() % 200;
+    const int32_t a_zp = static_cast<int32_t>(rng() % 256) - 128;
+    std::vector<int8_t> a(static_cast<size_t>(m) * k), b(static_cast<size_t>(k) * n);
+    for (auto& v : a) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+    for (auto& v : b) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    std::vector<int32_t> bias(n);
+    for (auto& v : bias) v = static_cast<int32_t>(rng() % 200001) - 100000;
+    const bool per_col = trial % 2;
+    std::vector<float> scale(per_col ? n : 1);
+    for (auto& s : scale) s = std::ldexp(1.0f + (rng() % 1000) / 1000.0f, -static_cast<int>(rng() % 12));
+    std::vector<float> y(static_cast<size_t>(m) * n);
+    tinyodlc::ref::qmatmul_dq_s8(a.data(), b.data(), trial % 3 ? bias.data() : nullptr, y.data(), m, n, k, a_zp,
+                                 scale.data(), static_cast<int32_t>(scale.size()));
+    for (int32_t i = 0; i < m; ++i)
+      for (int32_t j = 0; j < n; ++j) {
+        int64_t acc = trial % 3 ? bias[j] : 0;
+        for (int32_t kk = 0; kk < k; ++kk) acc += (a[static_cast<size_t>(i) * k + kk] - a_zp) * b[static_cast<size_t>(kk) * n + j];
+        const float want = static_cast<float>(acc) * scale[per_col ? j : 0];
+        EXPECT_EQ(y[static_cast<size_t>(i) * n + j], want) << trial << " " << i << " " << j;
+      }
+  }
 }

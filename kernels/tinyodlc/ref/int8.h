@@ -1,6 +1,6 @@
 // int8 reference kernels with TFLite / CMSIS-NN arithmetic (the "tinyodlc" domain ops the
 // quantization passes produce: tinyodlc.QConv, QMatMul, QAdd, QMul, QGlobalAvgPool,
-// QRequantize, QSoftmax, QLookup, QSub, QAvgPool). No floating point anywhere in this file.
+// QRequantize, QSoftmax, QLookup, QSub, QAvgPool, QRms). No floating point anywhere in this file.
 //
 // Scheme: real = scale * (q - zero_point); activations int8 per tensor (asymmetric),
 // weights int8 per output channel (symmetric, zero point 0), bias int32 with scale
@@ -254,6 +254,56 @@ inline void qsoftmax_s8(const int8_t* x, const bool* mask, const int32_t* lut, i
 // clamp(round_half_even(f(s_x (q - x_zp)) / s_y) + y_zp, act_min, act_max) for q = -128..127.
 inline void qlookup_s8(const int8_t* x, const int8_t* table, int8_t* y, int32_t n) {
   for (int32_t i = 0; i < n; ++i) y[i] = table[static_cast<int32_t>(x[i]) + 128];
+}
+
+// floor(sqrt(v)) of a 64-bit value, digit by digit (two bits per step, no float).
+inline uint32_t q_isqrt64(uint64_t v) {
+  uint64_t r = 0, bit = uint64_t{1} << 62;
+  while (bit > v) bit >>= 2;
+  while (bit != 0) {
+    if (v >= r + bit) {
+      v -= r + bit;
+      r = (r >> 1) + bit;
+    } else {
+      r >>= 1;
+    }
+    bit >>= 2;
+  }
+  return static_cast<uint32_t>(r);
+}
+
+// Root mean square over the middle axis of x viewed as [outer, n, inner] (RMSNorm's
+// sqrt(mean(x^2) + eps) and 1 / that, EmbBERT-Q's sqrt(mean(x^2)) head), from the int8 x:
+//   t = (2^(2f) sum_i (x_i - x_zp)^2 + n / 2) / n + eps_q      (uint64, f = frac_bits)
+//   r = floor(sqrt(t))  ~  2^f sqrt(mean((x - x_zp)^2) + eps / s_x^2)
+//   mode 0 (sqrt):     y = clamp(q_multiply(r, mult, shift) + y_zp), (mult, shift) ~ s_x / (s_y 2^f)
+//   mode 1 (c / sqrt): y = clamp((recip_k + r / 2) / r + y_zp), recip_k ~ c 2^f / (s_x s_y); r = 0 gives act_max
+// The compiler chooses f so that 2^(2f) * 65025 * n and t fit in 63 bits and r in 24 bits.
+inline void qrms_s8(const int8_t* x, int8_t* y, int32_t outer, int32_t n, int32_t inner, int32_t x_zp,
+                    int32_t frac_bits, int64_t eps_q, int32_t mode, int64_t recip_k, int32_t y_zp, int32_t mult,
+                    int32_t shift, int32_t act_min, int32_t act_max) {
+  const uint64_t un = static_cast<uint64_t>(n);
+  for (int32_t o = 0; o < outer; ++o)
+    for (int32_t j = 0; j < inner; ++j) {
+      const int8_t* xp = x + static_cast<int64_t>(o) * n * inner + j;
+      uint64_t ss = 0;
+      for (int32_t i = 0; i < n; ++i) {
+        const int32_t d = static_cast<int32_t>(xp[static_cast<int64_t>(i) * inner]) - x_zp;
+        ss += static_cast<uint32_t>(d * d);
+      }
+      const uint64_t t = ((ss << (2 * frac_bits)) + un / 2) / un + static_cast<uint64_t>(eps_q);
+      const uint32_t r = q_isqrt64(t);
+      int32_t q;
+      if (mode == 0) {
+        q = q_multiply(static_cast<int32_t>(r), mult, shift);
+      } else if (r == 0) {
+        q = act_max - y_zp;
+      } else {
+        const uint64_t v = (static_cast<uint64_t>(recip_k) + r / 2) / r;
+        q = v > (1u << 20) ? (1 << 20) : static_cast<int32_t>(v);
+      }
+      y[static_cast<int64_t>(o) * inner + j] = q_clamp(q + y_zp, act_min, act_max);
+    }
 }
 
 }  // namespace ref
