@@ -37,11 +37,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tinyodlc", required=True)
     ap.add_argument("--work", required=True)
-    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--only", nargs="*", help="these variants only (ignored with TINYODLC_FULL=1: every variant)")
     ap.add_argument("--method", default=None, help="--calibration-method (default: the compiler's)")
     ap.add_argument("--float-sets", type=int, default=1, help="held-out sets checked float vs PyTorch")
     ap.add_argument("--extra", nargs="*", default=[], help="more compile options")
     a = ap.parse_args()
+    if os.environ.get("TINYODLC_FULL") == "1":
+        a.only = None  # the full suite: every variant, the 256-token paper-sized one included
     try:
         import torch  # noqa: F401
     except ImportError:
