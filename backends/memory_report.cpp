@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "support/text.h"
 #include "support/template_engine.h"
 #include "support/json.h"
 
@@ -280,14 +281,7 @@ std::string memory_markdown(const ir::Graph& g, const MemoryPlan& plan, const st
 
 namespace {
 
-std::string num(uint64_t n) {  // 1234567 -> "1,234,567"
-  std::string d = std::to_string(n), r;
-  for (size_t i = 0; i < d.size(); ++i) {
-    if (i && (d.size() - i) % 3 == 0) r += ',';
-    r += d[i];
-  }
-  return r;
-}
+std::string num(uint64_t n) { return group_thousands(n); }
 
 // A "nice" tick spacing (1, 2, 5 x 10^k) giving at most `max_ticks` ticks over n.
 uint64_t tick_step(uint64_t n, uint64_t max_ticks) {

@@ -12,6 +12,7 @@
 #include "compiler/target_steps.h"
 #include "frontend/tensor_proto.h"
 #include "ir/graph.h"
+#include "support/text.h"
 
 namespace tinyodlc {
 
@@ -216,14 +217,7 @@ std::vector<NamedTensor> run_on_target(const Compilation& c, const Target& targe
 
 namespace {
 
-std::string count_str(uint64_t n) {  // 1234567 -> "1,234,567"
-  std::string d = std::to_string(n), r;
-  for (size_t i = 0; i < d.size(); ++i) {
-    if (i && (d.size() - i) % 3 == 0) r += ',';
-    r += d[i];
-  }
-  return r;
-}
+std::string count_str(uint64_t n) { return group_thousands(n); }
 
 std::string accuracy_str(uint64_t hits, uint64_t n) {
   return n ? fmt::format("{:.1f}% ({}/{})", 100.0 * static_cast<double>(hits) / static_cast<double>(n), hits, n) : "-";
