@@ -590,17 +590,20 @@ std::string linker_fragment(const MemoryPlan& plan, const std::string& model, si
     const auto& reg = plan.regions[r];
     const size_t a = arena_in(plan, ex, r), p = persistent_in(plan, ex, r);
     if (!a && !p) continue;
-    const std::string sec = arena_section(model, plan, static_cast<int>(r));
+    std::string secs = arena_section(model, plan, static_cast<int>(r));
+    for (const std::string& part : ex.section_parts) secs += " " + arena_section(part, plan, static_cast<int>(r));
     s += fmt::format(
         "  /* {} (0x{:08x}): activation arena {} bytes{} */\n"
         "  .tinyodlc.{}.{} (NOLOAD) : ALIGN(16)\n  {{\n    *({})\n  }} > {}\n\n",
-        reg.name, reg.base, a, p ? fmt::format(" + {} {} bytes", ex.stream_head ? "feature ring" : "persistent training state", p) : "", model, sanitize_identifier(reg.name), sec,
-        reg.linker_region.empty() ? reg.name : reg.linker_region);
+        reg.name, reg.base, a,
+        p ? fmt::format(" + persistent {} bytes", ex.stream_head ? "(feature ring, head training state)" : "training state", p) : "",
+        model, sanitize_identifier(reg.name), secs, reg.linker_region.empty() ? reg.name : reg.linker_region);
   }
   if (weight_bytes && !flash_linker_region.empty()) {
-    const std::string sec = weights_section(model, plan);
+    std::string secs = weights_section(model, plan);
+    for (const std::string& part : ex.section_parts) secs += " " + weights_section(part, plan);
     s += fmt::format("  /* weights: {} bytes */\n  .tinyodlc.{}.weights : ALIGN(16)\n  {{\n    *({})\n  }} > {}\n",
-                     weight_bytes, model, sec, flash_linker_region);
+                     weight_bytes, model, secs, flash_linker_region);
   }
   if (const PersistArea* a = ex.persist_area) {
     // Symbols, not a section: the area holds no linked data (the firmware's flash driver erases

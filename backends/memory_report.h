@@ -29,6 +29,9 @@ struct ReportExtras {
   // region name): the training step's plan, or the head of a streaming build (stream_head).
   const backends::MemoryPlan* training_plan = nullptr;
   bool stream_head = false;  // training_plan is a streaming build's head (the main plan: its backbone)
+  // Other generated models whose sections this build's linker fragment collects too (a streaming
+  // build: "<name>_frame" and "<name>_head": their weights and the head's training state).
+  std::vector<std::string> section_parts;
   std::vector<PersistentBlock> persistent;
   // Learned state in plain .bss outside the arena sections (the enrolment prototype store):
   // memory.json "static_state", memory.md "Learned state outside the arenas".

@@ -74,12 +74,9 @@ std::vector<GeneratedFile> emit_stream_glue(const ir::Graph& frame, const ir::Gr
   for (const auto& [reg, used] : shared_regions(*o.frame_plan, *o.head_plan)) {
     const bool host = reg->capacity == 0;
     const std::string sym = host ? o.arena_symbol : o.arena_symbol + "_" + sanitize_identifier(reg->name);
-    size_t frame_used = 0;  // (a loop, not a lambda: C++17 lambdas cannot capture structured bindings)
-    for (const auto& f : o.frame_plan->regions)
-      if (f.name == reg->name) frame_used = f.used;
     defs += fmt::format("// {} bytes{}: the larger of the backbone's ({}) and the head's use there.\n"
                         "alignas(16) uint8_t {}[{}]{};\n",
-                        used, host ? "" : fmt::format(" in {}", reg->name), frame_used, sym, used,
+                        used, host ? "" : fmt::format(" in {}", reg->name), reg->used, sym, used,
                         host ? "" : fmt::format(" __attribute__((section(\".bss.tinyodlc.{}.{}\")))", o.name,
                                                 sanitize_identifier(reg->name)));
     arena_bytes += used;

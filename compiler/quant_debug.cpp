@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "ir/interpreter.h"
+#include "passes/quant_utils.h"
 #include "support/json.h"
 
 namespace tinyodlc {
@@ -80,7 +81,7 @@ std::vector<TensorQuantError> per_tensor_errors(const ir::Graph& g, const ir::Gr
         a.ff += fv * fv;
         a.qq += qv * qv;
         a.noise += (fv - qv) * (fv - qv);
-        const double grid = s * (std::clamp(std::nearbyint(fv / s) + z, -128.0, 127.0) - z);
+        const double grid = s * (passes::quant::quantize_value(fv, a.q->quant->scale[0], z) - z);  // its own grid alone
         a.grid_noise += (fv - grid) * (fv - grid);
         a.clipped += fv > top || fv < bottom;
         ++a.count;

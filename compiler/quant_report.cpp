@@ -33,19 +33,22 @@ struct OutErr {
   int64_t top1_same = 0, top1_total = 0;
 };
 
-// Cosine similarity of the concatenation over sets, optionally after subtracting the mean
-// float output over the sets (so a large constant part cannot hide an error).
-double cosine(const OutErr& e, bool centered) {
-  if (e.f.empty()) return NAN;
-  const size_t n = e.f[0].size();
+double cosine(const OutErr& e, bool centered) { return output_cosine(e.f, e.q, centered); }
+
+}  // namespace
+
+double output_cosine(const std::vector<std::vector<double>>& f, const std::vector<std::vector<double>>& q,
+                     bool centered) {
+  if (f.empty()) return NAN;
+  const size_t n = f[0].size();
   std::vector<double> mean(n, 0.0);
   if (centered)
-    for (const auto& f : e.f)
-      for (size_t i = 0; i < n; ++i) mean[i] += f[i] / static_cast<double>(e.f.size());
+    for (const auto& fs : f)
+      for (size_t i = 0; i < n; ++i) mean[i] += fs[i] / static_cast<double>(f.size());
   double dot = 0, nf = 0, nq = 0;
-  for (size_t s = 0; s < e.f.size(); ++s)
+  for (size_t s = 0; s < f.size(); ++s)
     for (size_t i = 0; i < n; ++i) {
-      const double a = e.f[s][i] - mean[i], b = e.q[s][i] - mean[i];
+      const double a = f[s][i] - mean[i], b = q[s][i] - mean[i];
       dot += a * b;
       nf += a * a;
       nq += b * b;
@@ -53,8 +56,6 @@ double cosine(const OutErr& e, bool centered) {
   if (nf == 0 && nq == 0) return 1.0;
   return dot / std::sqrt(nf * nq);
 }
-
-}  // namespace
 
 std::vector<backends::GeneratedFile> quantization_report(const ir::Graph& g, const passes::QuantContext& q,
                                                          const QuantReportInputs& in, const CompileOptions& opts) {

@@ -26,6 +26,13 @@ struct QuantReportInputs {
 };
 
 // Returns quantization.md and quantization.json, and prints a one-line summary to stderr.
+// Cosine similarity of float outputs f and int8 outputs q (per set, flattened), concatenated over
+// the sets; centered: after subtracting the mean float value of each element over the sets (so
+// a large constant part cannot hide an error). 1 when both are all zero, NaN when one is or
+// there is no set.
+double output_cosine(const std::vector<std::vector<double>>& f, const std::vector<std::vector<double>>& q,
+                     bool centered);
+
 std::vector<backends::GeneratedFile> quantization_report(const ir::Graph& g, const passes::QuantContext& q,
                                                          const QuantReportInputs& in, const CompileOptions& opts);
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "compiler/quant_debug.h"
+#include "compiler/quant_report.h"
 #include "ir/interpreter.h"
 
 namespace tinyodlc {
@@ -26,19 +27,11 @@ double output_score(const ir::Graph& gq, const std::vector<std::vector<const ir:
     }
   }
   for (size_t k = 0; k < nout; ++k) {
-    const size_t n = q[k][0].size();
-    std::vector<double> mean(n, 0.0);
+    std::vector<std::vector<double>> f(sets.size());
     for (size_t s = 0; s < sets.size(); ++s)
-      for (size_t i = 0; i < n; ++i) mean[i] += fo[s][k]->get_f64(static_cast<int64_t>(i)) / sets.size();
-    double dot = 0, ff = 0, qq = 0;
-    for (size_t s = 0; s < sets.size(); ++s)
-      for (size_t i = 0; i < n; ++i) {
-        const double a = fo[s][k]->get_f64(static_cast<int64_t>(i)) - mean[i], b = q[k][s][i] - mean[i];
-        dot += a * b;
-        ff += a * a;
-        qq += b * b;
-      }
-    total += (ff == 0 && qq == 0) ? 1.0 : (ff > 0 && qq > 0 ? dot / std::sqrt(ff * qq) : 0.0);
+      for (int64_t i = 0; i < fo[s][k]->numel(); ++i) f[s].push_back(fo[s][k]->get_f64(i));
+    const double c = output_cosine(f, q[k], true);
+    total += std::isnan(c) ? 0.0 : c;  // one side all zero: no agreement
   }
   return nout ? total / static_cast<double>(nout) : 1.0;
 }

@@ -175,18 +175,10 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   ex.byte_counts.push_back({"feature_ring_bytes", ring_bytes});
   ex.byte_counts.push_back({"frame_weight_bytes", frame.weight_bytes});
   ex.byte_counts.push_back({"head_weight_bytes", head.weight_bytes});
-  for (auto& f : backends::memory_report_files(*c.frame_graph, frame.plan, c.name, c.emitted.weight_bytes, eo.memory, ex)) {
-    // One linker fragment for the build: the shared arenas and the ring (defined by the glue),
-    // and the two parts' weights (the parts' own fragments are not written).
-    if (f.path == c.name + "_sections.ld") {
-      const std::string one = fmt::format("*(.rodata.tinyodlc.{}.weights)", c.name);
-      const size_t at = f.contents.find(one);
-      if (at != std::string::npos)
-        f.contents.replace(at, one.size(), fmt::format("*(.rodata.tinyodlc.{0}_frame.weights .rodata.tinyodlc.{0}_head.weights)",
-                                                       c.name));
-    }
-    add({std::move(f)}, "");
-  }
+  // One linker fragment for the build: the shared arenas and the ring (defined by the glue), the
+  // two parts' weights and the head's training state (the parts' own fragments are not written).
+  ex.section_parts = {c.name + "_frame", c.name + "_head"};
+  add(backends::memory_report_files(*c.frame_graph, frame.plan, c.name, c.emitted.weight_bytes, eo.memory, ex), "");
   for (auto* part : {&frame.files, &head.files})
     part->erase(std::remove_if(part->begin(), part->end(),
                                [](const backends::GeneratedFile& f) {
