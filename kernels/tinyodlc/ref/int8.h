@@ -57,6 +57,15 @@ inline int32_t q_wrap_add(int32_t a, int32_t b) {
   return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
 }
 
+// The int8 matmul accumulation: acc + sum_k (a[k] - a_zp) * (b[k * b_stride] - b_zp), int32
+// wrapping (qmatmul_s8, and the fused output stage qmatmul_dq_s8 of int8_out.h).
+inline int32_t q_dot_s8(const int8_t* a, const int8_t* b, int64_t b_stride, int32_t k, int32_t a_zp, int32_t b_zp,
+                        int32_t acc) {
+  for (int32_t i = 0; i < k; ++i)
+    acc = q_wrap_add(acc, (static_cast<int32_t>(a[i]) - a_zp) * (static_cast<int32_t>(b[i * b_stride]) - b_zp));
+  return acc;
+}
+
 // Convolution (geometry as conv.h). x int8 (zero point x_zp), w int8 [c_out, c_in/group,
 // k...] symmetric, bias int32 or null, mult/shift per output channel (n_mult == c_out) or
 // one (n_mult == 1). Padding taps hold the zero point, i.e. contribute nothing.
@@ -111,10 +120,7 @@ inline void qmatmul_s8(const int8_t* a, const int8_t* b, const int32_t* bias, in
     for (int32_t i = 0; i < M; ++i) {
       const int8_t* ar = ab + static_cast<int64_t>(i) * K;
       for (int32_t j = 0; j < N; ++j) {
-        int32_t acc = bias ? bias[j] : 0;
-        for (int32_t k = 0; k < K; ++k)
-          acc = q_wrap_add(acc, (static_cast<int32_t>(ar[k]) - a_zp) *
-                                    (static_cast<int32_t>(bb[static_cast<int64_t>(k) * N + j]) - b_zp));
+        const int32_t acc = q_dot_s8(ar, bb + j, N, K, a_zp, b_zp, bias ? bias[j] : 0);
         const int32_t c = n_mult == 1 ? 0 : j;
         yb[static_cast<int64_t>(i) * N + j] = q_clamp(q_multiply(acc, mult[c], shift[c]) + y_zp, act_min, act_max);
       }

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "tinyodlc/ref/int8.h"
+
 namespace tinyodlc {
 namespace ref {
 
@@ -18,12 +20,8 @@ inline void qmatmul_dq_s8(const int8_t* a, const int8_t* b, const int32_t* bias,
                           int32_t k, int32_t a_zp, const float* scale, int32_t scale_count) {
   for (int32_t i = 0; i < m; ++i)
     for (int32_t j = 0; j < n; ++j) {
-      uint32_t acc = bias ? static_cast<uint32_t>(bias[j]) : 0u;
-      const int8_t* ar = a + static_cast<int64_t>(i) * k;
-      for (int32_t kk = 0; kk < k; ++kk)
-        acc += static_cast<uint32_t>((static_cast<int32_t>(ar[kk]) - a_zp) *
-                                     static_cast<int32_t>(b[static_cast<int64_t>(kk) * n + j]));
-      y[static_cast<int64_t>(i) * n + j] = static_cast<float>(static_cast<int32_t>(acc)) * scale[scale_count == 1 ? 0 : j];
+      const int32_t acc = q_dot_s8(a + static_cast<int64_t>(i) * k, b + j, n, k, a_zp, 0, bias ? bias[j] : 0);
+      y[static_cast<int64_t>(i) * n + j] = static_cast<float>(acc) * scale[scale_count == 1 ? 0 : j];
     }
 }
 
