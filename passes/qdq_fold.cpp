@@ -42,6 +42,7 @@
 
 #include "ir/op_registry.h"
 #include "passes/pass_manager.h"
+#include "tinyodlc/ref/int8.h"
 #include "passes/quant_utils.h"
 #include "passes/rms_chain.h"
 
@@ -703,9 +704,7 @@ bool fold_rms(Graph& g, Node& n) {
   int64_t cnt = 1;
   for (int64_t a : c->axes) cnt *= c->x->shape[static_cast<size_t>(a)];
   if (cnt > (1 << 24)) return false;
-  int bits = 0;
-  while ((int64_t{1} << bits) <= cnt) ++bits;
-  const int f = std::min(15, (60 - 16 - bits) / 2);
+  const int f = std::min(15, static_cast<int>(ref::qrms_frac_bits_limit(cnt)));
   const double sx = xq->scale[0], sy = t->qp.scale[0], two_f = std::ldexp(1.0, f);
   auto clamp64 = [](double v, int e) {
     const double m = std::ldexp(1.0, e);

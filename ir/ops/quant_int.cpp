@@ -440,9 +440,7 @@ OpDef qrms_op() {
     const int32_t f = req_i32(n, "frac_bits"), mode = attr_i32(n, "mode", 0);
     const RmsGeometry r = rms_geometry(n);
     // 2^(2f) * 65025 * n < 2^62, so t < 2^63 and r = sqrt(t) < 2^31.5 fits after the check below
-    int bits = 0;
-    while ((int64_t{1} << bits) <= r.n) ++bits;
-    if (f < 0 || 2 * f + 16 + bits > 60)
+    if (f < 0 || f > ref::qrms_frac_bits_limit(r.n))
       fail(n, fmt::format("frac_bits {} is out of range for a mean over {} values", f, r.n));
     if (mode != 0 && mode != 1) fail(n, fmt::format("mode {} is not 0 (sqrt) or 1 (c / sqrt)", mode));
     const int64_t eps = n.attr_int_or("eps_q", 0), k = n.attr_int_or("recip_k", 0);

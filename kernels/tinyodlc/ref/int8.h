@@ -284,7 +284,14 @@ inline uint32_t q_isqrt64(uint64_t v) {
 //   r = floor(sqrt(t))  ~  2^f sqrt(mean((x - x_zp)^2) + eps / s_x^2)
 //   mode 0 (sqrt):     y = clamp(q_multiply(r, mult, shift) + y_zp), (mult, shift) ~ s_x / (s_y 2^f)
 //   mode 1 (c / sqrt): y = clamp((recip_k + r / 2) / r + y_zp), recip_k ~ c 2^f / (s_x s_y); r = 0 gives act_max
-// The compiler chooses f so that 2^(2f) * 65025 * n and t fit in 63 bits and r in 24 bits.
+// f must be at most qrms_frac_bits_limit(n) (below): then 2^(2f) * 65025 * n and t fit in 63
+// bits and r in 32. The compiler takes min(15, that limit), so that r < 2^24 (for eps_q = 0).
+inline int32_t qrms_frac_bits_limit(int64_t n) {
+  int32_t bits = 0;  // bits of n
+  while ((int64_t{1} << bits) <= n) ++bits;
+  return (60 - 16 - bits) / 2;
+}
+
 inline void qrms_s8(const int8_t* x, int8_t* y, int32_t outer, int32_t n, int32_t inner, int32_t x_zp,
                     int32_t frac_bits, int64_t eps_q, int32_t mode, int64_t recip_k, int32_t y_zp, int32_t mult,
                     int32_t shift, int32_t act_min, int32_t act_max) {
