@@ -255,27 +255,18 @@ int simplify_bool_products(Graph& g) {
 }
 
 // Removes the nodes whose outputs nobody reads any more (the IsInf/And/Where chains the
-// simplifications above leave behind): insert-qdq decides per value from its users, and a dead
-// float user (e.g. IsInf of the softmax) would keep the value in float.
+// simplifications above leave behind) with the dce pass: insert-qdq decides per value from its
+// users, and a dead float user (e.g. IsInf of the softmax) would keep the value in float.
 void remove_unused_nodes(Graph& g) {
-  for (bool changed = true; changed;) {
-    std::vector<Node*> dead;
-    for (const auto& np : g.nodes()) {
-      bool used = np->outputs.empty();
-      for (const Value* o : np->outputs)
-        if (o && (g.is_graph_output(o) || o->state == Value::State::Grad || !g.users(o).empty())) used = true;
-      if (!used) dead.push_back(np.get());
-    }
-    for (Node* n : dead) g.remove_node(n);
-    changed = !dead.empty();
-  }
+  PassContext ctx;
+  PassRegistry::instance().find("dce")->run(g, ctx);
 }
 
 }  // namespace
 
 InsertQdqStats insert_qdq(Graph& g, const std::map<std::string, ActRange>& ranges) {
   InsertQdqStats st;
-  simplify_nan_to_num(g);  // the replaced Where/IsInf/And nodes are left to dce
+  simplify_nan_to_num(g);  // the replaced Where/IsInf/And nodes: removed by dce below
   simplify_bool_products(g);
   remove_unused_nodes(g);
   // 1. Parameters per activation, propagated through pass-through ops.
