@@ -192,9 +192,8 @@ std::string arena_decls(EmitState& st) {
       if (!used) continue;
       used_regions.push_back(mp.regions[i].name);
       st.arena_total += used;
-      const std::string sym = st.opts.arena_symbol_per_region && mp.regions[i].capacity
-                                  ? st.opts.arena_symbol + "_" + sanitize_identifier(mp.regions[i].name)
-                                  : st.opts.arena_symbol;
+      const std::string sym = shared_arena_symbol(st.opts.arena_symbol, mp.regions[i].name,
+                                                   st.opts.arena_symbol_per_region && mp.regions[i].capacity);
       st.arena_externs.push_back(sym);
       if (!r.empty()) r += "\n";
       r += fmt::format("// The shared arena (--arena-symbol): the firmware defines {0}[>= {1}] (16-byte aligned);\n"

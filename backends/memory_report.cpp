@@ -74,9 +74,17 @@ std::string arena_symbol(const MemoryPlan& plan, int r) {
   return "g_arena_" + sanitize_identifier(plan.regions[r].name);
 }
 
+std::string region_section(const std::string& model, const std::string& region) {
+  return fmt::format(".bss.tinyodlc.{}.{}", model, sanitize_identifier(region));
+}
+
 std::string arena_section(const std::string& model, const MemoryPlan& plan, int r) {
   if (is_host(plan)) return "";
-  return fmt::format(".bss.tinyodlc.{}.{}", model, sanitize_identifier(plan.regions[r].name));
+  return region_section(model, plan.regions[r].name);
+}
+
+std::string shared_arena_symbol(const std::string& base, const std::string& region, bool per_region) {
+  return per_region ? base + "_" + sanitize_identifier(region) : base;
 }
 
 std::string weights_section(const std::string& model, const MemoryPlan& plan) {

@@ -53,6 +53,11 @@ struct ReportExtras {
 std::string arena_symbol(const backends::MemoryPlan& plan, int r);
 // Section name of that arena (empty on host: no section attribute).
 std::string arena_section(const std::string& model, const backends::MemoryPlan& plan, int r);
+// ".bss.tinyodlc.<model>.<REGION>": the section of model's RAM data in the named region.
+std::string region_section(const std::string& model, const std::string& region);
+// The symbol of an arena shared between models (--arena-symbol BASE) in a board region:
+// BASE_<REGION> when one buffer per region is shared, else BASE.
+std::string shared_arena_symbol(const std::string& base, const std::string& region, bool per_region);
 // Section of the weights (empty on host).
 std::string weights_section(const std::string& model, const backends::MemoryPlan& plan);
 

@@ -73,19 +73,17 @@ std::vector<GeneratedFile> emit_stream_glue(const ir::Graph& frame, const ir::Gr
   size_t arena_bytes = 0;
   for (const auto& [reg, used] : shared_regions(*o.frame_plan, *o.head_plan)) {
     const bool host = reg->capacity == 0;
-    const std::string sym = host ? o.arena_symbol : o.arena_symbol + "_" + sanitize_identifier(reg->name);
+    const std::string sym = shared_arena_symbol(o.arena_symbol, reg->name, !host);
     defs += fmt::format("// {} bytes{}: the larger of the backbone's ({}) and the head's use there.\n"
                         "alignas(16) uint8_t {}[{}]{};\n",
                         used, host ? "" : fmt::format(" in {}", reg->name), reg->used, sym, used,
-                        host ? "" : fmt::format(" __attribute__((section(\".bss.tinyodlc.{}.{}\")))", o.name,
-                                                sanitize_identifier(reg->name)));
+                        host ? "" : fmt::format(" __attribute__((section(\"{}\")))", region_section(o.name, reg->name)));
     arena_bytes += used;
   }
   v["arena_defs"] = defs.empty() ? "// (no arena)\n" : defs;
   v["arena_bytes"] = std::to_string(arena_bytes);
   v["ring_attr"] = o.ring_region.empty() ? ""
-                   : fmt::format(" __attribute__((section(\".bss.tinyodlc.{}.{}\")))", o.name,
-                                 sanitize_identifier(o.ring_region));
+                                         : fmt::format(" __attribute__((section(\"{}\")))", region_section(o.name, o.ring_region));
   v["ring_where"] = o.ring_region.empty() ? "" : fmt::format(" (in {})", o.ring_region);
   v["training_decls"] = v["training_defs"] = "";
   if (o.head_training) {
