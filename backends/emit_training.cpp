@@ -34,21 +34,9 @@ void layout_training_state(EmitState& st) {
 // The persistent training state takes RAM next to the arenas: it is reserved in the largest
 // RAM region before planning (so a plan that fits leaves room for it).
 void reserve_training_state(EmitState& st, PlanOptions& mem) {
-  int best = -1;
-  for (size_t i = 0; i < mem.regions.size(); ++i)
-    if (mem.regions[i].kind == "ram" &&
-        (best < 0 || mem.regions[i].capacity > mem.regions[best].capacity))
-      best = static_cast<int>(i);
-  if (best < 0) return;  // host: unlimited
-  auto& r = mem.regions[best];
-  // capacity is what the arenas may use (the region after its reservations): the state comes off it.
-  if (st.result.state_bytes > r.capacity)
-    throw FitError("", fmt::format("the training state ({} bytes: parameters, gradients, optimizer state) does "
-                                   "not fit the largest RAM region {} ({} bytes free)",
-                                   st.result.state_bytes, r.name, r.capacity));
-  r.reserved += st.result.state_bytes;
-  r.capacity -= st.result.state_bytes;
-  st.state_region = r.name;
+  st.state_region = reserve_in_largest_ram(
+      mem, st.result.state_bytes, "",
+      fmt::format("the training state ({} bytes: parameters, gradients, optimizer state)", st.result.state_bytes));
 }
 
 void training_vars(EmitState& st, std::map<std::string, std::string>& vars) {

@@ -493,6 +493,20 @@ MemoryPlan plan_memory(const Graph& g, const std::vector<size_t>& scratch_bytes,
   return plan;
 }
 
+std::string reserve_in_largest_ram(PlanOptions& mem, uint64_t bytes, const std::string& where,
+                                   const std::string& what) {
+  RegionSpec* best = nullptr;
+  for (auto& r : mem.regions)
+    if (r.kind == "ram" && (!best || r.capacity > best->capacity)) best = &r;
+  if (!best) return "";
+  if (bytes > best->capacity)
+    throw FitError(where, fmt::format("{} does not fit the largest RAM region {} ({} bytes free)", what, best->name,
+                                      best->capacity));
+  best->capacity -= bytes;
+  best->reserved += bytes;
+  return best->name;
+}
+
 void check_weights_fit(size_t weight_bytes, const PlanOptions& opts) {
   if (opts.regions.empty()) return;
   const RegionSpec* flash = nullptr;

@@ -120,6 +120,13 @@ MemoryPlan plan_memory(const ir::Graph& g, const std::vector<size_t>& scratch_by
 // Throws FitError when the weights do not fit the flash region(s) of `opts`.
 void check_weights_fit(size_t weight_bytes, const PlanOptions& opts);
 
+// Reserves `bytes` of persistent RAM (a training state, a streaming build's feature ring) in the
+// largest RAM region before planning: that region's capacity for the arenas shrinks by `bytes`.
+// Returns the region's name ("" on the host: no RAM region, unlimited). Throws FitError(where,
+// "<what> does not fit the largest RAM region R (N bytes free)") when it does not fit.
+std::string reserve_in_largest_ram(PlanOptions& mem, uint64_t bytes, const std::string& where,
+                                   const std::string& what);
+
 // ---- offset assignment (exposed for tests) ----------------------------------------------
 struct Interval {
   size_t size = 0;

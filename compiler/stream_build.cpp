@@ -49,22 +49,10 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   // in the largest RAM region, so that plans that fit leave room for it (one fit check for the
   // whole build, as for a training build's state).
   const size_t ring_bytes = 2 * static_cast<size_t>(sc.frames) * c.frame_graph->outputs.at(0)->nbytes();
-  std::string ring_region;
-  {
-    backends::RegionSpec* best = nullptr;
-    for (auto& r : eo.memory.regions)
-      if (r.kind == "ram" && (!best || r.capacity > best->capacity)) best = &r;
-    if (best) {
-      if (ring_bytes > best->capacity)
-        throw backends::FitError("--stream", fmt::format("the feature ring ({} bytes: 2 x {} slots of {} bytes) does "
-                                                         "not fit the largest RAM region {} ({} bytes free)",
-                                                         ring_bytes, sc.frames, ring_bytes / 2 / sc.frames, best->name,
-                                                         best->capacity));
-      best->capacity -= ring_bytes;
-      best->reserved += ring_bytes;
-      ring_region = best->name;
-    }
-  }
+  const std::string ring_region = backends::reserve_in_largest_ram(
+      eo.memory, ring_bytes, "--stream",
+      fmt::format("the feature ring ({} bytes: 2 x {} slots of {} bytes)", ring_bytes, sc.frames,
+                  ring_bytes / 2 / sc.frames));
   // g and h never run at the same time: they share one arena per RAM region, defined by the
   // glue (<name>_arena[_REGION], the larger of the two plans there).
   eo.arena_symbol = c.name + "_arena";
@@ -96,17 +84,13 @@ Compilation compile_stream(Compilation c, const Target& target, const std::vecto
   ho.training = c.training_graph.get();
   ho.optimizer = opts.optimizer;
   backends::EmitResult head = emit_part(*c.head_graph, ho, "the head");
-  std::string state_region;
-  if (c.training_graph) {
-    backends::RegionSpec* best = nullptr;
-    for (auto& r : eo.memory.regions)
-      if (r.kind == "ram" && (!best || r.capacity > best->capacity)) best = &r;
-    if (best) {
-      best->capacity -= std::min<uint64_t>(best->capacity, head.state_bytes);
-      best->reserved += head.state_bytes;
-      state_region = best->name;
-    }
-  }
+  // The same reservation for the backbone's plan (it fit the head's plan, which had the same
+  // regions and the ring reserved).
+  const std::string state_region =
+      c.training_graph ? backends::reserve_in_largest_ram(eo.memory, head.state_bytes, "--stream",
+                                                          fmt::format("the head's training state ({} bytes)",
+                                                                      head.state_bytes))
+                       : std::string();
   eo.name = c.name + "_frame";
   backends::EmitResult frame = emit_part(*c.frame_graph, eo, "the backbone");
   // Sharing saves RAM only where both plans are: if the head went to a region the backbone does
