@@ -186,20 +186,7 @@ std::vector<NamedTensor> run_stream_on_host(const Compilation& c, const ir::Tens
   for (size_t k = 0; k < head.outputs.size(); ++k)
     run.push_back((fs::path(build_dir) / fmt::format("output_{}.bin", k)).string());
   run_harness(run, ropts);
-  const int64_t windows = clip.numel() / frame->numel() - c.stream_frames + 1;
-  std::vector<NamedTensor> outputs;
-  for (size_t k = 0; k < head.outputs.size(); ++k) {
-    const ir::Value* v = head.outputs[k];
-    ir::Shape shape = v->shape;
-    shape.insert(shape.begin(), windows);
-    NamedTensor t{v->name, ir::TensorData(v->dtype, shape)};
-    t.data.bytes = read_raw(run[2 + k]);
-    if (t.data.bytes.size() != t.data.numel() * ir::dtype_size(v->dtype))
-      throw std::runtime_error(fmt::format("output {} has {} bytes, expected {} ({} windows)", k, t.data.bytes.size(),
-                                           t.data.numel() * ir::dtype_size(v->dtype), windows));
-    outputs.push_back(std::move(t));
-  }
-  return outputs;
+  return read_window_outputs(c, clip, std::vector<std::string>(run.begin() + 2, run.end()));
 }
 
 }  // namespace tinyodlc

@@ -133,6 +133,25 @@ std::vector<uint8_t> read_raw(const std::string& path) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
+std::vector<NamedTensor> read_window_outputs(const Compilation& c, const ir::TensorData& clip,
+                                             const std::vector<std::string>& files) {
+  const ir::Graph& head = *c.head_graph;
+  const int64_t windows = clip.numel() / c.frame_graph->inputs.at(0)->numel() - c.stream_frames + 1;
+  std::vector<NamedTensor> outputs;
+  for (size_t k = 0; k < head.outputs.size(); ++k) {
+    const ir::Value* v = head.outputs[k];
+    ir::Shape shape = v->shape;
+    shape.insert(shape.begin(), windows);
+    NamedTensor t{v->name, ir::TensorData(v->dtype, shape)};
+    t.data.bytes = read_raw(files.at(k));
+    if (t.data.bytes.size() != t.data.numel() * ir::dtype_size(v->dtype))
+      throw std::runtime_error(fmt::format("output {} has {} bytes, expected {} ({} windows)", k, t.data.bytes.size(),
+                                           t.data.numel() * ir::dtype_size(v->dtype), windows));
+    outputs.push_back(std::move(t));
+  }
+  return outputs;
+}
+
 
 std::string file_safe_name(const std::string& s) {
   std::string r;

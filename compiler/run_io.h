@@ -48,6 +48,10 @@ void read_enrol_result(const Compilation& c, const std::string& prototype_raw, c
 // Raw bytes of a tensor to/from a file (the harnesses' format). Throw std::runtime_error.
 void write_raw(const std::string& path, const ir::TensorData& t);
 std::vector<uint8_t> read_raw(const std::string& path);
+// A streaming run's outputs (`run --stream`): files[k] holds output k of every window of the clip,
+// stacked on a new leading axis (F - T + 1 windows); a size mismatch is an error naming k.
+std::vector<NamedTensor> read_window_outputs(const Compilation& c, const ir::TensorData& clip,
+                                             const std::vector<std::string>& files);
 
 // Writes loss.pb (first step), losses.pb, grad_<NAME>.pb and param_<NAME>.pb from the raw
 // blobs a training harness produced.

@@ -100,26 +100,6 @@ void write_inputs(const Compilation& c, const std::vector<NamedTensor>& inputs, 
   fs::remove(dir / "insn_counts.txt");
 }
 
-// A streaming run's output_K.bin: output K of every window, stacked on a new leading axis.
-std::vector<NamedTensor> read_window_outputs(const Compilation& c, const ir::TensorData& clip, const fs::path& dir) {
-  const ir::Value* frame = c.frame_graph->inputs.at(0);
-  const int64_t windows = clip.numel() / frame->numel() - c.stream_frames + 1;
-  std::vector<NamedTensor> outputs;
-  for (size_t k = 0; k < c.head_graph->outputs.size(); ++k) {
-    const ir::Value* v = c.head_graph->outputs[k];
-    ir::Shape shape = {windows};
-    shape.insert(shape.end(), v->shape.begin(), v->shape.end());
-    NamedTensor t{v->name, ir::TensorData(v->dtype, shape)};
-    std::string raw = read_file(dir / fmt::format("output_{}.bin", k));
-    if (raw.size() != t.data.bytes.size())
-      throw std::runtime_error(fmt::format("target output {} has {} bytes, expected {} ({} windows)", k, raw.size(),
-                                           t.data.bytes.size(), windows));
-    std::copy(raw.begin(), raw.end(), t.data.bytes.begin());
-    outputs.push_back(std::move(t));
-  }
-  return outputs;
-}
-
 std::vector<NamedTensor> read_outputs(const ir::Graph& g, const fs::path& dir) {
   std::vector<NamedTensor> outputs;
   for (size_t k = 0; k < g.outputs.size(); ++k) {
@@ -175,7 +155,7 @@ std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, c
   }
 
   write_inputs(c, inputs, ropts, dir);
-  if (clip) write_file(dir / "clip.bin", std::string(clip->bytes.begin(), clip->bytes.end()));
+  if (clip) write_raw((dir / "clip.bin").string(), *clip);
   if (enrol) {
     for (size_t k = 0; k < c.graph->inputs.size(); ++k) {
       std::string all;
@@ -191,7 +171,14 @@ std::vector<NamedTensor> run_steps(const Compilation& c, const Target& target, c
   }
   const bool counted =
       run_in_qemu(target, ropts, dir, elf, c.training_graph != nullptr, profile, rep, total_steps);
-  std::vector<NamedTensor> outputs = clip ? read_window_outputs(c, *clip, dir) : read_outputs(*c.graph, dir);
+  std::vector<NamedTensor> outputs;
+  if (clip) {
+    std::vector<std::string> files;
+    for (size_t k = 0; k < c.head_graph->outputs.size(); ++k) files.push_back((dir / fmt::format("output_{}.bin", k)).string());
+    outputs = read_window_outputs(c, *clip, files);
+  } else {
+    outputs = read_outputs(*c.graph, dir);
+  }
   if (enrol) read_enrol_result(c, (dir / "prototype_0.bin").string(), (dir / "score.bin").string(), *enrol_result);
   read_measurements(dir, counted, profile, c.emitted.profiled_nodes.size(), rep);
   if (c.training_graph && !c.emitted.al_ram_bytes && !ropts.outputs_dir.empty())
